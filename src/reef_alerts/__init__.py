@@ -1,0 +1,3 @@
+"""Alert worker for reef aquarium controllers."""
+
+__version__ = "0.1.0"

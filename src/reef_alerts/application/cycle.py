@@ -1,0 +1,127 @@
+"""The evaluation cycle: read every enabled alert at once, decide each, write the changes once."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import attrs
+
+from reef_alerts.domain import (
+    Alert,
+    AlertEvent,
+    Decision,
+    EvaluationPolicy,
+    InvalidAlertError,
+    Resolve,
+    Skip,
+    Trigger,
+    evaluate,
+)
+from reef_alerts.ports import AlertSnapshot, Clock, EventChanges, Resolution, UnitOfWorkFactory
+
+
+@attrs.define
+class CycleStats:
+    """What one cycle did. `total_alerts` = `evaluated` + `skipped` + `errors`."""
+
+    total_alerts: int = 0
+    evaluated: int = 0
+    """Alerts whose condition was checked against a reading."""
+    triggered: int = 0
+    resolved: int = 0
+    skipped: int = 0
+    """Alerts that could not be judged now: no device, no fresh reading, no usable metric."""
+    errors: int = 0
+    """Alerts whose stored definition is broken, or whose evaluation raised."""
+
+    def as_dict(self) -> dict[str, int]:
+        return attrs.asdict(self)
+
+
+class RunCycle:
+    """Use case: evaluate every enabled alert once; commit the event changes atomically."""
+
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        policy: EvaluationPolicy,
+        log: logging.Logger,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._clock = clock
+        self._policy = policy
+        self._log = log
+
+    def __call__(self) -> CycleStats:
+        stats = CycleStats()
+        opened: list[tuple[AlertEvent, str]] = []
+        resolved: list[Resolution] = []
+        with self._uow_factory() as uow:
+            snapshots = uow.snapshots.enabled_alerts()
+            now = self._clock.now()
+            stats.total_alerts = len(snapshots)
+            self._log.info("Found %d enabled alerts to evaluate", len(snapshots))
+            debug = self._log.isEnabledFor(logging.DEBUG)
+            for snapshot in snapshots:
+                try:
+                    decision = self._decide(snapshot, now)
+                except Exception as error:  # noqa: BLE001 - one bad alert must not stop the cycle
+                    stats.errors += 1
+                    self._log.warning(
+                        "Alert %d could not be evaluated: %s", snapshot.alert_id, error
+                    )
+                    continue
+                if isinstance(decision, Skip):
+                    stats.skipped += 1
+                    if debug:
+                        self._log.debug("Alert %d skipped: %s", snapshot.alert_id, decision.reason)
+                    continue
+                stats.evaluated += 1
+                if isinstance(decision, Trigger):
+                    stats.triggered += 1
+                    self._log.info("Alert %d triggered: %s", snapshot.alert_id, decision.reason)
+                    opened.append((decision.event, _device_name(snapshot)))
+                elif isinstance(decision, Resolve):
+                    # evaluate() resolves only when an event is open
+                    assert snapshot.open_event_id is not None
+                    stats.resolved += 1
+                    self._log.info("Alert %d resolved: %s", snapshot.alert_id, decision.reason)
+                    resolved.append(
+                        Resolution(snapshot.open_event_id, snapshot.alert_id, now, decision.value)
+                    )
+            uow.events.apply(EventChanges(opened=[event for event, _ in opened], resolved=resolved))
+            uow.commit()
+        for event, device_name in opened:
+            self._log.info(
+                "Created alert event for alert %d, device %s, value %s",
+                event.alert_id,
+                device_name,
+                event.current_value,
+            )
+        return stats
+
+    def _decide(self, snapshot: AlertSnapshot, now: datetime) -> Decision:
+        if snapshot.threshold is None:
+            raise InvalidAlertError("threshold is missing (NULL)")
+        alert = Alert(
+            id=snapshot.alert_id,
+            device_id=snapshot.device_id,
+            metric=snapshot.metric,
+            operator=snapshot.operator,
+            threshold=snapshot.threshold,
+            trend_enabled=snapshot.trend_enabled,
+        )
+        return evaluate(
+            alert,
+            snapshot.device,
+            snapshot.reading,
+            snapshot.open_event_id is not None,
+            now,
+            self._policy,
+        )
+
+
+def _device_name(snapshot: AlertSnapshot) -> str:
+    return snapshot.device.name if snapshot.device is not None else str(snapshot.device_id)

@@ -1,0 +1,48 @@
+"""The pure domain core: alerts, readings, events, the threshold policy and evaluation.
+
+Standard library and attrs only, so the web app can embed it to preview an alert.
+"""
+
+from reef_alerts.domain.errors import InvalidAlertError, UnknownOperatorError
+from reef_alerts.domain.evaluation import (
+    Decision,
+    EvaluationPolicy,
+    NoChange,
+    Resolve,
+    Skip,
+    SkipCode,
+    Trigger,
+    evaluate,
+)
+from reef_alerts.domain.extraction import Metric, NoMetric, extract_metric
+from reef_alerts.domain.model import Alert, AlertEvent, Device, Reading
+from reef_alerts.domain.operators import (
+    DEFAULT_TOLERANCE,
+    Operator,
+    Ordering,
+    compare,
+)
+
+__all__ = [
+    "DEFAULT_TOLERANCE",
+    "Alert",
+    "AlertEvent",
+    "Decision",
+    "Device",
+    "EvaluationPolicy",
+    "InvalidAlertError",
+    "Metric",
+    "NoChange",
+    "NoMetric",
+    "Operator",
+    "Ordering",
+    "Reading",
+    "Resolve",
+    "Skip",
+    "SkipCode",
+    "Trigger",
+    "UnknownOperatorError",
+    "compare",
+    "evaluate",
+    "extract_metric",
+]

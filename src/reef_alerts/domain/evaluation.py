@@ -1,0 +1,148 @@
+"""Evaluation: what should happen to one alert, given its device, its newest reading and the time.
+
+Decisions are values. The application layer carries them out; a preview just shows them.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta
+
+import attrs
+
+from reef_alerts.domain.extraction import NoMetric, extract_metric
+from reef_alerts.domain.model import Alert, AlertEvent, Device, Reading
+from reef_alerts.domain.operators import DEFAULT_TOLERANCE
+
+
+@attrs.frozen
+class EvaluationPolicy:
+    """The tunables of evaluation."""
+
+    max_reading_age: timedelta = timedelta(minutes=5)
+    """How old a polled device's newest reading may be (stretched to two poll intervals)."""
+    clock_skew: timedelta = timedelta(seconds=30)
+    """How far in the future a reading's timestamp may be before it is distrusted."""
+    tolerance: float = DEFAULT_TOLERANCE
+    """Values this close to the threshold count as equal to it."""
+
+    def max_age_for(self, device: Device) -> timedelta:
+        """The age past which `device`'s reading is stale; a slow poller gets two intervals."""
+        return max(self.max_reading_age, 2 * device.poll_interval)
+
+
+class SkipCode(enum.Enum):
+    """Why an alert could not be evaluated this time."""
+
+    ALERT_DISABLED = "alert disabled"
+    DEVICE_MISSING = "device missing"
+    DEVICE_INACTIVE = "device inactive"
+    NO_READING = "no reading"
+    STALE_READING = "stale reading"
+    FUTURE_READING = "reading from the future"
+    METRIC_MISSING = "metric missing"
+    INVALID_VALUE = "invalid value"
+
+
+@attrs.frozen
+class Trigger:
+    """Open `event`: the condition holds and no event is open."""
+
+    event: AlertEvent
+    reason: str
+
+
+@attrs.frozen
+class Resolve:
+    """Close the open event: the condition no longer holds at `value`."""
+
+    value: float
+    reason: str
+
+
+@attrs.frozen
+class Skip:
+    """Leave everything as it is: the alert cannot be judged now."""
+
+    code: SkipCode
+    reason: str
+
+
+@attrs.frozen
+class NoChange:
+    """The alert's state is already right: condition and open event agree."""
+
+    value: float
+
+
+Decision = Trigger | Resolve | Skip | NoChange
+
+
+def evaluate(
+    alert: Alert,
+    device: Device | None,
+    reading: Reading | None,
+    has_open_event: bool,
+    now: datetime,
+    policy: EvaluationPolicy = EvaluationPolicy(),  # frozen, so one shared default is safe
+) -> Decision:
+    """Decide what happens to `alert` at `now`. Pure: no I/O, no clock."""
+    if not alert.enabled:
+        return Skip(SkipCode.ALERT_DISABLED, f"alert {alert.id} is disabled")
+    if device is None:
+        return Skip(SkipCode.DEVICE_MISSING, f"device {alert.device_id} does not exist")
+    if not device.active:
+        return Skip(SkipCode.DEVICE_INACTIVE, f"device {device.name!r} is inactive")
+    if reading is None:
+        return Skip(SkipCode.NO_READING, f"device {device.name!r} has no readings")
+    if reading.timestamp > now + policy.clock_skew:
+        ahead = (reading.timestamp - now).total_seconds()
+        return Skip(
+            SkipCode.FUTURE_READING,
+            f"reading {reading.id} is timestamped {ahead:.0f}s in the future",
+        )
+    if device.polled:
+        age, limit = now - reading.timestamp, policy.max_age_for(device)
+        if age > limit:
+            return Skip(
+                SkipCode.STALE_READING,
+                f"newest reading {reading.id} is {age.total_seconds():.0f}s old "
+                f"(limit {limit.total_seconds():.0f}s)",
+            )
+
+    extracted = extract_metric(reading, alert.metric)
+    if isinstance(extracted, NoMetric):
+        code = SkipCode.INVALID_VALUE if extracted.invalid else SkipCode.METRIC_MISSING
+        return Skip(code, extracted.reason)
+
+    value = extracted.value
+    condition = f"{value} {alert.operator.value} {alert.threshold}"
+    holds = alert.operator.holds(value, alert.threshold, policy.tolerance)
+    if holds and not has_open_event:
+        return Trigger(
+            _open_event(alert, device, reading, value, now), f"Threshold exceeded: {condition}"
+        )
+    if not holds and has_open_event:
+        return Resolve(value, f"Condition cleared: {condition} no longer holds")
+    return NoChange(value)
+
+
+def _open_event(
+    alert: Alert, device: Device, reading: Reading, value: float, now: datetime
+) -> AlertEvent:
+    return AlertEvent(
+        alert_id=alert.id,
+        device_id=device.id,
+        triggered_at=now,
+        current_value=value,
+        threshold_value=alert.threshold,
+        operator=alert.operator,
+        metric=alert.metric,
+        metadata={
+            "reading_id": reading.id,
+            "reading_timestamp": reading.timestamp.isoformat(),
+            "device_name": device.name,
+            "device_type": device.type,
+            "unit": device.unit,
+        },
+    )

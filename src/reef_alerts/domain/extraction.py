@@ -1,0 +1,91 @@
+"""The metric extractor: which number in a reading an alert's metric names (see ADR 0002)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Final, Literal
+
+import attrs
+
+from reef_alerts.domain.model import JSON, Reading
+
+Source = Literal["json_value", "value", "metadata"]
+
+
+@attrs.frozen
+class Metric:
+    """The metric's value and the field it came from."""
+
+    value: float
+    source: Source
+
+
+@attrs.frozen
+class NoMetric:
+    """Why a reading gives no usable number for the metric."""
+
+    reason: str
+    invalid: bool
+    """True when the metric is present but its value is not a finite number; False when absent."""
+
+
+_MISSING: Final = object()
+
+
+def extract_metric(reading: Reading, metric: str) -> Metric | NoMetric:
+    """The number for `metric`: `json_value[metric]`, else `value`, else `metadata[metric]`.
+
+    A metric found in a field decides the answer there: an unusable value is not replaced by a
+    later field, because it would be a different measurement.
+    """
+    found = _lookup(reading.json_value, metric)
+    if found is not _MISSING:
+        return _as_metric(found, metric, "json_value")
+    if reading.value is not None:
+        return _as_metric(reading.value, metric, "value")
+    found = _lookup(reading.metadata, metric)
+    if found is not _MISSING:
+        return _as_metric(found, metric, "metadata")
+    return NoMetric(f"metric {metric!r} not in reading {reading.id}", invalid=False)
+
+
+def _lookup(document: JSON, metric: str) -> object:
+    """`document[metric]`, or the dotted path `a.b.c` through nested objects; _MISSING if absent."""
+    if not isinstance(document, Mapping):
+        return _MISSING
+    if metric in document:
+        return document[metric]
+    node: object = document
+    for key in metric.split("."):
+        if not isinstance(node, Mapping) or key not in node:
+            return _MISSING
+        node = node[key]
+    return node
+
+
+def _as_metric(raw: object, metric: str, source: Source) -> Metric | NoMetric:
+    number = as_finite_number(raw)
+    if number is None:
+        kind = "null" if raw is None else type(raw).__name__
+        return NoMetric(f"{metric!r} in {source} is not a finite number: {raw!r} ({kind})", True)
+    return Metric(number, source)
+
+
+def as_finite_number(raw: object) -> float | None:
+    """`raw` as a finite float if it is a number or a numeric string; None otherwise (bools too)."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int | float):
+        try:
+            number = float(raw)
+        except OverflowError:
+            return None
+    elif isinstance(raw, str):
+        try:
+            number = float(raw)
+        except (ValueError, OverflowError):
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None

@@ -1,0 +1,99 @@
+"""The reef controller's things as the alert worker sees them: immutable values with their rules."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from reef_alerts.domain.errors import InvalidAlertError
+from reef_alerts.domain.operators import Operator
+
+JSON = Any
+"""A decoded JSON value: dict, list, str, int, float, bool or None."""
+
+
+def _aware(_instance: object, attribute: attrs.Attribute[Any], value: datetime | None) -> None:
+    if value is not None and value.utcoffset() is None:
+        raise ValueError(f"{attribute.name} must be timezone-aware, got naive {value.isoformat()}")
+
+
+def _finite_threshold(_instance: object, _attribute: attrs.Attribute[Any], value: float) -> None:
+    if value is None or isinstance(value, bool) or not math.isfinite(value):
+        raise InvalidAlertError(f"threshold must be a finite number, got {value!r}")
+
+
+def _parse_operator(symbol: object) -> Operator:
+    return Operator.parse(symbol)
+
+
+@attrs.frozen
+class Device:
+    """A probe or controller that produces readings."""
+
+    id: int
+    name: str
+    type: str
+    unit: str | None = None
+    active: bool = True
+    polled: bool = True
+    """Whether the controller polls it; only polled devices' readings can go stale."""
+    poll_interval: timedelta = timedelta(seconds=60)
+
+
+@attrs.frozen
+class Alert:
+    """A keeper's rule: `metric <operator> threshold` on one device."""
+
+    id: int
+    device_id: int
+    metric: str
+    operator: Operator = attrs.field(converter=_parse_operator)
+    threshold: float = attrs.field(validator=_finite_threshold)
+    enabled: bool = True
+    trend_enabled: bool = False
+    """Reserved for trend analysis; threshold evaluation ignores it."""
+
+
+@attrs.frozen
+class Reading:
+    """One row of a device's history."""
+
+    id: int
+    device_id: int
+    timestamp: datetime = attrs.field(validator=_aware)
+    value: float | None = None
+    """The single metric of a simple device."""
+    json_value: JSON = None
+    """A multi-metric reading, normally an object keyed by metric name."""
+    metadata: JSON = None
+    """Extra context the controller stored with the reading."""
+
+
+@attrs.frozen
+class AlertEvent:
+    """One excursion of an alert: opened when its condition holds, resolved when it stops."""
+
+    alert_id: int
+    device_id: int
+    triggered_at: datetime = attrs.field(validator=_aware)
+    current_value: float
+    """The value that triggered the event."""
+    threshold_value: float
+    operator: Operator
+    metric: str
+    resolved: bool = False
+    resolved_at: datetime | None = attrs.field(default=None, validator=_aware)
+    resolution_value: float | None = None
+    """The value at which the condition stopped holding."""
+    metadata: dict[str, JSON] = attrs.field(factory=dict)
+    id: int | None = None
+    """Assigned by storage; None until stored."""
+
+    def resolve(self, at: datetime, value: float) -> AlertEvent:
+        """This event, closed at `at` by `value`."""
+        if self.resolved:
+            raise ValueError(f"event for alert {self.alert_id} is already resolved")
+        return attrs.evolve(self, resolved=True, resolved_at=at, resolution_value=value)

@@ -1,0 +1,26 @@
+"""The interfaces the application needs from the outside world, as typing Protocols.
+
+Adapters implement them against SQLAlchemy and the system clock; tests implement them in memory.
+"""
+
+from reef_alerts.ports.clock import Clock
+from reef_alerts.ports.storage import (
+    AlertSnapshot,
+    EventChanges,
+    EventWriter,
+    Resolution,
+    SnapshotReader,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+
+__all__ = [
+    "AlertSnapshot",
+    "Clock",
+    "EventChanges",
+    "EventWriter",
+    "Resolution",
+    "SnapshotReader",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+]
