@@ -1,0 +1,59 @@
+"""Engines for the two supported backends, set up for a long-running worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+# Seconds: how long a dead peer can hold a connection, and with it a transaction or a lease.
+_KEEPALIVE_IDLE, _KEEPALIVE_INTERVAL, _KEEPALIVE_COUNT = 30, 10, 3
+_IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
+_SQLITE_BUSY_TIMEOUT_S = 30
+
+
+def make_engine(url: str, *, application_name: str = "reef_alerts") -> Engine:
+    """An engine for `url` (postgresql:// or sqlite://) that reconnects when the database is back."""
+    backend = make_url(url).get_backend_name()
+    if backend == "postgresql":
+        return _postgresql_engine(url, application_name)
+    if backend == "sqlite":
+        return _sqlite_engine(url)
+    raise ValueError(f"unsupported database backend {backend!r}: use postgresql:// or sqlite://")
+
+
+def _postgresql_engine(url: str, application_name: str) -> Engine:
+    connect_args: dict[str, Any] = {
+        "application_name": application_name,
+        "connect_timeout": 10,
+        # Timestamps arrive in UTC, and a session left idle inside a transaction (a worker frozen
+        # mid-cycle) is ended by the server instead of holding row locks forever.
+        "options": f"-c timezone=UTC -c idle_in_transaction_session_timeout="
+        f"{_IDLE_IN_TRANSACTION_TIMEOUT_MS}",
+        "keepalives": 1,
+        "keepalives_idle": _KEEPALIVE_IDLE,
+        "keepalives_interval": _KEEPALIVE_INTERVAL,
+        "keepalives_count": _KEEPALIVE_COUNT,
+    }
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=2, max_overflow=2, connect_args=connect_args
+    )
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_S})
+
+    # pysqlite opens transactions lazily, on the first write, so a cycle's read would not share
+    # its writes' transaction. Taking over BEGIN makes the whole cycle one transaction, and
+    # IMMEDIATE takes the write lock up front so concurrent cycles queue instead of failing.
+    @event.listens_for(engine, "connect")
+    def _manual_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

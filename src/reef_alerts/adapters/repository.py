@@ -1,0 +1,346 @@
+"""The storage ports on SQLAlchemy Core: one snapshot query, batched event writes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Float,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    column,
+    exists,
+    false,
+    func,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from reef_alerts.adapters.tables import (
+    OPEN_EVENT_PREDICATE,
+    UTCDateTime,
+    alert_events,
+    alerts,
+    devices,
+    history,
+    open_event_index,
+)
+from reef_alerts.domain import AlertEvent, Device, Reading
+from reef_alerts.ports import AlertSnapshot, EventChanges, Resolution
+
+_DEFAULT_POLL_INTERVAL = 60
+
+
+def snapshot_query(dialect_name: str) -> Select[Any]:
+    """Every enabled alert with its device, its device's newest reading and its open event."""
+    enabled = alerts.c.is_enabled.is_(True)
+    watched = select(alerts.c.device_id).where(enabled).distinct().cte("watched")
+    newest = _newest_reading_per_device(watched.c.device_id, dialect_name, watched)
+    open_events = (
+        select(alert_events.c.alert_id, func.min(alert_events.c.id).label("event_id"))
+        .where(OPEN_EVENT_PREDICATE)
+        .group_by(alert_events.c.alert_id)
+        .subquery("open_events")
+    )
+    return (
+        select(
+            alerts.c.id,
+            alerts.c.device_id,
+            alerts.c.metric,
+            alerts.c.operator,
+            alerts.c.threshold_value,
+            alerts.c.trend_enabled,
+            devices.c.id.label("device_row_id"),
+            devices.c.name,
+            devices.c.device_type,
+            devices.c.unit,
+            devices.c.is_active,
+            devices.c.poll_enabled,
+            devices.c.poll_interval,
+            newest.c.id.label("reading_id"),
+            newest.c.timestamp,
+            newest.c.value,
+            newest.c.json_value,
+            newest.c.metadata_,
+            open_events.c.event_id,
+        )
+        .select_from(
+            alerts.outerjoin(devices, devices.c.id == alerts.c.device_id)
+            .outerjoin(newest, newest.c.device_id == alerts.c.device_id)
+            .outerjoin(open_events, open_events.c.alert_id == alerts.c.id)
+        )
+        .where(enabled)
+        .order_by(alerts.c.id)
+    )
+
+
+def _newest_reading_per_device(device_id: Any, dialect_name: str, watched: Any) -> Any:
+    """The newest timestamped reading of each watched device, found through the
+    (device_id, timestamp) index: its cost grows with devices, not with history."""
+    columns = (
+        history.c.id,
+        history.c.timestamp,
+        history.c.value,
+        history.c.json_value,
+        history.c.metadata_,
+    )
+    latest = (
+        select(*columns)
+        .where(history.c.device_id == device_id, history.c.timestamp.is_not(None))
+        .order_by(history.c.timestamp.desc(), history.c.id.desc())
+        .limit(1)
+    )
+    if dialect_name == "postgresql":
+        lateral = latest.lateral("latest")
+        return (
+            select(device_id.label("device_id"), *lateral.c)
+            .select_from(watched.join(lateral, true()))
+            .subquery("newest")
+        )
+    # SQLite has no LATERAL; a correlated subquery per device walks the same index.
+    newer = history.alias("newer")
+    newest_id = (
+        select(newer.c.id)
+        .where(newer.c.device_id == device_id, newer.c.timestamp.is_not(None))
+        .order_by(newer.c.timestamp.desc(), newer.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(watched.c.device_id, *columns)
+        .select_from(watched.join(history, history.c.id == newest_id))
+        .subquery("newest")
+    )
+
+
+class SqlSnapshotReader:
+    """Reads one cycle's snapshot in a single statement."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def enabled_alerts(self) -> Sequence[AlertSnapshot]:
+        query = snapshot_query(self._connection.dialect.name)
+        rows = self._connection.execute(query).all()
+        device_cache: dict[int, Device | None] = {}
+        reading_cache: dict[int, Reading | None] = {}
+        snapshots = []
+        for row in rows:
+            (alert_id, device_id, metric, operator, threshold, trend_enabled) = row[:6]
+            if device_id not in device_cache:
+                device_cache[device_id] = _device(row)
+                reading_cache[device_id] = _reading(row, device_id)
+            snapshots.append(
+                AlertSnapshot(
+                    alert_id=alert_id,
+                    device_id=device_id,
+                    metric=metric,
+                    operator=operator,
+                    threshold=threshold,
+                    trend_enabled=bool(trend_enabled),
+                    device=device_cache[device_id],
+                    reading=reading_cache[device_id],
+                    open_event_id=row[18],
+                )
+            )
+        return snapshots
+
+
+def _device(row: Any) -> Device | None:
+    device_id, name, device_type, unit, is_active, poll_enabled, poll_interval = row[6:13]
+    if device_id is None:
+        return None
+    return Device(
+        id=device_id,
+        name=name,
+        type=device_type,
+        unit=unit,
+        # NULL flags take the schema's defaults: active, polled, every 60 s.
+        active=is_active is not False and is_active != 0,
+        polled=poll_enabled is not False and poll_enabled != 0,
+        poll_interval=timedelta(
+            seconds=poll_interval if poll_interval and poll_interval > 0 else _DEFAULT_POLL_INTERVAL
+        ),
+    )
+
+
+def _reading(row: Any, device_id: int) -> Reading | None:
+    reading_id, timestamp, value, json_value, metadata = row[13:18]
+    if reading_id is None:
+        return None
+    return Reading(
+        id=reading_id,
+        device_id=device_id,
+        timestamp=timestamp,
+        value=value,
+        json_value=json_value,
+        metadata=metadata,
+    )
+
+
+class SqlEventWriter:
+    """Writes a cycle's event changes in a constant number of statements.
+
+    With `guarded`, the partial unique index exists and every insert names it as its ON CONFLICT
+    target, so concurrent workers can never open a second event for an alert. Without it (a legacy
+    database not yet upgraded) a NOT EXISTS check still prevents duplicates within one worker.
+    """
+
+    def __init__(self, connection: Connection, *, guarded: bool) -> None:
+        self._connection = connection
+        self._guarded = guarded
+
+    def apply(self, changes: EventChanges) -> None:
+        if self._connection.dialect.name == "postgresql":
+            if changes.opened:
+                self._connection.execute(self._pg_insert(), {"rows": _payload(changes.opened)})
+            if changes.resolved:
+                self._connection.execute(
+                    _pg_resolve(), {"rows": [_resolution_row(r) for r in changes.resolved]}
+                )
+            return
+        if changes.opened:
+            self._connection.execute(
+                self._sqlite_insert(), [_event_params(event) for event in changes.opened]
+            )
+        if changes.resolved:
+            self._connection.execute(
+                _sqlite_resolve(), [_resolution_params(r) for r in changes.resolved]
+            )
+
+    def _pg_insert(self) -> Any:
+        rows = func.json_to_recordset(bindparam("rows", type_=JSON)).table_valued(
+            column("alert_id", Integer),
+            column("device_id", Integer),
+            column("triggered_at", UTCDateTime),
+            column("current_value", Float),
+            column("threshold_value", Float),
+            column("operator", String),
+            column("metric", String),
+            column("metadata", JSON),
+            name="opened",
+        )
+        rows = rows.render_derived(with_types=True)
+        source = select(
+            rows.c.alert_id,
+            rows.c.device_id,
+            rows.c.triggered_at,
+            rows.c.current_value,
+            rows.c.threshold_value,
+            rows.c.operator,
+            rows.c.metric,
+            false(),
+            rows.c.metadata,
+        ).where(~_has_open_event(rows.c.alert_id))
+        statement = postgresql.insert(alert_events).from_select(_INSERT_COLUMNS, source)
+        if self._guarded:
+            statement = statement.on_conflict_do_nothing(constraint=open_event_index)
+        return statement
+
+    def _sqlite_insert(self) -> Any:
+        source = select(
+            *(bindparam(name, type_=alert_events.c[name].type) for name in _INSERT_COLUMNS)
+        ).where(~_has_open_event(bindparam("alert_id")))
+        statement = sqlite.insert(alert_events).from_select(_INSERT_COLUMNS, source)
+        if self._guarded:
+            statement = statement.on_conflict_do_nothing(
+                index_elements=[alert_events.c.alert_id], index_where=OPEN_EVENT_PREDICATE
+            )
+        return statement
+
+
+_INSERT_COLUMNS = [
+    "alert_id",
+    "device_id",
+    "triggered_at",
+    "current_value",
+    "threshold_value",
+    "operator",
+    "metric",
+    "is_resolved",
+    "metadata_",
+]
+
+
+def _has_open_event(alert_id: Any) -> Any:
+    return exists().where(alert_events.c.alert_id == alert_id, OPEN_EVENT_PREDICATE)
+
+
+def _pg_resolve() -> Any:
+    rows = (
+        func.json_to_recordset(bindparam("rows", type_=JSON))
+        .table_valued(
+            column("id", Integer),
+            column("resolved_at", UTCDateTime),
+            column("value", Float),
+            name="resolutions",
+        )
+        .render_derived(with_types=True)
+    )
+    return (
+        update(alert_events)
+        .where(alert_events.c.id == rows.c.id, OPEN_EVENT_PREDICATE)
+        .values(is_resolved=True, resolved_at=rows.c.resolved_at, resolution_value=rows.c.value)
+    )
+
+
+def _sqlite_resolve() -> Any:
+    return (
+        update(alert_events)
+        .where(alert_events.c.id == bindparam("event_id"), OPEN_EVENT_PREDICATE)
+        .values(
+            is_resolved=True,
+            resolved_at=bindparam("resolved_at"),
+            resolution_value=bindparam("value"),
+        )
+    )
+
+
+def _event_params(event: AlertEvent) -> dict[str, Any]:
+    return {
+        "alert_id": event.alert_id,
+        "device_id": event.device_id,
+        "triggered_at": event.triggered_at,
+        "current_value": event.current_value,
+        "threshold_value": event.threshold_value,
+        "operator": event.operator.value,
+        "metric": event.metric,
+        "is_resolved": False,
+        "metadata_": event.metadata,
+    }
+
+
+def _payload(events: Sequence[AlertEvent]) -> list[dict[str, Any]]:
+    rows = []
+    for event in events:
+        row = _event_params(event)
+        row["triggered_at"] = event.triggered_at.isoformat()
+        row["metadata"] = row.pop("metadata_")
+        rows.append(row)
+    return rows
+
+
+def _resolution_row(resolution: Resolution) -> dict[str, Any]:
+    return {
+        "id": resolution.event_id,
+        "resolved_at": resolution.resolved_at.isoformat(),
+        "value": resolution.value,
+    }
+
+
+def _resolution_params(resolution: Resolution) -> dict[str, Any]:
+    return {
+        "event_id": resolution.event_id,
+        "resolved_at": resolution.resolved_at,
+        "value": resolution.value,
+    }
+
+

@@ -1,0 +1,83 @@
+"""The unit of work: one connection, one transaction, for one cycle."""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Connection, Engine, RootTransaction
+
+from reef_alerts.adapters.repository import SqlEventWriter, SqlSnapshotReader
+from reef_alerts.adapters.schema import OPEN_EVENT_INDEX, has_open_event_index
+
+
+class SqlUnitOfWork:
+    """A cycle's transaction: what it writes commits together, or not at all."""
+
+    snapshots: SqlSnapshotReader
+    events: SqlEventWriter
+
+    def __init__(self, engine: Engine, *, guarded: bool = True) -> None:
+        """`guarded`: the database has the one-open-event index (see `schema.inspect_schema`)."""
+        self._engine = engine
+        self._guarded = guarded
+        self._connection: Connection | None = None
+        self._transaction: RootTransaction | None = None
+
+    def __enter__(self) -> Self:
+        self._connection = self._engine.connect()
+        try:
+            self._transaction = self._connection.begin()
+        except BaseException:
+            self._connection.close()
+            raise
+        self.snapshots = SqlSnapshotReader(self._connection)
+        self.events = SqlEventWriter(self._connection, guarded=self._guarded)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        assert self._connection is not None
+        try:
+            self.rollback()
+        finally:
+            self._connection.close()
+            self._connection = self._transaction = None
+
+    def commit(self) -> None:
+        assert self._transaction is not None, "commit() outside the unit of work"
+        self._transaction.commit()
+
+    def rollback(self) -> None:
+        if self._transaction is not None and self._transaction.is_active:
+            self._transaction.rollback()
+
+
+class SqlUnitOfWorkFactory:
+    """Makes a unit of work per cycle, knowing whether the one-open-event index exists.
+
+    The index is looked for on first use rather than at start-up, so a worker started while the
+    database is down still finds out once it comes back.
+    """
+
+    def __init__(self, engine: Engine, log: logging.Logger) -> None:
+        self._engine = engine
+        self._log = log
+        self._guarded: bool | None = None
+
+    def __call__(self) -> SqlUnitOfWork:
+        if self._guarded is None:
+            with self._engine.connect() as connection:
+                self._guarded = has_open_event_index(connection)
+            if not self._guarded:
+                self._log.warning(
+                    "alert_events has no %s index: concurrent workers could duplicate events "
+                    "until `reef-alerts db upgrade` has been run",
+                    OPEN_EVENT_INDEX,
+                )
+        return SqlUnitOfWork(self._engine, guarded=self._guarded)

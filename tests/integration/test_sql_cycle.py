@@ -1,0 +1,430 @@
+"""The evaluation cycle on real SQLite and PostgreSQL databases."""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import timedelta
+
+import attrs
+import pytest
+from sqlalchemy import Engine, event, text
+
+from reef_alerts.adapters import schema
+from reef_alerts.adapters.database import make_engine
+from reef_alerts.adapters.repository import SqlSnapshotReader
+from reef_alerts.adapters.tables import alert_events, alerts, devices, history
+from reef_alerts.adapters.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
+from reef_alerts.application import RunCycle
+from reef_alerts.domain import EvaluationPolicy
+from reef_alerts.ports import AlertSnapshot, EventChanges, Resolution
+
+from .reef import (
+    NOW,
+    FixedClock,
+    add_alert,
+    add_device,
+    add_many,
+    add_reading,
+    events,
+    open_alert_ids,
+    run_cycle,
+)
+
+
+@pytest.fixture
+def reef(engine: Engine) -> Engine:
+    """An upgraded database with one heater and an alert `temperature > 82`."""
+    schema.upgrade(engine)
+    add_device(engine, 1, "Main Tank")
+    add_alert(engine, 1, 1, "temperature", ">", 82.0)
+    return engine
+
+
+def test_creates_an_event_row_as_the_specification_shows(reef: Engine) -> None:
+    add_reading(reef, 1, 85.2)
+
+    stats = run_cycle(reef)
+
+    assert stats.as_dict() == {
+        "total_alerts": 1,
+        "evaluated": 1,
+        "triggered": 1,
+        "resolved": 0,
+        "skipped": 0,
+        "errors": 0,
+    }
+    [row] = events(reef)
+    assert (row["alert_id"], row["device_id"]) == (1, 1)
+    assert row["triggered_at"] == NOW
+    assert (row["current_value"], row["threshold_value"]) == (85.2, 82.0)
+    assert (row["operator"], row["metric"], row["is_resolved"]) == (">", "temperature", False)
+    assert (row["resolved_at"], row["resolution_value"]) == (None, None)
+    assert row["metadata"] == {
+        "reading_id": 1,
+        "reading_timestamp": (NOW - timedelta(seconds=10)).isoformat(),
+        "device_name": "Main Tank",
+        "device_type": "heater",
+        "unit": "F",
+    }
+
+
+def test_resolves_open_event_when_value_returns_below_threshold(reef: Engine) -> None:
+    add_reading(reef, 1, 85.2, age=timedelta(seconds=40))
+    run_cycle(reef)
+    add_reading(reef, 1, 80.5, age=timedelta(seconds=5))
+    later = FixedClock(NOW + timedelta(seconds=30))
+
+    stats = run_cycle(reef, later)
+
+    assert stats.resolved == 1
+    [row] = events(reef)
+    assert row["is_resolved"] is True
+    assert row["resolved_at"] == later.current
+    assert row["resolution_value"] == 80.5
+
+
+def test_rerunning_a_cycle_on_unchanged_data_changes_nothing(reef: Engine) -> None:
+    add_reading(reef, 1, 85.2)
+    run_cycle(reef)
+    before = events(reef)
+
+    stats = run_cycle(reef)
+
+    assert stats.triggered == stats.resolved == 0
+    assert events(reef) == before
+
+
+def test_uses_the_newest_reading_of_the_device(reef: Engine) -> None:
+    add_reading(reef, 1, 85.0, age=timedelta(seconds=5))
+    add_reading(reef, 1, 70.0, age=timedelta(seconds=50))
+
+    run_cycle(reef)
+
+    assert [e["current_value"] for e in events(reef)] == [85.0]
+
+
+def test_takes_a_json_metric_by_dotted_path(reef: Engine) -> None:
+    add_device(reef, 2, "Multi", device_type="multi")
+    add_alert(reef, 2, 2, "probe1.temperature", "<", 75.0)
+    add_reading(reef, 2, json_value={"probe1": {"temperature": 74.5}, "ph": 8.1})
+
+    run_cycle(reef)
+
+    assert [(e["alert_id"], e["current_value"]) for e in events(reef)] == [(2, 74.5)]
+
+
+def test_ignores_disabled_alerts(reef: Engine) -> None:
+    add_alert(reef, 2, 1, "temperature", ">", 50.0, is_enabled=False)
+    add_reading(reef, 1, 85.2)
+
+    stats = run_cycle(reef)
+
+    assert stats.total_alerts == 1
+    assert open_alert_ids(reef) == [1]
+
+
+class _WritesThenFails(SqlUnitOfWork):
+    """A real unit of work whose cycle breaks after its writes, before its commit."""
+
+    def commit(self) -> None:
+        raise RuntimeError("connection lost before commit")
+
+
+def test_a_cycle_that_fails_after_writing_leaves_the_database_as_it_was(reef: Engine) -> None:
+    add_reading(reef, 1, 85.2)
+    log = logging.getLogger("alert_worker")
+    failing = RunCycle(lambda: _WritesThenFails(reef), FixedClock(), EvaluationPolicy(), log)
+
+    with pytest.raises(RuntimeError, match="before commit"):
+        failing()
+
+    assert events(reef) == []
+    assert run_cycle(reef).triggered == 1
+    assert open_alert_ids(reef) == [1]
+
+
+def test_commits_every_change_of_a_cycle_together(reef: Engine) -> None:
+    add_reading(reef, 1, 85.2)
+    run_cycle(reef)
+    add_device(reef, 2, "Sump")
+    add_alert(reef, 2, 2)
+    add_reading(reef, 2, 90.0)
+    add_reading(reef, 1, 70.0, age=timedelta(seconds=1))
+    uow = SqlUnitOfWork(reef)
+    with uow:
+        [open_event] = [s.open_event_id for s in uow.snapshots.enabled_alerts() if s.alert_id == 1]
+    assert open_event is not None
+
+    with _WritesThenFails(reef) as failing:
+        failing.events.apply(EventChanges(resolved=[Resolution(open_event, 1, NOW, 70.0)]))
+        with pytest.raises(RuntimeError):
+            failing.commit()
+
+    assert open_alert_ids(reef) == [1]
+
+
+def test_inserting_a_second_open_event_for_an_alert_does_nothing(reef: Engine) -> None:
+    add_reading(reef, 1, 85.2)
+    run_cycle(reef)
+    snapshot_less_cycle = RunCycle(
+        lambda: _BlindUnitOfWork(reef), FixedClock(), EvaluationPolicy(), logging.getLogger()
+    )
+
+    snapshot_less_cycle()
+
+    assert open_alert_ids(reef) == [1]
+
+
+class _BlindSnapshots:
+    """Sees no open events, like a second worker that read before the first one committed."""
+
+    def __init__(self, inner: SqlSnapshotReader) -> None:
+        self._inner = inner
+
+    def enabled_alerts(self) -> list[AlertSnapshot]:
+        return [attrs.evolve(s, open_event_id=None) for s in self._inner.enabled_alerts()]
+
+
+class _BlindUnitOfWork(SqlUnitOfWork):
+    def __enter__(self) -> _BlindUnitOfWork:
+        super().__enter__()
+        self.snapshots = _BlindSnapshots(self.snapshots)  # type: ignore[assignment]
+        return self
+
+
+@pytest.mark.parametrize("guarded", [True, False], ids=["with index", "without index"])
+def test_an_unguarded_legacy_database_still_never_duplicates_within_one_worker(
+    engine: Engine, guarded: bool
+) -> None:
+    schema.upgrade(engine)
+    if not guarded:
+        with engine.begin() as connection:
+            connection.execute(text("DROP INDEX uq_alert_events_one_open_per_alert"))
+    add_device(engine, 1)
+    add_alert(engine, 1, 1)
+    add_reading(engine, 1, 85.2)
+    run_cycle(engine)
+
+    RunCycle(
+        lambda: _BlindUnitOfWork(engine, guarded=guarded),
+        FixedClock(),
+        EvaluationPolicy(),
+        logging.getLogger(),
+    )()
+
+    assert open_alert_ids(engine) == [1]
+
+
+def test_warns_when_the_one_open_event_index_is_missing(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    schema.upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(text("DROP INDEX uq_alert_events_one_open_per_alert"))
+
+    with caplog.at_level(logging.WARNING, logger="alert_worker"):
+        SqlUnitOfWorkFactory(engine, logging.getLogger("alert_worker"))()
+
+    assert "concurrent workers could duplicate events until `reef-alerts db upgrade`" in (
+        caplog.text
+    )
+
+
+def _statements_per_cycle(engine: Engine, alert_count: int) -> int:
+    schema.upgrade(engine)
+    add_many(
+        engine,
+        devices,
+        (
+            {"id": i, "name": f"d{i}", "device_type": "heater", "address": "x"}
+            for i in range(1, alert_count + 1)
+        ),
+    )
+    add_many(
+        engine,
+        alerts,
+        (
+            {
+                "id": i,
+                "device_id": i,
+                "metric": "temperature",
+                "operator": ">",
+                "threshold_value": 82.0,
+            }
+            for i in range(1, alert_count + 1)
+        ),
+    )
+    # Every other alert fires; a tenth of those had an event open already that now resolves.
+    add_many(
+        engine,
+        history,
+        (
+            {
+                "device_id": i,
+                "timestamp": NOW - timedelta(seconds=5),
+                "value": 90.0 if i % 2 else 70.0,
+            }
+            for i in range(1, alert_count + 1)
+        ),
+    )
+    add_many(
+        engine,
+        alert_events,
+        (
+            {
+                "alert_id": i,
+                "device_id": i,
+                "threshold_value": 82.0,
+                "operator": ">",
+                "metric": "t",
+                "is_resolved": False,
+            }
+            for i in range(2, alert_count + 1, 20)
+        ),
+    )
+    factory = SqlUnitOfWorkFactory(engine, logging.getLogger("alert_worker"))
+    factory()  # the one-time index look-up is not part of a cycle
+    count = 0
+
+    def _count(*_args: object) -> None:
+        nonlocal count
+        count += 1
+
+    event.listen(engine, "before_cursor_execute", _count)
+    stats = RunCycle(factory, FixedClock(), EvaluationPolicy(), logging.getLogger())()
+    event.remove(engine, "before_cursor_execute", _count)
+    assert stats.triggered == alert_count // 2
+    assert stats.resolved == len(range(2, alert_count + 1, 20))
+    return count
+
+
+def test_a_cycle_takes_the_same_number_of_statements_for_10_and_1000_alerts(
+    database_url: str,
+) -> None:
+    small, large = make_engine(database_url), None
+    try:
+        small_count = _statements_per_cycle(small, 10)
+        with small.begin() as connection:
+            for table in (alert_events, history, alerts, devices):
+                connection.execute(table.delete())
+        large = small
+        large_count = _statements_per_cycle(large, 1000)
+    finally:
+        small.dispose()
+
+    assert small_count == large_count
+    assert small_count <= 4
+
+
+class TestBadDataNeverStopsACycle:
+    """Rows the web app (or a person) left in the shared tables that cannot be evaluated."""
+
+    def test_counts_an_alert_with_an_unknown_operator_as_an_error_and_names_it(
+        self, reef: Engine, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        add_alert(reef, 7, 1, operator="=>")
+        add_reading(reef, 1, 85.2)
+
+        with caplog.at_level(logging.WARNING, logger="alert_worker"):
+            stats = run_cycle(reef)
+
+        assert (stats.errors, stats.triggered) == (1, 1)
+        assert "Alert 7 could not be evaluated: unknown operator '=>'" in caplog.text
+
+    def test_counts_an_alert_with_a_nan_threshold_as_an_error(
+        self, postgres_url: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        # Only PostgreSQL can hold one: SQLite stores NaN as NULL, which NOT NULL refuses.
+        reef = make_engine(postgres_url)
+        schema.upgrade(reef)
+        add_device(reef, 1)
+        add_alert(reef, 1, 1)
+        add_alert(reef, 7, 1, threshold=math.nan)
+        add_reading(reef, 1, 85.2)
+
+        with caplog.at_level(logging.WARNING, logger="alert_worker"):
+            stats = run_cycle(reef)
+
+        assert (stats.errors, stats.triggered) == (1, 1)
+        assert "Alert 7 could not be evaluated: threshold must be a finite number" in caplog.text
+        reef.dispose()
+
+    @pytest.mark.parametrize(
+        ("json_value", "value"),
+        [
+            ("warm", None),
+            ([85.2, 86.0], None),
+            (85.2, None),
+            ({"temperature": "hot"}, None),
+            ({"temperature": True}, None),
+            (None, math.nan),
+            (None, math.inf),
+            ({"temperature": "NaN"}, None),
+        ],
+        ids=[
+            "json string",
+            "json list",
+            "json number",
+            "non-numeric",
+            "bool",
+            "nan",
+            "inf",
+            "nan string",
+        ],
+    )
+    def test_skips_a_reading_without_a_usable_value_and_logs_why_at_debug(
+        self,
+        reef: Engine,
+        caplog: pytest.LogCaptureFixture,
+        json_value: object,
+        value: float | None,
+    ) -> None:
+        add_reading(reef, 1, value, json_value=json_value)
+
+        with caplog.at_level(logging.DEBUG, logger="alert_worker"):
+            stats = run_cycle(reef)
+
+        assert (stats.skipped, stats.errors, stats.triggered) == (1, 0, 0)
+        assert "Alert 1 skipped:" in caplog.text
+
+    def test_skips_a_reading_timestamped_in_the_future(
+        self, reef: Engine, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        add_reading(reef, 1, 85.2, age=-timedelta(hours=1))
+
+        with caplog.at_level(logging.DEBUG, logger="alert_worker"):
+            stats = run_cycle(reef)
+
+        assert stats.skipped == 1
+        assert "in the future" in caplog.text
+
+    def test_skips_an_alert_whose_device_row_is_missing(
+        self, sqlite_url: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        engine = make_engine(sqlite_url)  # SQLite enforces no foreign keys by default
+        schema.upgrade(engine)
+        add_alert(engine, 1, 404)
+
+        with caplog.at_level(logging.DEBUG, logger="alert_worker"):
+            stats = run_cycle(engine)
+
+        assert stats.skipped == 1
+        assert "device 404 does not exist" in caplog.text
+        engine.dispose()
+
+    def test_treats_naive_sqlite_timestamps_as_utc(self, sqlite_url: str) -> None:
+        engine = make_engine(sqlite_url)
+        schema.upgrade(engine)
+        add_device(engine, 1)
+        add_alert(engine, 1, 1)
+        with engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO history (device_id, timestamp, value) VALUES (1, :ts, 85.2)"),
+                {"ts": (NOW - timedelta(seconds=30)).replace(tzinfo=None).isoformat(" ")},
+            )
+
+        stats = run_cycle(engine)
+
+        assert stats.triggered == 1
+        engine.dispose()
