@@ -14,7 +14,7 @@ _SQLITE_BUSY_TIMEOUT_S = 30
 
 
 def make_engine(url: str, *, application_name: str = "reef_alerts") -> Engine:
-    """An engine for `url` (postgresql:// or sqlite://) that reconnects when the database is back."""
+    """An engine for `url` (postgresql:// or sqlite://) that survives database restarts."""
     backend = make_url(url).get_backend_name()
     if backend == "postgresql":
         return _postgresql_engine(url, application_name)
