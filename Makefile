@@ -15,8 +15,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/reef-alerts demo
 
+# pytest's exit code 5 (no tests collected) is a failure here, not a pass.
 test: $(STAMP)
-	$(BIN)/pytest --cov=reef_alerts --cov-report=term-missing:skip-covered
+	@$(BIN)/pytest --cov=reef_alerts --cov-report=term-missing:skip-covered $(PYTEST_ARGS); \
+	status=$$?; if [ $$status -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; \
+	[ $$status -eq 0 ] || exit $$status
+	@echo "Domain coverage (must be >= 95%):"
+	@$(BIN)/coverage report --include='*/reef_alerts/domain/*' --fail-under=95
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -51,6 +51,16 @@ def postgres_server() -> Iterator[Engine]:
 @pytest.fixture
 def postgres_url(postgres_server: Engine) -> Iterator[str]:
     """The URL of a new, empty database on the test server, dropped after the test."""
+    yield from _scratch_database(postgres_server)
+
+
+@pytest.fixture
+def second_postgres_url(postgres_server: Engine) -> Iterator[str]:
+    """Another new, empty database, for tests that compare two."""
+    yield from _scratch_database(postgres_server)
+
+
+def _scratch_database(postgres_server: Engine) -> Iterator[str]:
     name = f"reef_test_{uuid.uuid4().hex[:12]}"
     with postgres_server.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))

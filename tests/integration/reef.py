@@ -109,3 +109,69 @@ def events(engine: Engine) -> list[dict[str, Any]]:
 
 def open_alert_ids(engine: Engine) -> list[int]:
     return [e["alert_id"] for e in events(engine) if not e["is_resolved"]]
+
+
+def seed_fleet(engine: Engine, count: int) -> None:
+    """`count` heaters with one `temperature > 82` alert each: odd ones fire, every 20th from 2
+    has an open event that now resolves."""
+    add_many(
+        engine,
+        devices,
+        (
+            {"id": i, "name": f"Tank {i}", "device_type": "heater", "address": f"dev{i}"}
+            for i in range(1, count + 1)
+        ),
+    )
+    add_many(
+        engine,
+        alerts,
+        (
+            {
+                "id": i,
+                "device_id": i,
+                "metric": "temperature",
+                "operator": ">",
+                "threshold_value": 82.0,
+            }
+            for i in range(1, count + 1)
+        ),
+    )
+    add_many(
+        engine,
+        history,
+        (
+            {
+                "device_id": i,
+                "timestamp": NOW - timedelta(seconds=5),
+                "value": 90.0 + i / 1000 if i % 2 else 70.0,
+            }
+            for i in range(1, count + 1)
+        ),
+    )
+    add_many(
+        engine,
+        alert_events,
+        (
+            {
+                "alert_id": i,
+                "device_id": i,
+                "threshold_value": 82.0,
+                "operator": ">",
+                "metric": "temperature",
+                "is_resolved": False,
+            }
+            for i in range(2, count + 1, 20)
+        ),
+    )
+
+
+def cycle_in_process(url: str, barrier: Any) -> None:
+    """One cycle in a process of its own, started when all its peers are ready."""
+    from reef_alerts.adapters.database import make_engine
+
+    engine = make_engine(url)
+    with engine.connect():
+        pass  # connect before the barrier, so the cycles really overlap
+    barrier.wait(timeout=60)
+    run_cycle(engine)
+    engine.dispose()

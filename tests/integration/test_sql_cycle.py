@@ -24,11 +24,11 @@ from .reef import (
     FixedClock,
     add_alert,
     add_device,
-    add_many,
     add_reading,
     events,
     open_alert_ids,
     run_cycle,
+    seed_fleet,
 )
 
 
@@ -233,56 +233,7 @@ def test_warns_when_the_one_open_event_index_is_missing(
 
 def _statements_per_cycle(engine: Engine, alert_count: int) -> int:
     schema.upgrade(engine)
-    add_many(
-        engine,
-        devices,
-        (
-            {"id": i, "name": f"d{i}", "device_type": "heater", "address": "x"}
-            for i in range(1, alert_count + 1)
-        ),
-    )
-    add_many(
-        engine,
-        alerts,
-        (
-            {
-                "id": i,
-                "device_id": i,
-                "metric": "temperature",
-                "operator": ">",
-                "threshold_value": 82.0,
-            }
-            for i in range(1, alert_count + 1)
-        ),
-    )
-    # Every other alert fires; a tenth of those had an event open already that now resolves.
-    add_many(
-        engine,
-        history,
-        (
-            {
-                "device_id": i,
-                "timestamp": NOW - timedelta(seconds=5),
-                "value": 90.0 if i % 2 else 70.0,
-            }
-            for i in range(1, alert_count + 1)
-        ),
-    )
-    add_many(
-        engine,
-        alert_events,
-        (
-            {
-                "alert_id": i,
-                "device_id": i,
-                "threshold_value": 82.0,
-                "operator": ">",
-                "metric": "t",
-                "is_resolved": False,
-            }
-            for i in range(2, alert_count + 1, 20)
-        ),
-    )
+    seed_fleet(engine, alert_count)
     factory = SqlUnitOfWorkFactory(engine, logging.getLogger("alert_worker"))
     factory()  # the one-time index look-up is not part of a cycle
     count = 0

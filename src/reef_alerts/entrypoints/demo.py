@@ -1,0 +1,180 @@
+"""`reef-alerts demo`: a small reef on its own SQLite file, a heat wave, and the events it leaves."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, insert, inspect, select
+
+from reef_alerts.adapters import schema
+from reef_alerts.adapters.database import make_engine
+from reef_alerts.adapters.tables import alert_events, alerts, devices, history
+from reef_alerts.adapters.unit_of_work import SqlUnitOfWorkFactory
+from reef_alerts.application import RunCycle
+from reef_alerts.domain import EvaluationPolicy
+
+DEMO_MARKER = "reef_alerts_demo"
+"""A table only demo databases have, so the demo never overwrites someone's real database."""
+
+START = datetime(2026, 7, 14, 13, 0, tzinfo=UTC)
+STEP = timedelta(minutes=1)
+
+# The display tank warms past 82 °F in a summer afternoon, then the chiller brings it back.
+HEATER_TEMPERATURES = [78.6, 79.4, 80.3, 81.2, 82.4, 83.6, 85.2, 84.1, 82.6, 81.4, 80.2, 79.1]
+
+DEVICES = [
+    (1, "Display Tank Heater", "heater", "°F"),
+    (2, "Display Tank pH", "ph_probe", "pH"),
+    (3, "Display Tank Salinity", "salinity", "ppt"),
+    (4, "Display Tank ORP", "orp_probe", "mV"),
+    (5, "Display Tank Multi-sensor", "multi_sensor", None),
+]
+
+ALERTS = [
+    (1, 1, "temperature", ">", 82.0),
+    (2, 2, "ph", "<", 7.8),
+    (3, 3, "salinity", "<", 33.0),
+    (4, 4, "orp", ">", 450.0),
+    (5, 5, "temperature", ">", 83.0),
+    (6, 5, "probe1.ph", ">=", 8.5),
+]
+
+
+class DemoFileInUseError(Exception):
+    """The demo path holds a database the demo did not make."""
+
+
+class SimulatedClock:
+    """The demo's clock: it moves only when the demo moves it."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def now(self) -> datetime:
+        return self.current
+
+
+def run_demo(path: Path, log: logging.Logger, echo: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Seed the reef in `path`, play its afternoon a minute a cycle, and return the events."""
+    engine = _fresh_demo_database(path)
+    try:
+        schema.upgrade(engine)
+        _seed(engine)
+        clock = SimulatedClock(START)
+        cycle = RunCycle(SqlUnitOfWorkFactory(engine, log), clock, EvaluationPolicy(), log)
+        for minute, readings in enumerate(_afternoon()):
+            clock.current = START + minute * STEP
+            _record(engine, clock.current, readings)
+            echo(f"-- {clock.current:%H:%M} UTC  heater reads {readings[1]} °F")
+            stats = cycle()
+            log.info("Evaluation cycle completed: %s", stats.as_dict())
+        return _events(engine)
+    finally:
+        engine.dispose()
+
+
+def format_events(rows: list[dict[str, Any]]) -> list[str]:
+    """The events as a fixed-width table."""
+    header = ("alert", "device", "condition", "value", "triggered", "resolved", "resolved at")
+    body = [
+        (
+            str(row["alert_id"]),
+            row["device"],
+            f"{row['metric']} {row['operator']} {row['threshold_value']:g}",
+            f"{row['current_value']:g}",
+            f"{row['triggered_at']:%H:%M}",
+            "yes" if row["is_resolved"] else "no",
+            f"{row['resolved_at']:%H:%M} at {row['resolution_value']:g}"
+            if row["resolved_at"]
+            else "",
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in [header, *body]
+    ]
+
+
+def _fresh_demo_database(path: Path) -> Engine:
+    if path.exists():
+        engine = make_engine(f"sqlite:///{path}")
+        is_demo = inspect(engine).has_table(DEMO_MARKER)
+        engine.dispose()
+        if not is_demo:
+            raise DemoFileInUseError(
+                f"{path} exists and is not a demo database; the demo will not overwrite it "
+                "(choose another --path)"
+            )
+        path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"CREATE TABLE {DEMO_MARKER} (created_at TEXT)")
+    return engine
+
+
+def _seed(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            insert(devices),
+            [
+                {"id": i, "name": name, "device_type": kind, "address": f"demo:{i}", "unit": unit}
+                for i, name, kind, unit in DEVICES
+            ],
+        )
+        connection.execute(
+            insert(alerts),
+            [
+                {"id": i, "device_id": d, "metric": m, "operator": op, "threshold_value": t}
+                for i, d, m, op, t in ALERTS
+            ],
+        )
+
+
+def _afternoon() -> Iterator[dict[int, Any]]:
+    """Each minute's readings, by device id: simple values, and JSON from the multi-sensor."""
+    for minute, temperature in enumerate(HEATER_TEMPERATURES):
+        drift = math.sin(minute / 3)
+        yield {
+            1: temperature,
+            2: round(8.15 + 0.05 * drift, 2),
+            3: round(35.0 + 0.1 * drift, 1),
+            4: round(380 + 10 * drift),
+            5: {
+                "temperature": round(temperature - 0.4, 1),
+                "ph": round(8.12 + 0.04 * drift, 2),
+                "probe1": {"ph": round(8.2 + 0.05 * drift, 2), "temperature": temperature},
+            },
+        }
+
+
+def _record(engine: Engine, at: datetime, readings: dict[int, Any]) -> None:
+    rows = [
+        {
+            "device_id": device_id,
+            "timestamp": at,
+            "value": None if isinstance(reading, dict) else reading,
+            "json_value": reading if isinstance(reading, dict) else None,
+            "metadata_": {"source": "demo"},
+        }
+        for device_id, reading in readings.items()
+    ]
+    with engine.begin() as connection:
+        connection.execute(insert(history), rows)
+
+
+def _events(engine: Engine) -> list[dict[str, Any]]:
+    query = (
+        select(alert_events, devices.c.name.label("device"))
+        .join(devices, devices.c.id == alert_events.c.device_id)
+        .order_by(alert_events.c.id)
+    )
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]
