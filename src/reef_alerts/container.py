@@ -12,8 +12,6 @@ from reef_alerts.adapters.unit_of_work import SqlUnitOfWorkFactory
 from reef_alerts.application import RunCycle
 from reef_alerts.config import Settings
 
-WORKER_LOGGER = "alert_worker"
-
 
 class Adapters(containers.DeclarativeContainer):
     """The outside world: the database engine, units of work over it, the clock."""
@@ -46,12 +44,12 @@ class Container(containers.DeclarativeContainer):
     """Everything the worker needs, from one validated Settings."""
 
     settings = providers.Dependency(instance_of=Settings)
-    log = providers.Singleton(logging.getLogger, WORKER_LOGGER)
+    log = providers.Dependency(instance_of=logging.Logger)
 
     adapters = providers.Container(Adapters, settings=settings, log=log)
     use_cases = providers.Container(UseCases, settings=settings, log=log, adapters=adapters)
 
 
-def build_container(settings: Settings) -> Container:
+def build_container(settings: Settings, log: logging.Logger) -> Container:
     """A container for `settings`; call from an entrypoint, after the settings were validated."""
-    return Container(settings=settings)
+    return Container(settings=settings, log=log)

@@ -342,5 +342,3 @@ def _resolution_params(resolution: Resolution) -> dict[str, Any]:
         "resolved_at": resolution.resolved_at,
         "value": resolution.value,
     }
-
-

@@ -1,4 +1,4 @@
-"""`reef-alerts demo`: a small reef on its own SQLite file, a heat wave, and the events it leaves."""
+"""`reef-alerts demo`: a small reef on its own SQLite file, a heat wave, and its events."""
 
 from __future__ import annotations
 

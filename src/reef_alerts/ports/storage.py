@@ -77,8 +77,11 @@ class EventWriter(Protocol):
 class UnitOfWork(Protocol):
     """One transaction: everything read and written inside it commits together or not at all."""
 
-    snapshots: SnapshotReader
-    events: EventWriter
+    @property
+    def snapshots(self) -> SnapshotReader: ...
+
+    @property
+    def events(self) -> EventWriter: ...
 
     def __enter__(self) -> Self: ...
 

@@ -1,0 +1,3 @@
+from reef_alerts.entrypoints.cli import main
+
+main()

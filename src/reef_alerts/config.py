@@ -1,0 +1,318 @@
+"""Settings from the environment, validated once before anything runs, and password masking.
+
+Every `ConfigError` names the variable at fault; no password ever reaches a message.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Final, Literal
+from urllib.parse import quote, quote_plus
+
+import attrs
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from reef_alerts.domain import DEFAULT_TOLERANCE, EvaluationPolicy
+
+Env = Literal["development", "production"]
+ENVIRONMENTS: Final = ("development", "production")
+
+MASK: Final = "***"
+DEFAULT_SQLITE_PATH: Final = "reef_alerts.db"
+POSTGRES_REQUIRED: Final = ("POSTGRES_SERVER", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD")
+DATABASE_VARIABLES: Final = ("DATABASE_URL", *POSTGRES_REQUIRED, "POSTGRES_PORT")
+
+# backend -> the drivers we ship and test; "" is SQLAlchemy's default driver for the backend.
+_DRIVERS: Final = {"postgresql": ("", "psycopg2"), "sqlite": ("", "pysqlite")}
+_URL_HINT: Final = "postgresql://user:password@host/dbname or sqlite:///path/to/file.db"
+
+# `scheme://user:password@`: the password runs to the last `@` before the host part, so an
+# unquoted `@` in it is masked whole. It stops at `/ ? #` and blanks, where the host part begins.
+# The lookbehind and possessive `*+` keep this linear on long runs of letters (big SQL errors).
+_URL_CREDENTIALS: Final = re.compile(
+    r"(?P<head>(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]*+://[^\s:/?#@]*+)"
+    r":(?P<password>[^\s/?#]+)@"
+)
+# libpq keyword/value connection strings, which some driver messages quote.
+_DSN_PASSWORD: Final = re.compile(
+    r"(?P<head>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s'\"]+)", re.I
+)
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid. The message is one line and names `variable`."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        self.variable = variable
+        self.message = " ".join(message.split())
+        super().__init__(self.message)
+
+
+def _positive(_instance: object, attribute: attrs.Attribute[timedelta], value: timedelta) -> None:
+    if value <= timedelta(0):
+        raise ValueError(f"{attribute.name} must be greater than 0, got {value}")
+
+
+@attrs.frozen
+class Settings:
+    """The worker's validated settings. Build them with `load_settings`."""
+
+    database_url: str = attrs.field(repr=False)
+    """The SQLAlchemy URL, password included: show `safe_url` instead."""
+    env: Env = attrs.field(default="development", validator=attrs.validators.in_(ENVIRONMENTS))
+    embedded: bool = False
+    """True when no database was configured and the development SQLite file is in use."""
+    sqlite_path: Path | None = None
+    """The SQLite database file, when the database is one (embedded or via DATABASE_URL)."""
+    max_reading_age: timedelta = attrs.field(default=timedelta(seconds=300), validator=_positive)
+    clock_skew: timedelta = timedelta(seconds=30)
+    tolerance: float = DEFAULT_TOLERANCE
+    stats_every: int = 10
+    """Log the worker's statistics every this many cycles."""
+    secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
+    """Strings to redact from every output: the database password in each spelling it may take."""
+
+    @property
+    def safe_url(self) -> str:
+        """`database_url` with its password replaced by ***."""
+        return redact(mask_url(self.database_url), self.secrets)
+
+    def policy(self) -> EvaluationPolicy:
+        """The evaluation tunables these settings choose."""
+        return EvaluationPolicy(
+            max_reading_age=self.max_reading_age,
+            clock_skew=self.clock_skew,
+            tolerance=self.tolerance,
+        )
+
+    def describe(self) -> dict[str, str]:
+        """The settings as text that is safe to print (for `--config-check` and start-up logs)."""
+        database = f"embedded SQLite at {self.sqlite_path}" if self.embedded else self.safe_url
+        return {
+            "env": self.env,
+            "database": database,
+            "max_reading_age": f"{self.max_reading_age.total_seconds():g}s",
+            "clock_skew": f"{self.clock_skew.total_seconds():g}s",
+            "tolerance": f"{self.tolerance:g}",
+            "stats_every": f"{self.stats_every} cycles",
+        }
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Read and validate the settings from `environ` (normally `os.environ`).
+
+    Raises ConfigError for the first setting that is missing or invalid.
+    """
+    env = _environment(environ)
+    database = _database(environ, env)
+    return Settings(
+        database_url=database.url,
+        env=env,
+        embedded=database.embedded,
+        sqlite_path=database.sqlite_path,
+        max_reading_age=_seconds(environ, "REEF_ALERTS_MAX_READING_AGE", 300.0, positive=True),
+        clock_skew=_seconds(environ, "REEF_ALERTS_CLOCK_SKEW", 30.0, positive=False),
+        tolerance=_number(environ, "REEF_ALERTS_TOLERANCE", DEFAULT_TOLERANCE, positive=False),
+        stats_every=_whole_number(environ, "REEF_ALERTS_STATS_EVERY", 10),
+        secrets=database.secrets,
+    )
+
+
+def mask_url(url: str) -> str:
+    """`url` with the password in its `user:password@` part replaced by ***."""
+    return _URL_CREDENTIALS.sub(rf"\g<head>:{MASK}@", url)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with each secret, and each password in a URL or `password=` pair, replaced by ***."""
+    # Longest first, so a secret that contains a shorter one is not left half-masked.
+    for secret in sorted({secret for secret in secrets if secret}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    text = _URL_CREDENTIALS.sub(rf"\g<head>:{MASK}@", text)
+    return _DSN_PASSWORD.sub(rf"\g<head>{MASK}", text)
+
+
+def _get(environ: Mapping[str, str], name: str) -> str | None:
+    """The variable's value with blanks trimmed; None when unset or blank, as in an env file."""
+    value = environ.get(name, "").strip()
+    return value or None
+
+
+def _any_set(environ: Mapping[str, str]) -> bool:
+    return any(_get(environ, name) is not None for name in DATABASE_VARIABLES)
+
+
+def _environment(environ: Mapping[str, str]) -> Env:
+    value = _get(environ, "ENV") or "development"
+    if value == "development":
+        return "development"
+    if value == "production":
+        return "production"
+    raise ConfigError("ENV", f"ENV must be development or production, got {value!r}")
+
+
+@attrs.frozen
+class _Database:
+    url: str
+    embedded: bool = False
+    sqlite_path: Path | None = None
+    secrets: tuple[str, ...] = ()
+
+
+def _database(environ: Mapping[str, str], env: Env) -> _Database:
+    url = _get(environ, "DATABASE_URL")
+    if url is None and _any_set(environ):
+        url = _postgres_url(environ)
+    if url is None:
+        if env == "production":
+            raise ConfigError(
+                "DATABASE_URL",
+                "DATABASE_URL is not set: in production (ENV=production) set DATABASE_URL, "
+                f"or {_and(POSTGRES_REQUIRED)} (and optionally POSTGRES_PORT)",
+            )
+        path = _sqlite_path(environ)
+        return _Database(f"sqlite:///{path}", embedded=True, sqlite_path=path)
+    return _check_url(url)
+
+
+def _postgres_url(environ: Mapping[str, str]) -> str:
+    missing = [name for name in POSTGRES_REQUIRED if _get(environ, name) is None]
+    if missing:
+        given = [name for name in DATABASE_VARIABLES if _get(environ, name) is not None]
+        raise ConfigError(
+            missing[0],
+            f"{_and(missing)} {_is(missing)} not set, but {_and(given)} {_is(given)} set: "
+            f"set all of {_and(POSTGRES_REQUIRED)}, or set DATABASE_URL instead",
+        )
+    server = environ["POSTGRES_SERVER"].strip()
+    database = environ["POSTGRES_DB"].strip()
+    # A password is taken as written: blanks around it may be part of it.
+    user = quote(environ["POSTGRES_USER"].strip(), safe="")
+    password = quote(environ["POSTGRES_PASSWORD"], safe="")
+    port = _get(environ, "POSTGRES_PORT")
+    if port is not None:
+        if not re.fullmatch(r"[0-9]{1,5}", port) or not 0 < int(port) < 65536:
+            raise ConfigError(
+                "POSTGRES_PORT", f"POSTGRES_PORT must be a port number (1-65535), got {port!r}"
+            )
+        server = f"{server}:{int(port)}"
+    return f"postgresql://{user}:{password}@{server}/{database}"
+
+
+def _check_url(url: str) -> _Database:
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        # Not echoed: the password cannot be told apart reliably in a URL that does not parse.
+        raise ConfigError(
+            "DATABASE_URL",
+            f"DATABASE_URL is not a valid database URL (check the port, and URL-quote special "
+            f"characters in the password); expected {_URL_HINT}",
+        ) from None
+    secrets = _url_secrets(url)
+    if parsed.password:
+        secrets = tuple(sorted({*secrets, *_spellings(parsed.password)}))
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend == "postgres":
+        raise ConfigError(
+            "DATABASE_URL", "DATABASE_URL uses the scheme postgres://; write postgresql:// instead"
+        )
+    if backend not in _DRIVERS:
+        raise ConfigError(
+            "DATABASE_URL",
+            f"DATABASE_URL names the unsupported database {parsed.drivername!r}; "
+            f"expected {_URL_HINT}",
+        )
+    if driver not in _DRIVERS[backend]:
+        accepted = " or ".join(
+            f"{backend}+{name}://" if name else f"{backend}://" for name in _DRIVERS[backend]
+        )
+        raise ConfigError(
+            "DATABASE_URL",
+            f"DATABASE_URL names the unsupported driver {driver!r}; use {accepted}",
+        )
+    sqlite_path = None
+    if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
+        sqlite_path = Path(parsed.database)
+    return _Database(url, sqlite_path=sqlite_path, secrets=secrets)
+
+
+def _url_secrets(url: str) -> tuple[str, ...]:
+    """The password as `url` spells it (quoted or not), which the driver may echo verbatim."""
+    found: set[str] = set()
+    for match in _URL_CREDENTIALS.finditer(url):
+        found.update(_spellings(match["password"]))
+    return tuple(sorted(found))
+
+
+def _spellings(password: str) -> set[str]:
+    """The password as written, and as URL-quoting would write it, so every form is masked."""
+    return {password, quote(password, safe=""), quote_plus(password)} - {""}
+
+
+def _sqlite_path(environ: Mapping[str, str]) -> Path:
+    raw = _get(environ, "REEF_ALERTS_SQLITE_PATH") or f"./{DEFAULT_SQLITE_PATH}"
+    path = Path(raw).expanduser().resolve()
+    if path.is_dir():
+        raise ConfigError(
+            "REEF_ALERTS_SQLITE_PATH",
+            f"REEF_ALERTS_SQLITE_PATH must name a file, but {path} is a directory",
+        )
+    if not path.parent.is_dir():
+        raise ConfigError(
+            "REEF_ALERTS_SQLITE_PATH",
+            f"REEF_ALERTS_SQLITE_PATH is in {path.parent}, which is not an existing directory",
+        )
+    return path
+
+
+def _number(environ: Mapping[str, str], name: str, default: float, *, positive: bool) -> float:
+    raw = _get(environ, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(name, f"{name} must be a finite number, got {raw!r}")
+    if positive and value <= 0:
+        raise ConfigError(name, f"{name} must be greater than 0, got {raw!r}")
+    if value < 0:
+        raise ConfigError(name, f"{name} must not be negative, got {raw!r}")
+    return value
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: float, *, positive: bool) -> timedelta:
+    seconds = _number(environ, name, default, positive=positive)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ConfigError(name, f"{name} is too large, got {environ[name].strip()!r}") from None
+
+
+def _whole_number(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = _get(environ, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"{name} must be a whole number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(name, f"{name} must be greater than 0, got {raw!r}")
+    return value
+
+
+def _is(names: list[str]) -> str:
+    return "is" if len(names) == 1 else "are"
+
+
+def _and(names: Iterable[str]) -> str:
+    items = list(names)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"

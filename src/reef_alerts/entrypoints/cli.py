@@ -1,0 +1,273 @@
+"""The `reef-alerts` command: run the worker, manage its schema, play the demo."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from sqlalchemy import Engine
+
+from reef_alerts import __version__
+from reef_alerts.adapters import schema
+from reef_alerts.application import WorkerStatistics
+from reef_alerts.config import ConfigError, Settings, load_settings, redact
+from reef_alerts.container import Container, build_container
+from reef_alerts.entrypoints.demo import DemoFileInUseError, format_events, run_demo
+from reef_alerts.entrypoints.logging_setup import WORKER_LOGGER, configure_logging
+from reef_alerts.entrypoints.worker import (
+    Worker,
+    describe_error,
+    install_signal_handlers,
+    log_startup,
+)
+
+app = typer.Typer(
+    name="reef-alerts",
+    help="Alert worker for reef aquarium controllers: evaluates every enabled alert against its "
+    "device's newest reading and records alert events in the shared database.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(
+    help="Create or inspect the worker's tables and schema objects.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(db_app, name="db")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"reef-alerts {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Configuration comes from the environment: see README.md or `reef-alerts run --help`."""
+
+
+def _positive_interval(value: float) -> float:
+    if value <= 0:
+        raise typer.BadParameter(f"must be greater than 0, got {value:g}")
+    return value
+
+
+def _log_file(value: str) -> Path | None:
+    return None if value == "-" else Path(value)
+
+
+@app.command()
+def run(
+    interval: Annotated[
+        float,
+        typer.Option(
+            "--interval",
+            "-i",
+            callback=_positive_interval,
+            help="Seconds from the start of one evaluation cycle to the start of the next.",
+        ),
+    ] = 30.0,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Run one evaluation cycle, print its statistics and exit (0 if it completed, "
+            "1 if it failed). It WRITES events, as cron deployments rely on.",
+        ),
+    ] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="The same as --dry-run, under a clearer name.")
+    ] = False,
+    config_check: Annotated[
+        bool,
+        typer.Option(
+            "--config-check",
+            help="Validate the settings, connect, verify the tables, report the worker's own "
+            "schema objects and exit 0 or 1, evaluating nothing.",
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log at DEBUG: skips with reasons, sleeps.")
+    ] = False,
+    log_file: Annotated[
+        str,
+        typer.Option(
+            "--log-file", metavar="PATH", help="Also log to this file; '-' logs to stderr only."
+        ),
+    ] = "alert_worker.log",
+) -> None:
+    """Run the alert worker: evaluate every enabled alert each interval until SIGINT/SIGTERM.
+
+    Environment: DATABASE_URL (or POSTGRES_SERVER, POSTGRES_DB, POSTGRES_USER, POSTGRES_PASSWORD,
+    POSTGRES_PORT), ENV (development|production), REEF_ALERTS_SQLITE_PATH,
+    REEF_ALERTS_MAX_READING_AGE, REEF_ALERTS_CLOCK_SKEW, REEF_ALERTS_TOLERANCE,
+    REEF_ALERTS_STATS_EVERY.
+    """
+    settings = _settings()
+    log = _logging(verbose, _log_file(log_file), settings)
+    single = dry_run or once
+    log_startup(log, settings, None if single or config_check else interval)
+    container = build_container(settings, log)
+    engine: Engine = container.adapters.engine()
+
+    if config_check:
+        report = schema.check(engine)
+        _print_report(report, settings)
+        if settings.embedded and report.connected and not report.can_run:
+            typer.echo("embedded database: `reef-alerts run` creates its tables on first start")
+            raise typer.Exit(0)
+        raise typer.Exit(0 if report.can_run else 1)
+
+    _verify_database(engine, settings, log, required=single)
+    statistics = WorkerStatistics(started_at=time.monotonic())
+    stop = threading.Event()
+    worker = Worker(
+        container.use_cases.run_cycle(),
+        interval,
+        log,
+        statistics,
+        stop,
+        stats_every=settings.stats_every,
+        secrets=settings.secrets,
+    )
+    if single:
+        try:
+            stats = worker.run_once()
+        except Exception:  # noqa: BLE001 - already logged, on one line, by the worker
+            raise typer.Exit(1) from None
+        typer.echo(json.dumps(stats.as_dict()))
+        return
+
+    restore = install_signal_handlers(stop, log)
+    try:
+        worker.run()
+    finally:
+        restore()
+        engine.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create the four shared tables where absent and add the worker's own objects (idempotent)."""
+    settings = _settings()
+    engine = _engine(settings)
+    try:
+        report = schema.upgrade(engine)
+    except schema.DuplicateOpenEventsError as error:
+        _fail(str(error))
+    except Exception as error:  # noqa: BLE001 - one clear line instead of a traceback
+        _fail(f"upgrade failed: {describe_error(error, settings.secrets)}")
+    _print_report(report, settings)
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Report connectivity, the four tables and the worker's objects; exit 0 if it can run."""
+    settings = _settings()
+    report = schema.check(_engine(settings))
+    _print_report(report, settings)
+    raise typer.Exit(0 if report.can_run else 1)
+
+
+@app.command()
+def demo(
+    path: Annotated[
+        Path,
+        typer.Option(
+            help="The demo's own SQLite file, made afresh each run (never your database)."
+        ),
+    ] = Path("reef_alerts_demo.db"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG.")] = False,
+) -> None:
+    """Play a simulated reef afternoon on a demo SQLite file and show the alert events."""
+    configure_logging(verbose, None, ())
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    path = path.resolve()
+    typer.echo(f"Demo database: {path} (made afresh; your own database is not touched)")
+    try:
+        rows = run_demo(path, logging.getLogger(WORKER_LOGGER), typer.echo)
+    except DemoFileInUseError as error:
+        _fail(str(error))
+    typer.echo("\nAlert events:")
+    for line in format_events(rows):
+        typer.echo(f"  {line}")
+    typer.echo(f"\nInspect them yourself: sqlite3 {path} 'SELECT * FROM alert_events'")
+
+
+def main() -> None:
+    """The console script."""
+    app()
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings(os.environ)
+    except ConfigError as error:
+        _fail(f"configuration error: {error}")
+
+
+def _logging(verbose: bool, log_file: Path | None, settings: Settings) -> logging.Logger:
+    try:
+        configure_logging(verbose, log_file, settings.secrets)
+    except OSError as error:
+        _fail(f"cannot open log file {log_file}: {error.strerror or error}")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    return logging.getLogger(WORKER_LOGGER)
+
+
+def _engine(settings: Settings) -> Engine:
+    # Commands other than `run` log nothing of their own; keep SQLAlchemy and Alembic quiet.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    container: Container = build_container(settings, logging.getLogger(WORKER_LOGGER))
+    return container.adapters.engine()  # type: ignore[no-any-return]
+
+
+def _verify_database(
+    engine: Engine, settings: Settings, log: logging.Logger, required: bool
+) -> None:
+    """Check the tables before the first cycle; create them in the embedded database."""
+    report = schema.check(engine)
+    if report.connected and not report.can_run and settings.embedded:
+        log.info("Creating the tables in the embedded database %s", settings.sqlite_path)
+        report = schema.upgrade(engine)
+    if report.can_run:
+        log.info("Database connection and table verification successful")
+        if not report.guarded:
+            log.warning(
+                "alert_events has no one-open-event index: run `reef-alerts db upgrade` "
+                "before running several workers"
+            )
+        return
+    problem = "; ".join(
+        line for line in report.lines() if "MISSING" in line or "unreachable" in line
+    )
+    if not report.connected and not required:
+        # The service keeps trying: the database may be starting, or restarting.
+        log.error("Database verification failed: %s; retrying every interval", problem)
+        return
+    log.error("Database verification failed: %s", problem)
+    raise typer.Exit(1)
+
+
+def _print_report(report: schema.SchemaReport, settings: Settings) -> None:
+    for line in report.lines():
+        typer.echo(redact(line, settings.secrets))
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"reef-alerts: {message}", err=True)
+    raise typer.Exit(1)

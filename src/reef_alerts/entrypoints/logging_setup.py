@@ -1,0 +1,75 @@
+"""Logging as the specification shows it: one format, to the console and a file, redacted."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Final
+
+from reef_alerts.config import redact
+
+WORKER_LOGGER: Final = "alert_worker"
+"""The logger name of the worker's own lines, as in the specification's example output."""
+LOG_FORMAT: Final = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets, and passwords in URLs, in a record's message, traceback and stack text."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._secrets = tuple(secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # The record is rewritten in place, fully rendered, so that every handler sharing it
+        # (and any formatter) only ever sees the redacted text.
+        record.msg = redact(_rendered(record), self._secrets)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, self._secrets)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, self._secrets)
+        return True
+
+
+def configure_logging(verbose: bool, log_file: Path | None, secrets: Iterable[str]) -> None:
+    """Send every logger's records to stderr, and to `log_file` unless it is None.
+
+    DEBUG when `verbose`, else INFO. Calling it again replaces the handlers it added before.
+    Raises OSError when `log_file` cannot be opened.
+    """
+    formatter = logging.Formatter(LOG_FORMAT)
+    redacting = RedactingFilter(secrets)
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        # WatchedFileHandler reopens the file after logrotate moves it, so no copytruncate.
+        handlers.append(logging.handlers.WatchedFileHandler(log_file, encoding="utf-8"))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(redacting)
+    reset_logging()
+    root = logging.getLogger()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def reset_logging() -> None:
+    """Remove and close the handlers `configure_logging` added; leave any others alone."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if any(isinstance(f, RedactingFilter) for f in handler.filters):
+            root.removeHandler(handler)
+            handler.close()
+
+
+def _rendered(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()
+    except Exception:  # noqa: BLE001 - a malformed log call must not take the worker down
+        return f"{record.msg} (unformattable arguments: {record.args!r})"

@@ -1,0 +1,190 @@
+"""The evaluation loop: cycles on a fixed start-to-start schedule, failures logged and retried,
+statistics every few cycles, and a clean stop on SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from types import FrameType
+from typing import Final
+
+from reef_alerts import __version__
+from reef_alerts.application import CycleStats, WorkerStatistics
+from reef_alerts.config import Settings, redact
+
+MAX_ERROR_LENGTH: Final = 500
+"""Error lines are cut here: SQLAlchemy appends the statement and its parameters to messages."""
+
+
+class Worker:
+    """Runs `run_cycle` every `interval` seconds, start to start, until `stop_event` is set.
+
+    `monotonic` and `wait` are the clock and the sleep; tests pass fakes. `wait(seconds)` must
+    return early once `stop_event` is set, as `stop_event.wait` (the default) does.
+    """
+
+    def __init__(
+        self,
+        run_cycle: Callable[[], CycleStats],
+        interval: float,
+        log: logging.Logger,
+        statistics: WorkerStatistics,
+        stop_event: threading.Event,
+        stats_every: int = 10,
+        secrets: Iterable[str] = (),
+        monotonic: Callable[[], float] = time.monotonic,
+        wait: Callable[[float], object] | None = None,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError(f"interval must be greater than 0, got {interval}")
+        if stats_every <= 0:
+            raise ValueError(f"stats_every must be greater than 0, got {stats_every}")
+        self._run_cycle = run_cycle
+        self._interval = interval
+        self._log = log
+        self._statistics = statistics
+        self._stop = stop_event
+        self._stats_every = stats_every
+        self._secrets = tuple(secrets)
+        self._monotonic = monotonic
+        self._wait = wait if wait is not None else stop_event.wait
+
+    @property
+    def statistics(self) -> WorkerStatistics:
+        return self._statistics
+
+    def run(self) -> None:
+        """Run cycles until the stop flag is set; then log the statistics and return.
+
+        A failing cycle is logged and retried at the next slot. A cycle that outlasts the interval
+        is followed at once by the next, and the schedule restarts from there: missed slots are
+        skipped, not made up in a burst.
+        """
+        self._log.info("Starting continuous evaluation loop...")
+        next_start = self._monotonic()
+        try:
+            while not self._stop.is_set():
+                started = self._monotonic()
+                # A failure is already logged and counted by _cycle; the loop just carries on.
+                with contextlib.suppress(Exception):
+                    self._cycle(started)
+                finished = self._monotonic()
+                if self._statistics.attempted % self._stats_every == 0:
+                    self.log_statistics()
+                if self._stop.is_set():
+                    break
+                next_start += self._interval
+                if finished - started > self._interval:
+                    self._statistics.record_overrun()
+                    self._log.warning(
+                        "Evaluation cycle %d took %.2fs, longer than the %gs interval; "
+                        "starting the next cycle now",
+                        self._statistics.attempted,
+                        finished - started,
+                        self._interval,
+                    )
+                    next_start = finished
+                    continue
+                delay = next_start - finished
+                if delay > 0:
+                    self._log.debug("Sleeping %.2fs until the next evaluation cycle", delay)
+                    self._wait(delay)
+        finally:
+            self.log_statistics()
+            self._log.info("Alert worker stopped")
+
+    def run_once(self) -> CycleStats:
+        """Run one cycle (for --dry-run and --once). A failure is logged, then re-raised."""
+        return self._cycle(self._monotonic())
+
+    def log_statistics(self) -> None:
+        self._log.info("Worker statistics: %s", self._statistics.summary(self._monotonic()))
+
+    def _cycle(self, started: float) -> CycleStats:
+        number = self._statistics.attempted + 1
+        self._log.info("Starting evaluation cycle %d", number)
+        try:
+            stats = self._run_cycle()
+        except Exception as error:
+            self._statistics.record_failure(self._monotonic())
+            self._log.error(
+                "Evaluation cycle %d failed: %s", number, describe_error(error, self._secrets)
+            )
+            self._log.debug("Evaluation cycle %d failure details:", number, exc_info=True)
+            raise
+        finished = self._monotonic()
+        self._statistics.record(stats, started, finished)
+        self._log.info(
+            "Evaluation cycle completed in %.2fs: %s", finished - started, stats.as_dict()
+        )
+        return stats
+
+
+def describe_error(error: BaseException, secrets: Iterable[str] = ()) -> str:
+    """`error` on one line for a log or terminal: type and message, passwords masked, cut short."""
+    secrets = tuple(secrets)
+    # Redact before the blanks are folded, so a secret with blanks in it still matches.
+    text = " ".join(redact(str(error), secrets).split())
+    text = redact(f"{type(error).__name__}: {text}" if text else type(error).__name__, secrets)
+    if len(text) > MAX_ERROR_LENGTH:
+        text = text[: MAX_ERROR_LENGTH - 3] + "..."
+    return text
+
+
+def log_startup(log: logging.Logger, settings: Settings, interval: float | None) -> None:
+    """The specification's first lines: who starts, the interval, which database, config passed."""
+    log.info("Starting Reef Alert Worker (reef-alerts %s)", __version__)
+    if interval is not None:
+        log.info("Evaluation interval: %g seconds", interval)
+    if settings.embedded:
+        log.info(
+            "Using the embedded SQLite database %s (ENV=development and no database configured; "
+            "set DATABASE_URL to use PostgreSQL)",
+            settings.sqlite_path,
+        )
+    else:
+        log.info("Database: %s (ENV=%s)", settings.safe_url, settings.env)
+    log.info("Configuration validation passed")
+
+
+def install_signal_handlers(
+    stop_event: threading.Event, log: logging.Logger | None = None
+) -> Callable[[], None]:
+    """Make SIGINT and SIGTERM set `stop_event`; return a function that restores the old handlers.
+
+    Call it from the main thread. After one SIGINT, a second interrupts at once: Ctrl-C twice
+    abandons a cycle that hangs (its transaction rolls back) with KeyboardInterrupt.
+    """
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        # Event.set() takes a lock that the interrupted main thread may hold inside Event.wait();
+        # set from another thread, it waits for that lock instead of deadlocking on it.
+        threading.Thread(
+            target=_request_stop,
+            args=(stop_event, signal.Signals(signum).name, log),
+            name="reef-alerts-stop",
+            daemon=True,
+        ).start()
+
+    for signum in previous:
+        signal.signal(signum, handle)
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+    return restore
+
+
+def _request_stop(stop_event: threading.Event, name: str, log: logging.Logger | None) -> None:
+    if log is not None and not stop_event.is_set():
+        log.info("Received %s, stopping after the cycle in flight", name)
+    stop_event.set()
