@@ -155,6 +155,10 @@ def run(
     restore = install_signal_handlers(stop, log)
     try:
         worker.run()
+    except KeyboardInterrupt:
+        # A second Ctrl-C abandons a hung cycle: its transaction rolls back, nothing half-written.
+        typer.echo("reef-alerts: interrupted; the cycle in flight was rolled back", err=True)
+        raise typer.Exit(130) from None
     finally:
         restore()
         engine.dispose()

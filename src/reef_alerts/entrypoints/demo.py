@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,8 +17,9 @@ from reef_alerts.adapters import schema
 from reef_alerts.adapters.database import make_engine
 from reef_alerts.adapters.tables import alert_events, alerts, devices, history
 from reef_alerts.adapters.unit_of_work import SqlUnitOfWorkFactory
-from reef_alerts.application import RunCycle
+from reef_alerts.application import RunCycle, WorkerStatistics
 from reef_alerts.domain import EvaluationPolicy
+from reef_alerts.entrypoints.worker import Worker
 
 DEMO_MARKER = "reef_alerts_demo"
 """A table only demo databases have, so the demo never overwrites someone's real database."""
@@ -67,12 +70,15 @@ def run_demo(path: Path, log: logging.Logger, echo: Callable[[str], None]) -> li
         _seed(engine)
         clock = SimulatedClock(START)
         cycle = RunCycle(SqlUnitOfWorkFactory(engine, log), clock, EvaluationPolicy(), log)
+        worker = Worker(
+            cycle, STEP.total_seconds(), log, WorkerStatistics(time.monotonic()), threading.Event()
+        )
         for minute, readings in enumerate(_afternoon()):
             clock.current = START + minute * STEP
             _record(engine, clock.current, readings)
             echo(f"-- {clock.current:%H:%M} UTC  heater reads {readings[1]} °F")
-            stats = cycle()
-            log.info("Evaluation cycle completed: %s", stats.as_dict())
+            worker.run_once()
+        worker.log_statistics()
         return _events(engine)
     finally:
         engine.dispose()
