@@ -78,6 +78,11 @@ class Settings:
     """Strings to redact from every output: the database password in each spelling it may take."""
 
     @property
+    def backend(self) -> str:
+        """ "postgresql" or "sqlite"."""
+        return make_url(self.database_url).get_backend_name()
+
+    @property
     def safe_url(self) -> str:
         """`database_url` with its password replaced by ***."""
         return redact(mask_url(self.database_url), self.secrets)

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+from datetime import UTC, datetime, timedelta
 
 from dependency_injector import containers, providers
 
 from reef_alerts.adapters.clock import SystemClock
+from reef_alerts.adapters.coordination import SqlPartitionCoordinator, new_worker_id
 from reef_alerts.adapters.database import make_engine
 from reef_alerts.adapters.unit_of_work import SqlUnitOfWorkFactory
 from reef_alerts.application import RunCycle
 from reef_alerts.config import Settings
+
+
+def lease_ttl_for(interval: float | None) -> timedelta | None:
+    """Leases last one and a half intervals: renewed every cycle, they outlive a late cycle, and
+    a dead worker's lease has expired by the others' second cycle (ADR 0006)."""
+    return None if interval is None else timedelta(seconds=1.5 * interval)
 
 
 class Adapters(containers.DeclarativeContainer):
@@ -18,10 +28,29 @@ class Adapters(containers.DeclarativeContainer):
 
     settings = providers.Dependency(instance_of=Settings)
     log = providers.Dependency(instance_of=logging.Logger)
+    run = providers.Configuration()
+    """The `run` command's options: interval (seconds) and partitions."""
 
     engine = providers.Singleton(make_engine, settings.provided.database_url)
-    uow_factory = providers.Singleton(SqlUnitOfWorkFactory, engine=engine, log=log)
+    lease_ttl = providers.Callable(lease_ttl_for, run.interval)
+    uow_factory = providers.Singleton(
+        SqlUnitOfWorkFactory, engine=engine, log=log, lease_ttl=lease_ttl
+    )
     clock = providers.Singleton(SystemClock)
+
+    hostname = providers.Callable(socket.gethostname)
+    pid = providers.Callable(os.getpid)
+    coordinator = providers.Singleton(
+        SqlPartitionCoordinator,
+        engine=engine,
+        worker_id=providers.Callable(new_worker_id, hostname, pid),
+        hostname=hostname,
+        pid=pid,
+        started_at=providers.Callable(datetime.now, UTC),
+        partition_count=run.partitions.as_int(),
+        lease_ttl=lease_ttl,
+        log=log,
+    )
 
 
 class UseCases(containers.DeclarativeContainer):
@@ -37,6 +66,7 @@ class UseCases(containers.DeclarativeContainer):
         clock=adapters.clock,
         policy=settings.provided.policy.call(),
         log=log,
+        coordinator=None,
     )
 
 

@@ -32,7 +32,7 @@ def _server_url() -> URL:
 def postgres_server() -> Iterator[Engine]:
     """An AUTOCOMMIT engine on the test server's maintenance database."""
     url = _server_url()
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))

@@ -111,7 +111,7 @@ def open_alert_ids(engine: Engine) -> list[int]:
     return [e["alert_id"] for e in events(engine) if not e["is_resolved"]]
 
 
-def seed_fleet(engine: Engine, count: int) -> None:
+def seed_fleet(engine: Engine, count: int, now: datetime = NOW) -> None:
     """`count` heaters with one `temperature > 82` alert each: odd ones fire, every 20th from 2
     has an open event that now resolves."""
     add_many(
@@ -142,7 +142,7 @@ def seed_fleet(engine: Engine, count: int) -> None:
         (
             {
                 "device_id": i,
-                "timestamp": NOW - timedelta(seconds=5),
+                "timestamp": now - timedelta(seconds=5),
                 "value": 90.0 + i / 1000 if i % 2 else 70.0,
             }
             for i in range(1, count + 1)

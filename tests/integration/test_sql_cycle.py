@@ -17,7 +17,7 @@ from reef_alerts.adapters.tables import alert_events, alerts, devices, history
 from reef_alerts.adapters.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
 from reef_alerts.application import RunCycle
 from reef_alerts.domain import EvaluationPolicy
-from reef_alerts.ports import AlertSnapshot, EventChanges, Resolution
+from reef_alerts.ports import WHOLE, AlertSnapshot, EventChanges, Resolution, Shard
 
 from .reef import (
     NOW,
@@ -182,8 +182,8 @@ class _BlindSnapshots:
     def __init__(self, inner: SqlSnapshotReader) -> None:
         self._inner = inner
 
-    def enabled_alerts(self) -> list[AlertSnapshot]:
-        return [attrs.evolve(s, open_event_id=None) for s in self._inner.enabled_alerts()]
+    def enabled_alerts(self, shard: Shard = WHOLE) -> list[AlertSnapshot]:
+        return [attrs.evolve(s, open_event_id=None) for s in self._inner.enabled_alerts(shard)]
 
 
 class _BlindUnitOfWork(SqlUnitOfWork):

@@ -8,11 +8,13 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    ColumnElement,
     Connection,
     Float,
     Integer,
     Select,
     String,
+    and_,
     bindparam,
     column,
     exists,
@@ -34,14 +36,17 @@ from reef_alerts.adapters.tables import (
     open_event_index,
 )
 from reef_alerts.domain import AlertEvent, Device, Reading
-from reef_alerts.ports import AlertSnapshot, EventChanges, Resolution
+from reef_alerts.ports import WHOLE, AlertSnapshot, EventChanges, Resolution, Shard
 
 _DEFAULT_POLL_INTERVAL = 60
 
 
-def snapshot_query(dialect_name: str) -> Select[Any]:
-    """Every enabled alert with its device, its device's newest reading and its open event."""
-    enabled = alerts.c.is_enabled.is_(True)
+def snapshot_query(dialect_name: str, shard: Shard = WHOLE) -> Select[Any]:
+    """Every enabled alert of `shard` with its device, its device's newest reading and its open
+    event."""
+    enabled: ColumnElement[bool] = alerts.c.is_enabled.is_(True)
+    if not shard.whole:
+        enabled = and_(enabled, (alerts.c.id % shard.count).in_(sorted(shard.owned)))
     watched = select(alerts.c.device_id).where(enabled).distinct().cte("watched")
     newest = _newest_reading_per_device(watched.c.device_id, dialect_name, watched)
     open_events = (
@@ -127,8 +132,8 @@ class SqlSnapshotReader:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    def enabled_alerts(self) -> Sequence[AlertSnapshot]:
-        query = snapshot_query(self._connection.dialect.name)
+    def enabled_alerts(self, shard: Shard = WHOLE) -> Sequence[AlertSnapshot]:
+        query = snapshot_query(self._connection.dialect.name, shard)
         rows = self._connection.execute(query).all()
         device_cache: dict[int, Device | None] = {}
         reading_cache: dict[int, Reading | None] = {}

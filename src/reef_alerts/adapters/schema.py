@@ -12,7 +12,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, func, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from reef_alerts.adapters.tables import OPEN_EVENT_PREDICATE, SHARED_TABLES, alert_events
+from reef_alerts.adapters.tables import (
+    OPEN_EVENT_PREDICATE,
+    SHARED_TABLES,
+    WORKER_TABLES,
+    alert_events,
+)
 
 VERSION_TABLE = "reef_alerts_alembic_version"
 OPEN_EVENT_INDEX = "uq_alert_events_one_open_per_alert"
@@ -55,6 +60,11 @@ class SchemaReport:
     def can_run(self) -> bool:
         """The worker can evaluate: connected, with the four tables and their columns."""
         return self.connected and all(self.tables.values()) and not self.missing_columns
+
+    @property
+    def coordinated(self) -> bool:
+        """The lease tables exist, so several workers can share the alerts."""
+        return all(self.worker_objects.get(table.name, False) for table in WORKER_TABLES)
 
     @property
     def guarded(self) -> bool:
@@ -147,6 +157,7 @@ def _inspect(connection: Connection) -> SchemaReport:
     worker_objects = {
         VERSION_TABLE: inspector.has_table(VERSION_TABLE),
         OPEN_EVENT_INDEX: tables[alert_events.name] and has_open_event_index(connection),
+        **{table.name: inspector.has_table(table.name) for table in WORKER_TABLES},
     }
     return SchemaReport(
         tables=tables,

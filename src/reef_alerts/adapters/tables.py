@@ -145,3 +145,35 @@ open_event_index = Index(
     postgresql_where=OPEN_EVENT_PREDICATE,
     sqlite_where=OPEN_EVENT_PREDICATE,
 )
+
+
+# The worker's own tables, created by `db upgrade` (migration 0002): how several workers share the
+# alerts without a broker. The web app never reads them.
+
+workers = Table(
+    "reef_alerts_workers",
+    metadata,
+    Column("worker_id", String(200), primary_key=True),
+    Column("hostname", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("partition_count", Integer, nullable=False),
+    Column("partitions", JSON, nullable=False),
+    Column("lease_seconds", Float, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("last_cycle_at", UTCDateTime),
+    Column("last_cycle_seconds", Float),
+    Column("last_cycle_alerts", Integer),
+    Column("last_cycle_ok", Boolean),
+)
+
+partition_leases = Table(
+    "reef_alerts_partition_leases",
+    metadata,
+    Column("partition_count", Integer, primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("owner", String(200)),
+    Column("expires_at", UTCDateTime),
+)
+
+WORKER_TABLES = (workers, partition_leases)

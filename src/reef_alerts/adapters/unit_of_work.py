@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from types import TracebackType
 from typing import Self
 
 from sqlalchemy import Connection, Engine, RootTransaction
 
+from reef_alerts.adapters.coordination import SqlLeaseKeeper
 from reef_alerts.adapters.repository import SqlEventWriter, SqlSnapshotReader
 from reef_alerts.adapters.schema import OPEN_EVENT_INDEX, has_open_event_index
 
@@ -17,11 +19,16 @@ class SqlUnitOfWork:
 
     snapshots: SqlSnapshotReader
     events: SqlEventWriter
+    leases: SqlLeaseKeeper
 
-    def __init__(self, engine: Engine, *, guarded: bool = True) -> None:
-        """`guarded`: the database has the one-open-event index (see `schema.inspect_schema`)."""
+    def __init__(
+        self, engine: Engine, *, guarded: bool = True, lease_ttl: timedelta | None = None
+    ) -> None:
+        """`guarded`: the database has the one-open-event index (see `schema.check`).
+        `lease_ttl`: how long a renewed partition lease lasts, when the worker leases any."""
         self._engine = engine
         self._guarded = guarded
+        self._lease_ttl = lease_ttl
         self._connection: Connection | None = None
         self._transaction: RootTransaction | None = None
 
@@ -34,6 +41,7 @@ class SqlUnitOfWork:
             raise
         self.snapshots = SqlSnapshotReader(self._connection)
         self.events = SqlEventWriter(self._connection, guarded=self._guarded)
+        self.leases = SqlLeaseKeeper(self._connection, self._lease_ttl)
         return self
 
     def __exit__(
@@ -65,9 +73,12 @@ class SqlUnitOfWorkFactory:
     database is down still finds out once it comes back.
     """
 
-    def __init__(self, engine: Engine, log: logging.Logger) -> None:
+    def __init__(
+        self, engine: Engine, log: logging.Logger, lease_ttl: timedelta | None = None
+    ) -> None:
         self._engine = engine
         self._log = log
+        self._lease_ttl = lease_ttl
         self._guarded: bool | None = None
 
     def __call__(self) -> SqlUnitOfWork:
@@ -80,4 +91,4 @@ class SqlUnitOfWorkFactory:
                     "until `reef-alerts db upgrade` has been run",
                     OPEN_EVENT_INDEX,
                 )
-        return SqlUnitOfWork(self._engine, guarded=self._guarded)
+        return SqlUnitOfWork(self._engine, guarded=self._guarded, lease_ttl=self._lease_ttl)

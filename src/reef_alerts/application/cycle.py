@@ -18,7 +18,18 @@ from reef_alerts.domain import (
     Trigger,
     evaluate,
 )
-from reef_alerts.ports import AlertSnapshot, Clock, EventChanges, Resolution, UnitOfWorkFactory
+from reef_alerts.ports import (
+    WHOLE,
+    AlertSnapshot,
+    Clock,
+    CycleRecord,
+    EventChanges,
+    LeaseLostError,
+    PartitionCoordinator,
+    Resolution,
+    Shard,
+    UnitOfWorkFactory,
+)
 
 
 @attrs.define
@@ -48,21 +59,52 @@ class RunCycle:
         clock: Clock,
         policy: EvaluationPolicy,
         log: logging.Logger,
+        coordinator: PartitionCoordinator | None = None,
     ) -> None:
+        """With a `coordinator`, each cycle evaluates only the partitions it leases."""
         self._uow_factory = uow_factory
         self._clock = clock
         self._policy = policy
         self._log = log
+        self._coordinator = coordinator
+        self._last_cycle: CycleRecord | None = None
 
     def __call__(self) -> CycleStats:
+        shard = self._coordinator.claim(self._last_cycle) if self._coordinator else WHOLE
+        started = self._clock.now()
         stats = CycleStats()
+        try:
+            if shard.owned:
+                self._evaluate(shard, stats)
+            else:
+                self._log.info(
+                    "Found 0 enabled alerts to evaluate: all %d partitions are leased by other "
+                    "workers",
+                    shard.count,
+                )
+        except BaseException:
+            self._last_cycle = self._record(started, stats, succeeded=False)
+            raise
+        self._last_cycle = self._record(started, stats, succeeded=True)
+        return stats
+
+    def _record(self, started: datetime, stats: CycleStats, succeeded: bool) -> CycleRecord:
+        seconds = (self._clock.now() - started).total_seconds()
+        return CycleRecord(started, seconds, stats.total_alerts, succeeded)
+
+    def _evaluate(self, shard: Shard, stats: CycleStats) -> None:
         opened: list[tuple[AlertEvent, str]] = []
         resolved: list[Resolution] = []
         with self._uow_factory() as uow:
-            snapshots = uow.snapshots.enabled_alerts()
+            snapshots = uow.snapshots.enabled_alerts(shard)
             now = self._clock.now()
             stats.total_alerts = len(snapshots)
-            self._log.info("Found %d enabled alerts to evaluate", len(snapshots))
+            if shard.count == 1:
+                self._log.info("Found %d enabled alerts to evaluate", len(snapshots))
+            else:
+                self._log.info(
+                    "Found %d enabled alerts to evaluate in %s", len(snapshots), shard.describe()
+                )
             debug = self._log.isEnabledFor(logging.DEBUG)
             for snapshot in snapshots:
                 try:
@@ -92,6 +134,11 @@ class RunCycle:
                         Resolution(snapshot.open_event_id, snapshot.alert_id, now, decision.value)
                     )
             uow.events.apply(EventChanges(opened=[event for event, _ in opened], resolved=resolved))
+            if shard.leased_by is not None and not uow.leases.renew(shard):
+                raise LeaseLostError(
+                    f"lost the lease on {shard.describe()} during the cycle; rolled back, "
+                    "the partitions' new holder evaluates them"
+                )
             uow.commit()
         for event, device_name in opened:
             self._log.info(
@@ -100,7 +147,6 @@ class RunCycle:
                 device_name,
                 event.current_value,
             )
-        return stats
 
     def _decide(self, snapshot: AlertSnapshot, now: datetime) -> Decision:
         if snapshot.threshold is None:

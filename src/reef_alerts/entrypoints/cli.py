@@ -15,6 +15,11 @@ from sqlalchemy import Engine
 
 from reef_alerts import __version__
 from reef_alerts.adapters import schema
+from reef_alerts.adapters.coordination import (
+    SqlPartitionCoordinator,
+    unleased_partitions,
+    worker_statuses,
+)
 from reef_alerts.application import WorkerStatistics
 from reef_alerts.config import ConfigError, Settings, load_settings, redact
 from reef_alerts.container import Container, build_container
@@ -109,6 +114,15 @@ def run(
             "--log-file", metavar="PATH", help="Also log to this file; '-' logs to stderr only."
         ),
     ] = "alert_worker.log",
+    partitions: Annotated[
+        int,
+        typer.Option(
+            "--partitions",
+            min=1,
+            help="Split the alerts into this many partitions by alert id; each running worker "
+            "leases a fair share. PostgreSQL only. Every worker must use the same number.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the alert worker: evaluate every enabled alert each interval until SIGINT/SIGTERM.
 
@@ -118,10 +132,19 @@ def run(
     REEF_ALERTS_STATS_EVERY.
     """
     settings = _settings()
+    if partitions > 1 and settings.backend != "postgresql":
+        _fail(
+            f"--partitions {partitions} needs PostgreSQL: SQLite takes one writer at a time, "
+            "so run a single worker on it",
+            code=2,
+        )
     log = _logging(verbose, _log_file(log_file), settings)
     single = dry_run or once
     log_startup(log, settings, None if single or config_check else interval)
     container = build_container(settings, log)
+    container.adapters.run.from_dict(  # type: ignore[attr-defined]
+        {"interval": interval, "partitions": partitions}
+    )
     engine: Engine = container.adapters.engine()
 
     if config_check:
@@ -132,35 +155,40 @@ def run(
             raise typer.Exit(0)
         raise typer.Exit(0 if report.can_run else 1)
 
-    _verify_database(engine, settings, log, required=single)
+    report = _verify_database(engine, settings, log, required=single)
+    coordinator = _coordinator(container, settings, report, partitions, log)
     statistics = WorkerStatistics(started_at=time.monotonic())
     stop = threading.Event()
     worker = Worker(
-        container.use_cases.run_cycle(),
+        container.use_cases.run_cycle(coordinator=coordinator),
         interval,
         log,
         statistics,
         stop,
         stats_every=settings.stats_every,
         secrets=settings.secrets,
+        aligned=coordinator is not None,
     )
-    if single:
-        try:
-            stats = worker.run_once()
-        except Exception:  # noqa: BLE001 - already logged, on one line, by the worker
-            raise typer.Exit(1) from None
-        typer.echo(json.dumps(stats.as_dict()))
-        return
-
-    restore = install_signal_handlers(stop, log)
     try:
-        worker.run()
-    except KeyboardInterrupt:
-        # A second Ctrl-C abandons a hung cycle: its transaction rolls back, nothing half-written.
-        typer.echo("reef-alerts: interrupted; the cycle in flight was rolled back", err=True)
-        raise typer.Exit(130) from None
+        if single:
+            try:
+                stats = worker.run_once()
+            except Exception:  # noqa: BLE001 - already logged, on one line, by the worker
+                raise typer.Exit(1) from None
+            typer.echo(json.dumps(stats.as_dict()))
+            return
+        restore = install_signal_handlers(stop, log)
+        try:
+            worker.run()
+        except KeyboardInterrupt:
+            # A second Ctrl-C abandons a hung cycle: its transaction rolls back.
+            typer.echo("reef-alerts: interrupted; the cycle in flight was rolled back", err=True)
+            raise typer.Exit(130) from None
+        finally:
+            restore()
     finally:
-        restore()
+        if coordinator is not None:
+            _release(coordinator, log, settings)
         engine.dispose()
 
 
@@ -185,6 +213,38 @@ def db_check() -> None:
     report = schema.check(_engine(settings))
     _print_report(report, settings)
     raise typer.Exit(0 if report.can_run else 1)
+
+
+@app.command()
+def status() -> None:
+    """Show the workers sharing this database: their partitions and their last cycle."""
+    settings = _settings()
+    engine = _engine(settings)
+    report = schema.check(engine)
+    if not report.connected:
+        _fail(f"database unreachable: {redact(report.error or '', settings.secrets)}")
+    if not report.coordinated:
+        _fail("no worker registry here: workers coordinate after `reef-alerts db upgrade`")
+    statuses = worker_statuses(engine)
+    if not statuses:
+        typer.echo("No workers are registered: none runs with partition leases on this database.")
+    for worker in statuses:
+        state = "alive" if worker.alive else "gone"
+        held = ", ".join(map(str, worker.partitions)) or "none"
+        line = (
+            f"{worker.worker_id}  {state}, heartbeat {worker.heartbeat_age:.0f}s ago  "
+            f"partitions {held} of {worker.partition_count}"
+        )
+        if worker.last_cycle_at is not None:
+            outcome = "ok" if worker.last_cycle_ok else "FAILED"
+            line += (
+                f"  last cycle {worker.last_cycle_at:%Y-%m-%d %H:%M:%S} UTC "
+                f"{outcome} in {worker.last_cycle_seconds:.2f}s ({worker.last_cycle_alerts} alerts)"
+            )
+        typer.echo(line)
+    for count, free in unleased_partitions(engine).items():
+        typer.echo(f"unleased partitions of {count}: {', '.join(map(str, free))}")
+    engine.dispose()
 
 
 @app.command()
@@ -240,9 +300,43 @@ def _engine(settings: Settings) -> Engine:
     return container.adapters.engine()  # type: ignore[no-any-return]
 
 
+def _coordinator(
+    container: Container,
+    settings: Settings,
+    report: schema.SchemaReport,
+    partitions: int,
+    log: logging.Logger,
+) -> SqlPartitionCoordinator | None:
+    """Lease partitions on PostgreSQL when the lease tables are there (hot standby at K = 1)."""
+    if settings.backend != "postgresql":
+        return None
+    if report.connected and not report.coordinated:
+        if partitions > 1:
+            log.error("--partitions needs the worker's lease tables: run `reef-alerts db upgrade`")
+            raise typer.Exit(1)
+        log.warning(
+            "No partition lease tables: this worker does not coordinate with others (no hot "
+            "standby) until `reef-alerts db upgrade` has been run"
+        )
+        return None
+    if not report.connected and partitions == 1:
+        return None
+    return container.adapters.coordinator()  # type: ignore[no-any-return]
+
+
+def _release(coordinator: SqlPartitionCoordinator, log: logging.Logger, settings: Settings) -> None:
+    try:
+        coordinator.release()
+    except Exception as error:  # noqa: BLE001 - the leases expire on their own anyway
+        log.warning(
+            "Could not release the partition leases (they expire by themselves): %s",
+            describe_error(error, settings.secrets),
+        )
+
+
 def _verify_database(
     engine: Engine, settings: Settings, log: logging.Logger, required: bool
-) -> None:
+) -> schema.SchemaReport:
     """Check the tables before the first cycle; create them in the embedded database."""
     report = schema.check(engine)
     if report.connected and not report.can_run and settings.embedded:
@@ -255,14 +349,14 @@ def _verify_database(
                 "alert_events has no one-open-event index: run `reef-alerts db upgrade` "
                 "before running several workers"
             )
-        return
+        return report
     problem = "; ".join(
         line for line in report.lines() if "MISSING" in line or "unreachable" in line
     )
     if not report.connected and not required:
         # The service keeps trying: the database may be starting, or restarting.
         log.error("Database verification failed: %s; retrying every interval", problem)
-        return
+        return report
     log.error("Database verification failed: %s", problem)
     raise typer.Exit(1)
 
@@ -272,6 +366,6 @@ def _print_report(report: schema.SchemaReport, settings: Settings) -> None:
         typer.echo(redact(line, settings.secrets))
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"reef-alerts: {message}", err=True)
-    raise typer.Exit(1)
+    raise typer.Exit(code)

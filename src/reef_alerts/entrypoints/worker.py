@@ -39,7 +39,11 @@ class Worker:
         secrets: Iterable[str] = (),
         monotonic: Callable[[], float] = time.monotonic,
         wait: Callable[[float], object] | None = None,
+        aligned: bool = False,
+        wall: Callable[[], float] = time.time,
     ) -> None:
+        """`aligned`: after the first, start cycles at wall-clock multiples of the interval, so
+        that workers on several hosts cycle in the same rounds (partition leases rely on it)."""
         if interval <= 0:
             raise ValueError(f"interval must be greater than 0, got {interval}")
         if stats_every <= 0:
@@ -53,6 +57,8 @@ class Worker:
         self._secrets = tuple(secrets)
         self._monotonic = monotonic
         self._wait = wait if wait is not None else stop_event.wait
+        self._aligned = aligned
+        self._wall = wall
 
     @property
     def statistics(self) -> WorkerStatistics:
@@ -91,6 +97,8 @@ class Worker:
                     next_start = finished
                     continue
                 delay = next_start - finished
+                if self._aligned:
+                    delay = self._interval - self._wall() % self._interval
                 if delay > 0:
                     self._log.debug("Sleeping %.2fs until the next evaluation cycle", delay)
                     self._wait(delay)

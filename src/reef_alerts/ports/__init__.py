@@ -4,6 +4,14 @@ Adapters implement them against SQLAlchemy and the system clock; tests implement
 """
 
 from reef_alerts.ports.clock import Clock
+from reef_alerts.ports.coordination import (
+    WHOLE,
+    CycleRecord,
+    LeaseKeeper,
+    LeaseLostError,
+    PartitionCoordinator,
+    Shard,
+)
 from reef_alerts.ports.storage import (
     AlertSnapshot,
     EventChanges,
@@ -15,11 +23,17 @@ from reef_alerts.ports.storage import (
 )
 
 __all__ = [
+    "WHOLE",
     "AlertSnapshot",
     "Clock",
+    "CycleRecord",
     "EventChanges",
     "EventWriter",
+    "LeaseKeeper",
+    "LeaseLostError",
+    "PartitionCoordinator",
     "Resolution",
+    "Shard",
     "SnapshotReader",
     "UnitOfWork",
     "UnitOfWorkFactory",

@@ -10,6 +10,7 @@ from typing import Protocol, Self
 import attrs
 
 from reef_alerts.domain import AlertEvent, Device, Reading
+from reef_alerts.ports.coordination import WHOLE, LeaseKeeper, Shard
 
 
 @attrs.frozen
@@ -58,8 +59,8 @@ class EventChanges:
 class SnapshotReader(Protocol):
     """Reads what a cycle evaluates."""
 
-    def enabled_alerts(self) -> Sequence[AlertSnapshot]:
-        """Every enabled alert with its context, read at once."""
+    def enabled_alerts(self, shard: Shard = WHOLE) -> Sequence[AlertSnapshot]:
+        """Every enabled alert of `shard`, with its context, read at once."""
         ...
 
 
@@ -82,6 +83,9 @@ class UnitOfWork(Protocol):
 
     @property
     def events(self) -> EventWriter: ...
+
+    @property
+    def leases(self) -> LeaseKeeper: ...
 
     def __enter__(self) -> Self: ...
 

@@ -1,0 +1,23 @@
+"""The worker registry and partition leases that let several workers share the alerts.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-29
+"""
+
+from alembic import op
+
+from reef_alerts.adapters.tables import WORKER_TABLES, metadata
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    metadata.create_all(op.get_bind(), tables=list(WORKER_TABLES), checkfirst=True)
+
+
+def downgrade() -> None:
+    metadata.drop_all(op.get_bind(), tables=list(WORKER_TABLES), checkfirst=True)

@@ -1,0 +1,284 @@
+"""In-memory fakes of the ports: a clock that tests move, and a transactional store.
+
+`InMemoryStore` plays the database: tests seed it directly, as fixtures are inserted before the
+worker starts; the application reaches it only through `FakeUnitOfWork`, which works on a private
+copy of the tables from `with` until `commit()`, so leaving the block uncommitted discards its work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+import attrs
+
+from reef_alerts.domain import AlertEvent, Device, Reading
+from reef_alerts.ports import (
+    WHOLE,
+    AlertSnapshot,
+    EventChanges,
+    EventWriter,
+    LeaseKeeper,
+    Resolution,
+    Shard,
+    SnapshotReader,
+)
+
+T0 = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
+"""Where fake clocks start."""
+
+
+class FakeClock:
+    """A clock that stands still until a test sets or advances it."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.set(now)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, now: datetime) -> None:
+        if now.utcoffset() is None:
+            raise ValueError(f"a clock tells aware time, got naive {now.isoformat()}")
+        self._now = now
+
+    def advance(self, by: timedelta) -> None:
+        self._now += by
+
+
+@attrs.frozen
+class AlertRow:
+    """An `alerts` row as stored: operator and threshold raw, so tests can seed broken rows."""
+
+    id: int
+    device_id: int
+    metric: str
+    operator: str
+    threshold: float | None
+    enabled: bool = True
+    trend_enabled: bool = False
+
+
+class DuplicateOpenEventError(Exception):
+    """A test seeded a second open event for an alert, which the real schema forbids."""
+
+
+class UnknownEventError(LookupError):
+    """A resolution names an event that does not exist or belongs to another alert."""
+
+
+@attrs.define
+class Tables:
+    """The rows of the four tables. Rows are frozen and replaced, never mutated in place."""
+
+    devices: dict[int, Device] = attrs.Factory(dict)
+    readings: dict[int, Reading] = attrs.Factory(dict)
+    alerts: dict[int, AlertRow] = attrs.Factory(dict)
+    events: dict[int, AlertEvent] = attrs.Factory(dict)
+    next_event_id: int = 1
+
+    def copy(self) -> Tables:
+        # copying the dicts is a full snapshot because no row is ever mutated
+        return Tables(
+            dict(self.devices),
+            dict(self.readings),
+            dict(self.alerts),
+            dict(self.events),
+            self.next_event_id,
+        )
+
+    def open_event_of(self, alert_id: int) -> AlertEvent | None:
+        return next(
+            (e for e in self.events.values() if e.alert_id == alert_id and not e.resolved), None
+        )
+
+    def newest_reading(self, device_id: int) -> Reading | None:
+        own = [r for r in self.readings.values() if r.device_id == device_id]
+        return max(own, key=lambda r: (r.timestamp, r.id), default=None)
+
+    def insert_event(self, event: AlertEvent) -> AlertEvent | None:
+        """Store `event` with a new id; None, storing nothing, if its alert already has an open
+        one: the unique partial index with ON CONFLICT DO NOTHING of ADR 0004."""
+        if event.id is not None:
+            raise ValueError(f"storage assigns event ids; got an event with id {event.id}")
+        if not event.resolved and self.open_event_of(event.alert_id) is not None:
+            return None
+        stored = attrs.evolve(event, id=self.next_event_id)
+        self.events[self.next_event_id] = stored
+        self.next_event_id += 1
+        return stored
+
+    def resolve_event(self, resolution: Resolution) -> None:
+        event = self.events.get(resolution.event_id)
+        if event is None or event.alert_id != resolution.alert_id:
+            raise UnknownEventError(
+                f"no event {resolution.event_id} for alert {resolution.alert_id}"
+            )
+        # like UPDATE ... WHERE id = :id AND NOT is_resolved: closing a closed event does nothing
+        if not event.resolved:
+            self.events[resolution.event_id] = event.resolve(
+                resolution.resolved_at, resolution.value
+            )
+
+
+class InMemoryStore:
+    """The database. Tests seed and inspect the committed tables; transactions go through a UoW."""
+
+    def __init__(self) -> None:
+        self._committed = Tables()
+        self.read_error: Exception | None = None
+        """Raised by enabled_alerts() while set."""
+        self.apply_error: Exception | None = None
+        """Raised by apply() while set, after inserting the opened events: a failure midway."""
+        self.lease_owners: dict[int, str] = {}
+        """Partition -> the worker whose lease covers it: the lease table."""
+
+    # Seeding and inspection: straight on the committed tables, outside any transaction.
+
+    def add_device(self, device: Device) -> Device:
+        self._committed.devices[device.id] = device
+        return device
+
+    def add_reading(self, reading: Reading) -> Reading:
+        self._committed.readings[reading.id] = reading
+        return reading
+
+    def add_alert(self, alert: AlertRow) -> AlertRow:
+        self._committed.alerts[alert.id] = alert
+        return alert
+
+    def add_event(self, event: AlertEvent) -> AlertEvent:
+        """Store `event` and return it with its new id."""
+        stored = self._committed.insert_event(event)
+        if stored is None:
+            raise DuplicateOpenEventError(f"alert {event.alert_id} already has an open event")
+        return stored
+
+    def remove_device(self, device_id: int) -> None:
+        self._committed.devices.pop(device_id, None)
+
+    def devices(self) -> Mapping[int, Device]:
+        return dict(self._committed.devices)
+
+    def events(self) -> Mapping[int, AlertEvent]:
+        """Every committed event by id."""
+        return dict(self._committed.events)
+
+    def open_events(self) -> list[AlertEvent]:
+        return [e for e in self._committed.events.values() if not e.resolved]
+
+    def snapshot(self) -> Tables:
+        """A copy of everything committed, comparable with ==."""
+        return self._committed.copy()
+
+    def unit_of_work(self) -> FakeUnitOfWork:
+        """The UnitOfWorkFactory to hand to the application."""
+        return FakeUnitOfWork(self)
+
+    # The transaction protocol FakeUnitOfWork uses.
+
+    def begin(self) -> Tables:
+        return self._committed.copy()
+
+    def commit(self, tables: Tables) -> None:
+        self._committed = tables.copy()
+
+
+class FakeSnapshotReader:
+    """SnapshotReader over the transaction's tables."""
+
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    def enabled_alerts(self, shard: Shard = WHOLE) -> list[AlertSnapshot]:
+        tables = self._uow.tables()
+        if self._uow.store.read_error is not None:
+            raise self._uow.store.read_error
+        snapshots = []
+        for row in sorted(tables.alerts.values(), key=lambda a: a.id):
+            if not row.enabled or not shard.includes(row.id):
+                continue
+            open_event = tables.open_event_of(row.id)
+            snapshots.append(
+                AlertSnapshot(
+                    alert_id=row.id,
+                    device_id=row.device_id,
+                    metric=row.metric,
+                    operator=row.operator,
+                    threshold=row.threshold,
+                    trend_enabled=row.trend_enabled,
+                    device=tables.devices.get(row.device_id),
+                    reading=tables.newest_reading(row.device_id),
+                    open_event_id=open_event.id if open_event is not None else None,
+                )
+            )
+        return snapshots
+
+
+class FakeEventWriter:
+    """EventWriter over the transaction's tables."""
+
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    def apply(self, changes: EventChanges) -> None:
+        tables = self._uow.tables()
+        for event in changes.opened:
+            tables.insert_event(event)
+        # fail after writing something, so only the transaction can keep the store unchanged
+        if self._uow.store.apply_error is not None:
+            raise self._uow.store.apply_error
+        for resolution in changes.resolved:
+            tables.resolve_event(resolution)
+
+
+class FakeLeaseKeeper:
+    """LeaseKeeper over the store's lease table: a lease holds while the store names its owner."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+
+    def renew(self, shard: Shard) -> bool:
+        if shard.leased_by is None:
+            return True
+        return all(self._store.lease_owners.get(p) == shard.leased_by for p in shard.owned)
+
+
+class FakeUnitOfWork:
+    """UnitOfWork over an InMemoryStore: copy the tables on enter, publish them on commit."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self.store = store
+        self._tables: Tables | None = None
+        self.snapshots: SnapshotReader = FakeSnapshotReader(self)
+        self.events: EventWriter = FakeEventWriter(self)
+        self.leases: LeaseKeeper = FakeLeaseKeeper(store)
+
+    def __enter__(self) -> Self:
+        if self._tables is not None:
+            raise RuntimeError("this unit of work is already open")
+        self._tables = self.store.begin()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._tables = None  # whatever was not committed is dropped
+
+    def commit(self) -> None:
+        self.store.commit(self.tables())
+
+    def rollback(self) -> None:
+        self.tables()
+        self._tables = self.store.begin()
+
+    def tables(self) -> Tables:
+        """The transaction's working copy; only usable inside the `with` block."""
+        if self._tables is None:
+            raise RuntimeError("unit of work used outside its `with` block")
+        return self._tables
