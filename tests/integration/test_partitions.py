@@ -1,0 +1,166 @@
+"""Partition leases on a real PostgreSQL: fair shares, expiry, fencing, and the CLI around them."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from reef_alerts.adapters import schema
+from reef_alerts.adapters.coordination import (
+    SqlLeaseKeeper,
+    SqlPartitionCoordinator,
+    unleased_partitions,
+    worker_statuses,
+)
+from reef_alerts.adapters.database import make_engine
+from reef_alerts.entrypoints.logging_setup import reset_logging
+from reef_alerts.ports import CycleRecord
+
+from .reef import seed_fleet
+from .test_cli import invoke
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def upgraded(postgres_url: str) -> Iterator[Engine]:
+    engine = make_engine(postgres_url)
+    schema.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def coordinator(
+    engine: Engine, name: str, count: int = 4, ttl: float = 30
+) -> SqlPartitionCoordinator:
+    return SqlPartitionCoordinator(
+        engine,
+        worker_id=name,
+        hostname="test",
+        pid=1,
+        started_at=datetime.now(UTC),
+        partition_count=count,
+        lease_ttl=timedelta(seconds=ttl),
+        log=logging.getLogger("alert_worker"),
+    )
+
+
+def test_a_lone_worker_leases_every_partition(upgraded: Engine) -> None:
+    shard = coordinator(upgraded, "a").claim(None)
+
+    assert shard.owned == {0, 1, 2, 3}
+    assert shard.leased_by == "a"
+    assert unleased_partitions(upgraded) == {}
+
+
+def test_a_second_worker_gets_a_fair_share_within_two_cycles(upgraded: Engine) -> None:
+    a, b = coordinator(upgraded, "a"), coordinator(upgraded, "b")
+    a.claim(None)
+
+    first_b = b.claim(None)  # a still holds everything
+    a_after = a.claim(None)  # a sees two workers and gives half back
+    b_after = b.claim(None)
+
+    assert first_b.owned == frozenset()
+    assert a_after.owned == {0, 1}
+    assert b_after.owned == {2, 3}
+
+
+def test_an_expired_lease_is_taken_over_and_fences_its_old_holder(upgraded: Engine) -> None:
+    a, b = coordinator(upgraded, "a", ttl=0.5), coordinator(upgraded, "b", ttl=0.5)
+    held_by_a = a.claim(None)
+    time.sleep(0.7)  # a stalls past its lease
+
+    taken = b.claim(None)
+
+    assert taken.owned == {0, 1, 2, 3}
+    with upgraded.begin() as connection:
+        assert not SqlLeaseKeeper(connection, timedelta(seconds=1)).renew(held_by_a)
+        assert SqlLeaseKeeper(connection, timedelta(seconds=1)).renew(taken)
+
+
+def test_a_released_worker_hands_its_partitions_over_at_once(upgraded: Engine) -> None:
+    a, b = coordinator(upgraded, "a"), coordinator(upgraded, "b")
+    a.claim(None)
+    a.release()
+
+    assert b.claim(None).owned == {0, 1, 2, 3}
+    assert [w.worker_id for w in worker_statuses(upgraded)] == ["b"]
+
+
+def test_status_reports_each_workers_partitions_and_last_cycle(upgraded: Engine) -> None:
+    a = coordinator(upgraded, "a")
+    a.claim(None)
+    a.claim(CycleRecord(datetime(2026, 11, 29, 12, 0, tzinfo=UTC), 0.25, 1250, True))
+
+    [status] = worker_statuses(upgraded)
+
+    assert status.alive
+    assert status.partitions == [0, 1, 2, 3]
+    assert (status.last_cycle_seconds, status.last_cycle_alerts, status.last_cycle_ok) == (
+        0.25,
+        1250,
+        True,
+    )
+
+
+class TestCommandLine:
+    @pytest.fixture(autouse=True)
+    def _clean_logging(self) -> Iterator[None]:
+        yield
+        reset_logging()
+
+    def test_refuses_partitions_on_sqlite_with_one_line(
+        self, sqlite_url: str, tmp_path: Path
+    ) -> None:
+        code, _, err = invoke(["run", "--partitions", "4"], tmp_path, DATABASE_URL=sqlite_url)
+
+        assert code == 2
+        assert err.strip() == (
+            "reef-alerts: --partitions 4 needs PostgreSQL: SQLite takes one writer at a time, "
+            "so run a single worker on it"
+        )
+
+    def test_refuses_partitions_on_a_legacy_database_until_it_is_upgraded(
+        self, legacy_postgres_url: str, tmp_path: Path
+    ) -> None:
+        code, _, err = invoke(
+            ["run", "--once", "--partitions", "4", "--log-file", "-"],
+            tmp_path,
+            DATABASE_URL=legacy_postgres_url,
+        )
+
+        assert code == 1
+        assert "--partitions needs the worker's lease tables: run `reef-alerts db upgrade`" in err
+
+    def test_a_once_run_evaluates_its_leased_partitions_and_gives_them_back(
+        self, upgraded: Engine, postgres_url: str, tmp_path: Path
+    ) -> None:
+        seed_fleet(upgraded, 40, now=datetime.now(UTC))
+
+        code, out, err = invoke(
+            ["run", "--once", "--partitions", "4", "--log-file", "-"],
+            tmp_path,
+            DATABASE_URL=postgres_url,
+        )
+
+        assert code == 0, err
+        assert "Found 40 enabled alerts to evaluate in partitions 0, 1, 2, 3 of 4" in err
+        assert '"triggered": 20' in out
+        assert unleased_partitions(upgraded) == {4: [0, 1, 2, 3]}
+
+    def test_status_lists_the_workers(
+        self, upgraded: Engine, postgres_url: str, tmp_path: Path
+    ) -> None:
+        coordinator(upgraded, "host:42:cafe").claim(None)
+
+        code, out, _ = invoke(["status"], tmp_path, DATABASE_URL=postgres_url)
+
+        assert code == 0
+        assert out.startswith("host:42:cafe  alive, heartbeat 0s ago  partitions 0, 1, 2, 3 of 4")
