@@ -139,6 +139,28 @@ def test_cycles_start_on_a_fixed_schedule_whatever_each_one_takes(
     assert "Sleeping 29.85s until the next evaluation cycle" in messages(caplog_debug)
 
 
+def test_aligned_cycles_start_on_wall_clock_multiples_of_the_interval(clock: FakeTime) -> None:
+    cycles = ScriptedCycles(clock, [ok(0.2), ok(0.4), ok(0.3)])
+    wall_offset = 1_700_000_007.0 - T0  # the wall clock reads 7 s past a 10 s boundary at start
+    worker = Worker(
+        run_cycle=cycles,
+        interval=10.0,
+        log=logging.getLogger(LOGGER),
+        statistics=WorkerStatistics(started_at=clock.monotonic()),
+        stop_event=clock.stop,
+        monotonic=clock.monotonic,
+        wait=clock.wait,
+        aligned=True,
+        wall=lambda: clock.now + wall_offset,
+    )
+
+    worker.run()
+
+    walls = [start + wall_offset for start in cycles.starts]
+    assert walls[0] == pytest.approx(1_700_000_007.0)  # the first cycle does not wait
+    assert walls[1:] == pytest.approx([1_700_000_010.0, 1_700_000_020.0])
+
+
 def test_the_loop_logs_the_specification_lines(
     clock: FakeTime, caplog_debug: pytest.LogCaptureFixture
 ) -> None:
