@@ -122,6 +122,8 @@ def test_numbers_and_numeric_strings_count_as_the_float_they_spell(raw, expected
         ("nan", "str"),
         ("inf", "str"),
         ("1e999", "str"),
+        ("1_000", "str"),
+        ("\u0661\u0662\u0663", "str"),  # Arabic-Indic digits, which float() would accept
         ([85.2], "list"),
         ({"value": 85.2}, "dict"),
         (None, "null"),
@@ -133,6 +135,13 @@ def test_a_value_that_is_not_a_finite_number_is_invalid_and_the_reason_says_why(
     assert found.invalid
     assert found.reason.startswith("'temperature' in json_value is not a finite number")
     assert found.reason.endswith(f"({kind})")
+
+
+def test_the_reason_shows_a_large_value_shortened():
+    found = extract_metric(reading(json_value={"temperature": list(range(10_000))}), "temperature")
+
+    assert isinstance(found, NoMetric)
+    assert len(found.reason) < 200
 
 
 def test_an_invalid_value_in_json_value_does_not_fall_through_to_value():

@@ -52,10 +52,22 @@ def test_alert_with_unknown_operator_fails_naming_the_operator_and_the_allowed_o
         make_alert(operator="=>")
 
 
-@pytest.mark.parametrize("threshold", [math.nan, math.inf, -math.inf, None, True, False])
+@pytest.mark.parametrize("threshold", [math.nan, math.inf, -math.inf, True, False, "82"])
 def test_alert_rejects_a_threshold_that_is_not_a_finite_number(threshold):
     with pytest.raises(InvalidAlertError, match=r"threshold must be a finite number"):
         make_alert(threshold=threshold)
+
+
+def test_alert_rejects_a_missing_threshold():
+    with pytest.raises(InvalidAlertError, match=r"threshold is missing \(NULL\)"):
+        make_alert(threshold=None)
+
+
+def test_alert_stores_a_whole_number_threshold_as_a_float():
+    threshold = make_alert(threshold=82).threshold
+
+    assert threshold == 82.0
+    assert isinstance(threshold, float)
 
 
 @pytest.mark.parametrize("threshold", [0.0, -40.0, 1e300, 82])

@@ -12,7 +12,6 @@ from reef_alerts.domain import (
     AlertEvent,
     Decision,
     EvaluationPolicy,
-    InvalidAlertError,
     Resolve,
     Skip,
     Trigger,
@@ -93,7 +92,7 @@ class RunCycle:
         return CycleRecord(started, seconds, stats.total_alerts, succeeded)
 
     def _evaluate(self, shard: Shard, stats: CycleStats) -> None:
-        opened: list[tuple[AlertEvent, str]] = []
+        opened: list[AlertEvent] = []
         resolved: list[Resolution] = []
         with self._uow_factory() as uow:
             snapshots = uow.snapshots.enabled_alerts(shard)
@@ -124,7 +123,7 @@ class RunCycle:
                 if isinstance(decision, Trigger):
                     stats.triggered += 1
                     self._log.info("Alert %d triggered: %s", snapshot.alert_id, decision.reason)
-                    opened.append((decision.event, _device_name(snapshot)))
+                    opened.append(decision.event)
                 elif isinstance(decision, Resolve):
                     # evaluate() resolves only when an event is open
                     assert snapshot.open_event_id is not None
@@ -133,24 +132,22 @@ class RunCycle:
                     resolved.append(
                         Resolution(snapshot.open_event_id, snapshot.alert_id, now, decision.value)
                     )
-            uow.events.apply(EventChanges(opened=[event for event, _ in opened], resolved=resolved))
+            uow.events.apply(EventChanges(opened=opened, resolved=resolved))
             if shard.leased_by is not None and not uow.leases.renew(shard):
                 raise LeaseLostError(
                     f"lost the lease on {shard.describe()} during the cycle; rolled back, "
                     "the partitions' new holder evaluates them"
                 )
             uow.commit()
-        for event, device_name in opened:
+        for event in opened:
             self._log.info(
                 "Created alert event for alert %d, device %s, value %s",
                 event.alert_id,
-                device_name,
+                event.metadata["device_name"],
                 event.current_value,
             )
 
     def _decide(self, snapshot: AlertSnapshot, now: datetime) -> Decision:
-        if snapshot.threshold is None:
-            raise InvalidAlertError("threshold is missing (NULL)")
         alert = Alert(
             id=snapshot.alert_id,
             device_id=snapshot.device_id,
@@ -167,7 +164,3 @@ class RunCycle:
             now,
             self._policy,
         )
-
-
-def _device_name(snapshot: AlertSnapshot) -> str:
-    return snapshot.device.name if snapshot.device is not None else str(snapshot.device_id)

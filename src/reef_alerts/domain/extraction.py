@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+import reprlib
 from collections.abc import Mapping
 from typing import Final, Literal
 
@@ -31,6 +33,9 @@ class NoMetric:
 
 
 _MISSING: Final = object()
+# A decimal number as JSON and controllers write it, blanks around it allowed; unlike float(),
+# no "nan", "inf", "1_000" or non-ASCII digits.
+_NUMERIC: Final = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*", re.ASCII)
 
 
 def extract_metric(reading: Reading, metric: str) -> Metric | NoMetric:
@@ -68,7 +73,8 @@ def _as_metric(raw: object, metric: str, source: Source) -> Metric | NoMetric:
     number = as_finite_number(raw)
     if number is None:
         kind = "null" if raw is None else type(raw).__name__
-        return NoMetric(f"{metric!r} in {source} is not a finite number: {raw!r} ({kind})", True)
+        shown = reprlib.repr(raw)  # a whole JSON object would flood the log
+        return NoMetric(f"{metric!r} in {source} is not a finite number: {shown} ({kind})", True)
     return Metric(number, source)
 
 
@@ -82,10 +88,9 @@ def as_finite_number(raw: object) -> float | None:
         except OverflowError:
             return None
     elif isinstance(raw, str):
-        try:
-            number = float(raw)
-        except (ValueError, OverflowError):
+        if not _NUMERIC.fullmatch(raw):
             return None
+        number = float(raw)
     else:
         return None
     return number if math.isfinite(number) else None

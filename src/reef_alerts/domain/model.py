@@ -20,9 +20,16 @@ def _aware(_instance: object, attribute: attrs.Attribute[Any], value: datetime |
         raise ValueError(f"{attribute.name} must be timezone-aware, got naive {value.isoformat()}")
 
 
-def _finite_threshold(_instance: object, _attribute: attrs.Attribute[Any], value: float) -> None:
-    if value is None or isinstance(value, bool) or not math.isfinite(value):
+def _threshold(value: object) -> float:
+    """A stored threshold as a finite float; anything else makes the alert invalid."""
+    if value is None:
+        raise InvalidAlertError("threshold is missing (NULL)")
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidAlertError(f"threshold must be a finite number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidAlertError(f"threshold must be a finite number, got {value!r}")
+    return number
 
 
 def _parse_operator(symbol: object) -> Operator:
@@ -51,7 +58,7 @@ class Alert:
     device_id: int
     metric: str
     operator: Operator = attrs.field(converter=_parse_operator)
-    threshold: float = attrs.field(validator=_finite_threshold)
+    threshold: float = attrs.field(converter=_threshold)
     enabled: bool = True
     trend_enabled: bool = False
     """Reserved for trend analysis; threshold evaluation ignores it."""
