@@ -18,6 +18,7 @@ from reef_alerts.domain import AlertEvent, Device, Reading
 from reef_alerts.ports import (
     WHOLE,
     AlertSnapshot,
+    AppliedChanges,
     EventChanges,
     EventWriter,
     LeaseKeeper,
@@ -110,17 +111,18 @@ class Tables:
         self.next_event_id += 1
         return stored
 
-    def resolve_event(self, resolution: Resolution) -> None:
+    def resolve_event(self, resolution: Resolution) -> bool:
+        """Close the event; False if it was closed already."""
         event = self.events.get(resolution.event_id)
         if event is None or event.alert_id != resolution.alert_id:
             raise UnknownEventError(
                 f"no event {resolution.event_id} for alert {resolution.alert_id}"
             )
         # like UPDATE ... WHERE id = :id AND NOT is_resolved: closing a closed event does nothing
-        if not event.resolved:
-            self.events[resolution.event_id] = event.resolve(
-                resolution.resolved_at, resolution.value
-            )
+        if event.resolved:
+            return False
+        self.events[resolution.event_id] = event.resolve(resolution.resolved_at, resolution.value)
+        return True
 
 
 class InMemoryStore:
@@ -223,15 +225,14 @@ class FakeEventWriter:
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
 
-    def apply(self, changes: EventChanges) -> None:
+    def apply(self, changes: EventChanges) -> AppliedChanges:
         tables = self._uow.tables()
-        for event in changes.opened:
-            tables.insert_event(event)
+        opened = {e.alert_id for e in changes.opened if tables.insert_event(e) is not None}
         # fail after writing something, so only the transaction can keep the store unchanged
         if self._uow.store.apply_error is not None:
             raise self._uow.store.apply_error
-        for resolution in changes.resolved:
-            tables.resolve_event(resolution)
+        resolved = {r.event_id for r in changes.resolved if tables.resolve_event(r)}
+        return AppliedChanges(frozenset(opened), frozenset(resolved))
 
 
 class FakeLeaseKeeper:

@@ -165,13 +165,14 @@ def seed_fleet(engine: Engine, count: int, now: datetime = NOW) -> None:
     )
 
 
-def cycle_in_process(url: str, barrier: Any) -> None:
-    """One cycle in a process of its own, started when all its peers are ready."""
+def cycle_in_process(url: str, barrier: Any, results: Any) -> None:
+    """One cycle in a process of its own, started when all its peers are ready; its statistics
+    go to the `results` queue."""
     from reef_alerts.adapters.database import make_engine
 
     engine = make_engine(url)
     with engine.connect():
         pass  # connect before the barrier, so the cycles really overlap
     barrier.wait(timeout=60)
-    run_cycle(engine)
+    results.put(run_cycle(engine).as_dict())
     engine.dispose()

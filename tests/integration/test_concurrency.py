@@ -50,8 +50,9 @@ def test_four_cycles_at_once_make_exactly_the_events_of_one_cycle(
 
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(WORKERS)
+    results = context.Queue()
     workers = [
-        context.Process(target=cycle_in_process, args=(concurrent_url, barrier))
+        context.Process(target=cycle_in_process, args=(concurrent_url, barrier, results))
         for _ in range(WORKERS)
     ]
     for worker in workers:
@@ -59,6 +60,10 @@ def test_four_cycles_at_once_make_exactly_the_events_of_one_cycle(
     for worker in workers:
         worker.join(timeout=120)
     assert [worker.exitcode for worker in workers] == [0] * WORKERS
+    stats = [results.get(timeout=5) for _ in workers]
+    # Each event is counted by the one worker whose write made it.
+    assert sum(s["triggered"] for s in stats) == ALERTS // 2
+    assert sum(s["resolved"] for s in stats) == len(range(2, ALERTS + 1, 20))
 
     concurrent, single = _outcome(concurrent_url), _outcome(single_url)
     assert concurrent == single

@@ -10,8 +10,14 @@ import pytest
 
 from reef_alerts.application import RunCycle
 from reef_alerts.domain import AlertEvent, Device, EvaluationPolicy, Operator, Reading
-from reef_alerts.ports import EventChanges
-from tests.fakes import AlertRow, DuplicateOpenEventError, FakeClock, InMemoryStore
+from reef_alerts.ports import WHOLE, AlertSnapshot, EventChanges, Shard
+from tests.fakes import (
+    AlertRow,
+    DuplicateOpenEventError,
+    FakeClock,
+    FakeUnitOfWork,
+    InMemoryStore,
+)
 
 LOGGER = "reef_alerts.tests.cycle"
 STAT_KEYS = {"total_alerts", "evaluated", "triggered", "resolved", "skipped", "errors"}
@@ -438,3 +444,47 @@ def test_fake_store_never_stores_a_second_open_event_for_an_alert(store, clock):
 def test_fake_unit_of_work_is_unusable_outside_its_with_block(store):
     with pytest.raises(RuntimeError, match="outside its `with` block"):
         store.unit_of_work().snapshots.enabled_alerts()
+
+
+class _LateUnitOfWork(FakeUnitOfWork):
+    """Reads before another worker's event for alert 1 lands, and writes after it did."""
+
+    def __init__(self, store: InMemoryStore, rival: AlertEvent) -> None:
+        super().__init__(store)
+        self._rival = rival
+        read = self.snapshots.enabled_alerts
+
+        def read_then_lose_the_race(shard: Shard = WHOLE) -> list[AlertSnapshot]:
+            snapshots = read(shard)
+            self.tables().insert_event(self._rival)
+            return snapshots
+
+        self.snapshots.enabled_alerts = read_then_lose_the_race  # type: ignore[method-assign]
+
+
+def test_counts_and_logs_only_the_events_it_wrote_itself(store, clock, caplog_debug):
+    store.add_device(TANK)
+    store.add_alert(TOO_HOT)
+    add_temperature(store, clock, 85.2)
+    rival = AlertEvent(
+        alert_id=1,
+        device_id=1,
+        triggered_at=clock.now(),
+        current_value=85.1,
+        threshold_value=82.0,
+        operator=Operator.GT,
+        metric="temperature",
+    )
+    cycle = RunCycle(
+        lambda: _LateUnitOfWork(store, rival),
+        clock,
+        EvaluationPolicy(),
+        logging.getLogger(LOGGER),
+    )
+
+    stats = cycle()
+
+    assert (stats.evaluated, stats.triggered) == (1, 0)
+    assert [e.current_value for e in store.events().values()] == [85.1]
+    assert "Alert 1: another worker opened its event first" in messages(caplog_debug, logging.DEBUG)
+    assert not [m for m in messages(caplog_debug, logging.INFO) if "Created alert event" in m]

@@ -36,7 +36,14 @@ from reef_alerts.adapters.tables import (
     open_event_index,
 )
 from reef_alerts.domain import AlertEvent, Device, Reading
-from reef_alerts.ports import WHOLE, AlertSnapshot, EventChanges, Resolution, Shard
+from reef_alerts.ports import (
+    WHOLE,
+    AlertSnapshot,
+    AppliedChanges,
+    EventChanges,
+    Resolution,
+    Shard,
+)
 
 _DEFAULT_POLL_INTERVAL = 60
 
@@ -203,15 +210,9 @@ class SqlEventWriter:
         self._connection = connection
         self._guarded = guarded
 
-    def apply(self, changes: EventChanges) -> None:
+    def apply(self, changes: EventChanges) -> AppliedChanges:
         if self._connection.dialect.name == "postgresql":
-            if changes.opened:
-                self._connection.execute(self._pg_insert(), {"rows": _payload(changes.opened)})
-            if changes.resolved:
-                self._connection.execute(
-                    _pg_resolve(), {"rows": [_resolution_row(r) for r in changes.resolved]}
-                )
-            return
+            return self._pg_apply(changes)
         if changes.opened:
             self._connection.execute(
                 self._sqlite_insert(), [_event_params(event) for event in changes.opened]
@@ -220,6 +221,23 @@ class SqlEventWriter:
             self._connection.execute(
                 _sqlite_resolve(), [_resolution_params(r) for r in changes.resolved]
             )
+        # The cycle's transaction began IMMEDIATE, before its read: no other writer can have
+        # opened or closed these events since, so everything decided was written.
+        return AppliedChanges(
+            frozenset(event.alert_id for event in changes.opened),
+            frozenset(resolution.event_id for resolution in changes.resolved),
+        )
+
+    def _pg_apply(self, changes: EventChanges) -> AppliedChanges:
+        opened: frozenset[int] = frozenset()
+        resolved: frozenset[int] = frozenset()
+        if changes.opened:
+            rows = {"rows": _payload(changes.opened)}
+            opened = frozenset(self._connection.scalars(self._pg_insert(), rows))
+        if changes.resolved:
+            rows = {"rows": [_resolution_row(r) for r in changes.resolved]}
+            resolved = frozenset(self._connection.scalars(_pg_resolve(), rows))
+        return AppliedChanges(opened, resolved)
 
     def _pg_insert(self) -> Any:
         rows = func.json_to_recordset(bindparam("rows", type_=JSON)).table_valued(
@@ -248,7 +266,7 @@ class SqlEventWriter:
         statement = postgresql.insert(alert_events).from_select(_INSERT_COLUMNS, source)
         if self._guarded:
             statement = statement.on_conflict_do_nothing(constraint=open_event_index)
-        return statement
+        return statement.returning(alert_events.c.alert_id)
 
     def _sqlite_insert(self) -> Any:
         source = select(
@@ -294,6 +312,7 @@ def _pg_resolve() -> Any:
         update(alert_events)
         .where(alert_events.c.id == rows.c.id, OPEN_EVENT_PREDICATE)
         .values(is_resolved=True, resolved_at=rows.c.resolved_at, resolution_value=rows.c.value)
+        .returning(alert_events.c.id)
     )
 
 

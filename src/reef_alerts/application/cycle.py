@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 import attrs
 
 from reef_alerts.domain import (
     Alert,
-    AlertEvent,
     Decision,
     EvaluationPolicy,
     Resolve,
@@ -20,6 +20,7 @@ from reef_alerts.domain import (
 from reef_alerts.ports import (
     WHOLE,
     AlertSnapshot,
+    AppliedChanges,
     Clock,
     CycleRecord,
     EventChanges,
@@ -92,8 +93,6 @@ class RunCycle:
         return CycleRecord(started, seconds, stats.total_alerts, succeeded)
 
     def _evaluate(self, shard: Shard, stats: CycleStats) -> None:
-        opened: list[AlertEvent] = []
-        resolved: list[Resolution] = []
         with self._uow_factory() as uow:
             snapshots = uow.snapshots.enabled_alerts(shard)
             now = self._clock.now()
@@ -104,48 +103,80 @@ class RunCycle:
                 self._log.info(
                     "Found %d enabled alerts to evaluate in %s", len(snapshots), shard.describe()
                 )
-            debug = self._log.isEnabledFor(logging.DEBUG)
-            for snapshot in snapshots:
-                try:
-                    decision = self._decide(snapshot, now)
-                except Exception as error:  # noqa: BLE001 - one bad alert must not stop the cycle
-                    stats.errors += 1
-                    self._log.warning(
-                        "Alert %d could not be evaluated: %s", snapshot.alert_id, error
-                    )
-                    continue
-                if isinstance(decision, Skip):
-                    stats.skipped += 1
-                    if debug:
-                        self._log.debug("Alert %d skipped: %s", snapshot.alert_id, decision.reason)
-                    continue
-                stats.evaluated += 1
-                if isinstance(decision, Trigger):
-                    stats.triggered += 1
-                    self._log.info("Alert %d triggered: %s", snapshot.alert_id, decision.reason)
-                    opened.append(decision.event)
-                elif isinstance(decision, Resolve):
-                    # evaluate() resolves only when an event is open
-                    assert snapshot.open_event_id is not None
-                    stats.resolved += 1
-                    self._log.info("Alert %d resolved: %s", snapshot.alert_id, decision.reason)
-                    resolved.append(
-                        Resolution(snapshot.open_event_id, snapshot.alert_id, now, decision.value)
-                    )
-            uow.events.apply(EventChanges(opened=opened, resolved=resolved))
+            triggers, resolves = self._decide_all(snapshots, now, stats)
+            applied = uow.events.apply(
+                EventChanges(
+                    opened=[trigger.event for trigger in triggers],
+                    resolved=[resolution for resolution, _ in resolves],
+                )
+            )
             if shard.leased_by is not None and not uow.leases.renew(shard):
                 raise LeaseLostError(
                     f"lost the lease on {shard.describe()} during the cycle; rolled back, "
                     "the partitions' new holder evaluates them"
                 )
             uow.commit()
-        for event in opened:
+        self._report(triggers, resolves, applied, stats)
+
+    def _decide_all(
+        self, snapshots: Sequence[AlertSnapshot], now: datetime, stats: CycleStats
+    ) -> tuple[list[Trigger], list[tuple[Resolution, Resolve]]]:
+        triggers: list[Trigger] = []
+        resolves: list[tuple[Resolution, Resolve]] = []
+        debug = self._log.isEnabledFor(logging.DEBUG)
+        for snapshot in snapshots:
+            try:
+                decision = self._decide(snapshot, now)
+            except Exception as error:  # noqa: BLE001 - one bad alert must not stop the cycle
+                stats.errors += 1
+                self._log.warning("Alert %d could not be evaluated: %s", snapshot.alert_id, error)
+                continue
+            if isinstance(decision, Skip):
+                stats.skipped += 1
+                if debug:
+                    self._log.debug("Alert %d skipped: %s", snapshot.alert_id, decision.reason)
+                continue
+            stats.evaluated += 1
+            if isinstance(decision, Trigger):
+                triggers.append(decision)
+            elif isinstance(decision, Resolve):
+                # evaluate() resolves only when an event is open
+                assert snapshot.open_event_id is not None
+                resolution = Resolution(
+                    snapshot.open_event_id, snapshot.alert_id, now, decision.value
+                )
+                resolves.append((resolution, decision))
+        return triggers, resolves
+
+    def _report(
+        self,
+        triggers: list[Trigger],
+        resolves: list[tuple[Resolution, Resolve]],
+        applied: AppliedChanges,
+        stats: CycleStats,
+    ) -> None:
+        """Count and log what was written, which under concurrency can be less than decided."""
+        for trigger in triggers:
+            event = trigger.event
+            if event.alert_id not in applied.opened:
+                self._log.debug("Alert %d: another worker opened its event first", event.alert_id)
+                continue
+            stats.triggered += 1
+            self._log.info("Alert %d triggered: %s", event.alert_id, trigger.reason)
             self._log.info(
                 "Created alert event for alert %d, device %s, value %s",
                 event.alert_id,
                 event.metadata["device_name"],
                 event.current_value,
             )
+        for resolution, resolve in resolves:
+            if resolution.event_id not in applied.resolved:
+                self._log.debug(
+                    "Alert %d: another worker resolved its event first", resolution.alert_id
+                )
+                continue
+            stats.resolved += 1
+            self._log.info("Alert %d resolved: %s", resolution.alert_id, resolve.reason)
 
     def _decide(self, snapshot: AlertSnapshot, now: datetime) -> Decision:
         alert = Alert(

@@ -14,6 +14,7 @@ from reef_alerts.ports.coordination import (
 )
 from reef_alerts.ports.storage import (
     AlertSnapshot,
+    AppliedChanges,
     EventChanges,
     EventWriter,
     Resolution,
@@ -25,6 +26,7 @@ from reef_alerts.ports.storage import (
 __all__ = [
     "WHOLE",
     "AlertSnapshot",
+    "AppliedChanges",
     "Clock",
     "CycleRecord",
     "EventChanges",

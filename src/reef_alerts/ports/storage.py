@@ -56,6 +56,16 @@ class EventChanges:
         return bool(self.opened or self.resolved)
 
 
+@attrs.frozen
+class AppliedChanges:
+    """What a write actually changed: less than asked where another worker got there first."""
+
+    opened: frozenset[int] = frozenset()
+    """The alerts whose new event was inserted."""
+    resolved: frozenset[int] = frozenset()
+    """The events that were closed."""
+
+
 class SnapshotReader(Protocol):
     """Reads what a cycle evaluates."""
 
@@ -67,7 +77,7 @@ class SnapshotReader(Protocol):
 class EventWriter(Protocol):
     """Writes a cycle's event changes."""
 
-    def apply(self, changes: EventChanges) -> None:
+    def apply(self, changes: EventChanges) -> AppliedChanges:
         """Insert the opened events (never a second open one per alert); close the resolved.
 
         Batched: the number of statements does not grow with the number of changes.
