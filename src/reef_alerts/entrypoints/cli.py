@@ -171,25 +171,33 @@ def run(
     )
     try:
         if single:
-            try:
-                stats = worker.run_once()
-            except Exception:  # noqa: BLE001 - already logged, on one line, by the worker
-                raise typer.Exit(1) from None
-            typer.echo(json.dumps(stats.as_dict()))
-            return
-        restore = install_signal_handlers(stop, log)
-        try:
-            worker.run()
-        except KeyboardInterrupt:
-            # A second Ctrl-C abandons a hung cycle: its transaction rolls back.
-            typer.echo("reef-alerts: interrupted; the cycle in flight was rolled back", err=True)
-            raise typer.Exit(130) from None
-        finally:
-            restore()
+            _run_once(worker)
+        else:
+            _run_until_stopped(worker, stop, log)
     finally:
         if coordinator is not None:
             _release(coordinator, log, settings)
         engine.dispose()
+
+
+def _run_once(worker: Worker) -> None:
+    try:
+        stats = worker.run_once()
+    except Exception:  # noqa: BLE001 - already logged, on one line, by the worker
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(stats.as_dict()))
+
+
+def _run_until_stopped(worker: Worker, stop: threading.Event, log: logging.Logger) -> None:
+    restore = install_signal_handlers(stop, log)
+    try:
+        worker.run()
+    except KeyboardInterrupt:
+        # A second Ctrl-C abandons a hung cycle: its transaction rolls back.
+        typer.echo("reef-alerts: interrupted; the cycle in flight was rolled back", err=True)
+        raise typer.Exit(130) from None
+    finally:
+        restore()
 
 
 @db_app.command("upgrade")
