@@ -27,9 +27,10 @@ def _postgresql_engine(url: str, application_name: str) -> Engine:
     connect_args: dict[str, Any] = {
         "application_name": application_name,
         "connect_timeout": 10,
-        # Timestamps arrive in UTC, and a session left idle inside a transaction (a worker frozen
-        # mid-cycle) is ended by the server instead of holding row locks forever.
-        "options": f"-c timezone=UTC -c idle_in_transaction_session_timeout="
+        # Timestamps arrive in UTC; a session left idle inside a transaction (a worker frozen
+        # mid-cycle) is ended by the server instead of holding row locks forever; and JIT, which
+        # spent ~0.65 s compiling the snapshot query at 100,000 alerts to save less, is off.
+        "options": "-c timezone=UTC -c jit=off -c idle_in_transaction_session_timeout="
         f"{_IDLE_IN_TRANSACTION_TIMEOUT_MS}",
         "keepalives": 1,
         "keepalives_idle": _KEEPALIVE_IDLE,
