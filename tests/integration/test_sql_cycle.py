@@ -283,6 +283,26 @@ class TestBadDataNeverStopsACycle:
         assert (stats.errors, stats.triggered) == (1, 1)
         assert "Alert 7 could not be evaluated: unknown operator '=>'" in caplog.text
 
+    def test_counts_an_alert_whose_metric_an_event_cannot_hold_as_an_error(
+        self, reef: Engine, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        long_metric = "probe1.temperature_sensor_channel_a.calibrated_celsius"
+        add_device(reef, 2, "Multi", device_type="multi")
+        add_alert(reef, 7, 2, long_metric, ">", 20.0)
+        add_reading(
+            reef,
+            2,
+            json_value={"probe1": {"temperature_sensor_channel_a": {"calibrated_celsius": 29.5}}},
+        )
+        add_reading(reef, 1, 85.2)
+
+        with caplog.at_level(logging.WARNING, logger="alert_worker"):
+            stats = run_cycle(reef)
+
+        assert (stats.errors, stats.triggered) == (1, 1)
+        assert open_alert_ids(reef) == [1]
+        assert "Alert 7 could not be evaluated: metric" in caplog.text
+
     def test_counts_an_alert_with_a_nan_threshold_as_an_error(
         self, postgres_url: str, caplog: pytest.LogCaptureFixture
     ) -> None:

@@ -37,7 +37,7 @@ class StoredMetric:
     """How a new reading stores one metric in json_value."""
 
     kind: str
-    """"number", "text" (its repr), "invalid" or "absent" (then `value` stands for it)."""
+    """"number", "text" (its repr), "invalid" or "absent"."""
     number: float
     invalid: object
 
@@ -51,8 +51,16 @@ class NewReading:
     metrics: tuple[StoredMetric, ...]
     """One per entry of METRICS."""
 
-    def document(self) -> dict[str, object]:
-        """json_value: {"temperature": ..., "probe1": {"temperature": ...}, "ph": ...}."""
+    @property
+    def simple(self) -> bool:
+        """No metric in json_value: a simple reading, whose `value` stands for every metric."""
+        return all(stored.kind == "absent" for stored in self.metrics)
+
+    def document(self) -> dict[str, object] | None:
+        """json_value: {"temperature": ..., "probe1": {"temperature": ...}, "ph": ...}, or None
+        for a simple reading."""
+        if self.simple:
+            return None
         document: dict[str, object] = {}
         for metric, stored in zip(METRICS, self.metrics, strict=True):
             if stored.kind == "absent":
@@ -68,13 +76,13 @@ class NewReading:
         return document
 
     def numbers(self) -> dict[str, float | None]:
-        """What the reading carries for each metric: a number, or None (absent or invalid)."""
+        """What the reading carries for each metric: a number, or None (absent or invalid).
+
+        A multi-metric reading's `value` is one of its channels, never a stand-in (ADR 0002)."""
+        if self.simple:
+            return dict.fromkeys(METRICS, self.value)
         return {
-            metric: self.value
-            if stored.kind == "absent"
-            else None
-            if stored.kind == "invalid"
-            else stored.number
+            metric: None if stored.kind in {"absent", "invalid"} else stored.number
             for metric, stored in zip(METRICS, self.metrics, strict=True)
         }
 

@@ -56,13 +56,33 @@ def test_a_key_that_literally_contains_the_dots_wins_over_the_nested_path():
     ],
 )
 def test_a_dotted_path_that_does_not_reach_a_value_is_absent_from_json_value(document):
-    found = extract_metric(reading(json_value=document, value=80.0), "probe1.temperature")
+    found = extract_metric(
+        reading(json_value=document, value=80.0, metadata={"probe1": {"temperature": 79.5}}),
+        "probe1.temperature",
+    )
+    assert found == Metric(79.5, "metadata")
+
+
+def test_a_multi_sensor_value_never_stands_in_for_a_metric_its_json_lacks():
+    multi_sensor = reading(value=78.4, json_value={"temperature": 78.4, "salinity": 35.1})
+
+    found = extract_metric(multi_sensor, "ph")
+
+    assert found == NoMetric("metric 'ph' not in reading 7", invalid=False)
+
+
+@pytest.mark.parametrize("json_value", [None, [1, 2], "warm", 3])
+def test_value_stands_for_any_metric_of_a_simple_reading(json_value):
+    found = extract_metric(reading(value=80.0, json_value=json_value), "temperature")
+
     assert found == Metric(80.0, "value")
 
 
-def test_falls_back_to_value_when_json_value_lacks_the_metric():
-    found = extract_metric(reading(value=80.5, json_value={"ph": 8.1}), "temperature")
-    assert found == Metric(80.5, "value")
+def test_a_multi_sensor_reading_without_the_metric_falls_back_to_metadata_not_value():
+    found = extract_metric(
+        reading(value=80.5, json_value={"ph": 8.1}, metadata={"temperature": 79.0}), "temperature"
+    )
+    assert found == Metric(79.0, "metadata")
 
 
 def test_value_stands_for_any_metric_of_a_simple_reading():

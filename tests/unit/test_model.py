@@ -139,3 +139,16 @@ def test_max_reading_age_stretches_to_two_poll_intervals_for_slow_pollers():
     policy = EvaluationPolicy(max_reading_age=timedelta(minutes=5))
     device = Device(id=1, name="Sump", type="probe", poll_interval=timedelta(minutes=10))
     assert policy.max_age_for(device) == timedelta(minutes=20)
+
+
+def test_an_event_cannot_hold_a_metric_longer_than_the_shared_schema_stores():
+    with pytest.raises(InvalidAlertError, match="longer than the 50 characters"):
+        AlertEvent(
+            alert_id=1,
+            device_id=1,
+            triggered_at=datetime(2026, 1, 1, tzinfo=UTC),
+            current_value=85.2,
+            threshold_value=82.0,
+            operator=Operator.GT,
+            metric="probe1." + "x" * 44,
+        )

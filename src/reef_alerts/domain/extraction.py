@@ -41,13 +41,16 @@ _NUMERIC: Final = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*",
 def extract_metric(reading: Reading, metric: str) -> Metric | NoMetric:
     """The number for `metric`: `json_value[metric]`, else `value`, else `metadata[metric]`.
 
-    A metric found in a field decides the answer there: an unusable value is not replaced by a
-    later field, because it would be a different measurement.
+    `value` stands for any metric only in a simple reading, one whose `json_value` is not an
+    object: a multi-sensor's `value` is one of its channels, not the one the alert names. A metric
+    found in a field decides the answer there: an unusable value is not replaced by a later
+    field, because it would be a different measurement.
     """
-    found = _lookup(reading.json_value, metric)
+    multi_metric = isinstance(reading.json_value, Mapping)
+    found = _lookup(reading.json_value, metric) if multi_metric else _MISSING
     if found is not _MISSING:
         return _as_metric(found, metric, "json_value")
-    if reading.value is not None:
+    if reading.value is not None and not multi_metric:
         return _as_metric(reading.value, metric, "value")
     found = _lookup(reading.metadata, metric)
     if found is not _MISSING:

@@ -36,6 +36,18 @@ def _parse_operator(symbol: object) -> Operator:
     return Operator.parse(symbol)
 
 
+EVENT_METRIC_MAX_LENGTH = 50
+"""The shared schema stores an event's metric as VARCHAR(50)."""
+
+
+def _recordable_metric(_instance: object, _attribute: attrs.Attribute[Any], metric: str) -> None:
+    if len(metric) > EVENT_METRIC_MAX_LENGTH:
+        raise InvalidAlertError(
+            f"metric {metric!r} is longer than the {EVENT_METRIC_MAX_LENGTH} characters an alert "
+            "event can record"
+        )
+
+
 @attrs.frozen
 class Device:
     """A probe or controller that produces readings."""
@@ -90,7 +102,7 @@ class AlertEvent:
     """The value that triggered the event."""
     threshold_value: float
     operator: Operator
-    metric: str
+    metric: str = attrs.field(validator=_recordable_metric)
     resolved: bool = False
     resolved_at: datetime | None = attrs.field(default=None, validator=_aware)
     resolution_value: float | None = None
