@@ -96,7 +96,13 @@ class Tables:
         )
 
     def newest_reading(self, device_id: int) -> Reading | None:
-        own = [r for r in self.readings.values() if r.device_id == device_id]
+        # history.timestamp is nullable; like the SQL snapshot, a reading with no time is never
+        # the newest, since its age cannot be judged
+        own = [
+            r
+            for r in self.readings.values()
+            if r.device_id == device_id and r.timestamp is not None
+        ]
         return max(own, key=lambda r: (r.timestamp, r.id), default=None)
 
     def insert_event(self, event: AlertEvent) -> AlertEvent | None:

@@ -72,7 +72,7 @@ def test_a_multi_sensor_value_never_stands_in_for_a_metric_its_json_lacks():
 
 
 @pytest.mark.parametrize("json_value", [None, [1, 2], "warm", 3])
-def test_value_stands_for_any_metric_of_a_simple_reading(json_value):
+def test_value_stands_for_any_metric_when_json_value_is_not_an_object(json_value):
     found = extract_metric(reading(value=80.0, json_value=json_value), "temperature")
 
     assert found == Metric(80.0, "value")
