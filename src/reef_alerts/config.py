@@ -263,6 +263,12 @@ def _spellings(password: str) -> set[str]:
 def _sqlite_path(environ: Mapping[str, str]) -> Path:
     raw = _get(environ, "REEF_ALERTS_SQLITE_PATH") or f"./{DEFAULT_SQLITE_PATH}"
     path = Path(raw).expanduser().resolve()
+    if "?" in str(path) or "#" in str(path):
+        # In a sqlite:/// URL they would start a query string or fragment: another file.
+        raise ConfigError(
+            "REEF_ALERTS_SQLITE_PATH",
+            f"REEF_ALERTS_SQLITE_PATH must not contain '?' or '#', got {path}",
+        )
     if path.is_dir():
         raise ConfigError(
             "REEF_ALERTS_SQLITE_PATH",

@@ -180,7 +180,7 @@ class TestDryRun:
 
 
 class TestArguments:
-    @pytest.mark.parametrize("interval", ["0", "-5", "soon"])
+    @pytest.mark.parametrize("interval", ["0", "-5", "soon", "nan", "inf", "86401"])
     def test_a_bad_interval_is_one_clear_line_and_exit_2(
         self, interval: str, tmp_path: Path
     ) -> None:

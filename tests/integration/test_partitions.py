@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from reef_alerts.adapters import schema
 from reef_alerts.adapters.coordination import (
+    MissingLeaseTablesError,
     SqlLeaseKeeper,
     SqlPartitionCoordinator,
     unleased_partitions,
@@ -164,3 +165,34 @@ class TestCommandLine:
 
         assert code == 0
         assert out.startswith("host:42:cafe  alive, heartbeat 0s ago  partitions 0, 1, 2, 3 of 4")
+
+
+def test_a_worker_started_before_db_upgrade_coordinates_once_it_has_run(
+    legacy_postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = make_engine(legacy_postgres_url)
+    lone = coordinator(engine, "early", count=1)
+
+    with caplog.at_level(logging.WARNING, logger="alert_worker"):
+        before = lone.claim(None)
+    schema.upgrade(engine)
+    after = lone.claim(None)
+
+    assert (before.leased_by, before.whole) == (None, True)
+    assert "does not coordinate with others" in caplog.text
+    assert (after.leased_by, after.owned) == ("early", {0})
+    engine.dispose()
+
+
+def test_partitions_without_the_lease_tables_fail_each_cycle_until_db_upgrade(
+    legacy_postgres_url: str,
+) -> None:
+    engine = make_engine(legacy_postgres_url)
+    sharing = coordinator(engine, "early", count=4)
+
+    with pytest.raises(MissingLeaseTablesError, match="run `reef-alerts db upgrade`"):
+        sharing.claim(None)
+    schema.upgrade(engine)
+
+    assert sharing.claim(None).owned == {0, 1, 2, 3}
+    engine.dispose()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
 from datetime import timedelta
 
 import attrs
@@ -16,8 +18,15 @@ from reef_alerts.adapters.repository import SqlSnapshotReader
 from reef_alerts.adapters.tables import alert_events, alerts, devices, history
 from reef_alerts.adapters.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
 from reef_alerts.application import RunCycle
-from reef_alerts.domain import EvaluationPolicy
-from reef_alerts.ports import WHOLE, AlertSnapshot, EventChanges, Resolution, Shard
+from reef_alerts.domain import AlertEvent, EvaluationPolicy, Operator
+from reef_alerts.ports import (
+    WHOLE,
+    AlertSnapshot,
+    AppliedChanges,
+    EventChanges,
+    Resolution,
+    Shard,
+)
 
 from .reef import (
     NOW,
@@ -149,19 +158,29 @@ def test_commits_every_change_of_a_cycle_together(reef: Engine) -> None:
     run_cycle(reef)
     add_device(reef, 2, "Sump")
     add_alert(reef, 2, 2)
-    add_reading(reef, 2, 90.0)
-    add_reading(reef, 1, 70.0, age=timedelta(seconds=1))
-    uow = SqlUnitOfWork(reef)
-    with uow:
+    before = events(reef)
+    with SqlUnitOfWork(reef) as uow:
         [open_event] = [s.open_event_id for s in uow.snapshots.enabled_alerts() if s.alert_id == 1]
     assert open_event is not None
+    sump_event = AlertEvent(
+        alert_id=2,
+        device_id=2,
+        triggered_at=NOW,
+        current_value=90.0,
+        threshold_value=82.0,
+        operator=Operator.GT,
+        metric="temperature",
+    )
 
     with _WritesThenFails(reef) as failing:
-        failing.events.apply(EventChanges(resolved=[Resolution(open_event, 1, NOW, 70.0)]))
+        applied = failing.events.apply(
+            EventChanges(opened=[sump_event], resolved=[Resolution(open_event, 1, NOW, 70.0)])
+        )
+        assert (applied.opened, applied.resolved) == ({2}, {open_event})
         with pytest.raises(RuntimeError):
             failing.commit()
 
-    assert open_alert_ids(reef) == [1]
+    assert events(reef) == before
 
 
 def test_inserting_a_second_open_event_for_an_alert_does_nothing(reef: Engine) -> None:
@@ -399,3 +418,42 @@ class TestBadDataNeverStopsACycle:
 
         assert stats.triggered == 1
         engine.dispose()
+
+
+def test_a_second_worker_inserting_the_same_open_event_waits_and_then_does_nothing(
+    postgres_url: str,
+) -> None:
+    """The ON CONFLICT arbiter itself, not the NOT EXISTS check: the second insert cannot see the
+    first, uncommitted one, so only the unique index stops it."""
+    engine = make_engine(postgres_url)
+    schema.upgrade(engine)
+    add_device(engine, 1)
+    add_alert(engine, 1, 1)
+    event = AlertEvent(
+        alert_id=1,
+        device_id=1,
+        triggered_at=NOW,
+        current_value=85.2,
+        threshold_value=82.0,
+        operator=Operator.GT,
+        metric="temperature",
+    )
+    second: list[AppliedChanges] = []
+    with SqlUnitOfWork(engine) as first:
+        assert first.events.apply(EventChanges(opened=[event])).opened == {1}
+
+        def insert_again() -> None:
+            with SqlUnitOfWork(engine) as other:
+                second.append(other.events.apply(EventChanges(opened=[event])))
+                other.commit()
+
+        racer = threading.Thread(target=insert_again)
+        racer.start()
+        time.sleep(0.5)
+        assert racer.is_alive()  # waiting on the first transaction's index entry
+        first.commit()
+    racer.join(timeout=10)
+
+    assert second == [AppliedChanges()]
+    assert open_alert_ids(engine) == [1]
+    engine.dispose()

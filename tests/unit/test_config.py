@@ -315,3 +315,11 @@ def test_redact_masks_the_longest_secret_whole() -> None:
 
 def test_redact_ignores_empty_secrets() -> None:
     assert redact("nothing to hide", ["", "absent"]) == "nothing to hide"
+
+
+def test_an_embedded_path_with_a_url_query_character_is_refused(tmp_path):
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"REEF_ALERTS_SQLITE_PATH": str(tmp_path / "reef?mode=ro.db")})
+
+    assert raised.value.variable == "REEF_ALERTS_SQLITE_PATH"
+    assert "must not contain '?' or '#'" in str(raised.value)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     and_,
     delete,
     func,
+    inspect,
     literal,
     or_,
     select,
@@ -30,7 +31,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 
 from reef_alerts.adapters.tables import partition_leases, workers
-from reef_alerts.ports import CycleRecord, Shard
+from reef_alerts.ports import WHOLE, CycleRecord, Shard
+
+
+class MissingLeaseTablesError(RuntimeError):
+    """Partitions were asked for on a database without the worker's lease tables."""
+
 
 # Registry rows of workers silent for this many lease periods are deleted.
 _FORGET_AFTER_LEASES = 20
@@ -58,9 +64,13 @@ class SqlPartitionCoordinator:
         self._ttl = lease_ttl
         self._log = log
         self._held: frozenset[int] | None = None
+        self._tables_found = False
+        self._warned = False
 
     def claim(self, last_cycle: CycleRecord | None) -> Shard:
         with self._engine.begin() as connection:
+            if not self._has_lease_tables(connection):
+                return self._uncoordinated()
             self._heartbeat(connection, last_cycle)
             self._ensure_lease_rows(connection)
             held = self._renew(connection)
@@ -80,7 +90,31 @@ class SqlPartitionCoordinator:
             self._held = frozenset(held)
         return shard
 
+    def _has_lease_tables(self, connection: Connection) -> bool:
+        # Looked for until found: `db upgrade` may run while the worker is up.
+        if not self._tables_found:
+            inspector = inspect(connection)
+            self._tables_found = all(
+                inspector.has_table(table.name) for table in (workers, partition_leases)
+            )
+        return self._tables_found
+
+    def _uncoordinated(self) -> Shard:
+        if self._count > 1:
+            raise MissingLeaseTablesError(
+                "--partitions needs the worker's lease tables: run `reef-alerts db upgrade`"
+            )
+        if not self._warned:
+            self._warned = True
+            self._log.warning(
+                "No partition lease tables: this worker does not coordinate with others (no hot "
+                "standby) until `reef-alerts db upgrade` has been run"
+            )
+        return WHOLE
+
     def release(self) -> None:
+        if not self._tables_found:
+            return
         with self._engine.begin() as connection:
             connection.execute(
                 update(partition_leases)
@@ -153,25 +187,23 @@ class SqlPartitionCoordinator:
         return frozenset(released)
 
     def _take_free(self, connection: Connection, wanted: int) -> frozenset[int]:
+        # The free rows are locked and fixed once, in a materialised CTE: inside an IN (...) the
+        # locking subquery could be re-run and take more than `wanted`.
         free = (
             select(partition_leases.c.partition)
-            .where(
-                partition_leases.c.partition_count == self._count,
-                or_(
-                    partition_leases.c.owner.is_(None),
-                    partition_leases.c.expires_at.is_(None),
-                    partition_leases.c.expires_at < func.now(),
-                ),
-            )
+            .where(partition_leases.c.partition_count == self._count, _is_free())
             .order_by(partition_leases.c.partition)
             .limit(wanted)
             .with_for_update(skip_locked=True)
+            .cte("free")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
         )
         taken = connection.scalars(
             update(partition_leases)
             .where(
                 partition_leases.c.partition_count == self._count,
-                partition_leases.c.partition.in_(free.scalar_subquery()),
+                partition_leases.c.partition == free.c.partition,
+                _is_free(),
             )
             .values(owner=self._id, expires_at=func.now() + self._ttl)
             .returning(partition_leases.c.partition)
@@ -183,6 +215,15 @@ class SqlPartitionCoordinator:
             partition_leases.c.partition_count == self._count,
             partition_leases.c.owner == self._id,
         )
+
+
+def _is_free() -> ColumnElement[bool]:
+    """A lease nobody holds, or whose holder let it expire."""
+    return or_(
+        partition_leases.c.owner.is_(None),
+        partition_leases.c.expires_at.is_(None),
+        partition_leases.c.expires_at < func.now(),
+    )
 
 
 class SqlLeaseKeeper:
@@ -250,13 +291,7 @@ def unleased_partitions(engine: Engine) -> dict[int, list[int]]:
     """Per partition count, the partitions that no live lease covers."""
     query = (
         select(partition_leases.c.partition_count, partition_leases.c.partition)
-        .where(
-            or_(
-                partition_leases.c.owner.is_(None),
-                partition_leases.c.expires_at.is_(None),
-                partition_leases.c.expires_at < func.now(),
-            )
-        )
+        .where(_is_free())
         .order_by(partition_leases.c.partition_count, partition_leases.c.partition)
     )
     free: dict[int, list[int]] = {}

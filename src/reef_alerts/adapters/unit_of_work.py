@@ -69,8 +69,8 @@ class SqlUnitOfWork:
 class SqlUnitOfWorkFactory:
     """Makes a unit of work per cycle, knowing whether the one-open-event index exists.
 
-    The index is looked for on first use rather than at start-up, so a worker started while the
-    database is down still finds out once it comes back.
+    The index is looked for at each cycle until it is found, rather than once at start-up, so a
+    worker started while the database is down, or before `db upgrade`, finds out when it changes.
     """
 
     def __init__(
@@ -79,13 +79,16 @@ class SqlUnitOfWorkFactory:
         self._engine = engine
         self._log = log
         self._lease_ttl = lease_ttl
-        self._guarded: bool | None = None
+        self._guarded = False
+        self._warned = False
 
     def __call__(self) -> SqlUnitOfWork:
-        if self._guarded is None:
+        # Looked for until found, so `db upgrade` run beside a live worker takes effect.
+        if not self._guarded:
             with self._engine.connect() as connection:
                 self._guarded = has_open_event_index(connection)
-            if not self._guarded:
+            if not self._guarded and not self._warned:
+                self._warned = True
                 self._log.warning(
                     "alert_events has no %s index: concurrent workers could duplicate events "
                     "until `reef-alerts db upgrade` has been run",

@@ -65,9 +65,14 @@ def _root(
     """Configuration comes from the environment: see README.md or `reef-alerts run --help`."""
 
 
+MAX_INTERVAL = 86_400.0
+
+
 def _positive_interval(value: float) -> float:
-    if value <= 0:
-        raise typer.BadParameter(f"must be greater than 0, got {value:g}")
+    if not 0 < value <= MAX_INTERVAL:  # NaN fails this too
+        raise typer.BadParameter(
+            f"must be greater than 0 and at most {MAX_INTERVAL:g}, got {value:g}"
+        )
     return value
 
 
@@ -167,14 +172,18 @@ def run(
         stop,
         stats_every=settings.stats_every,
         secrets=settings.secrets,
-        aligned=coordinator is not None,
+        aligned=coordinator is not None,  # so that all workers cycle in the same rounds
     )
+    # SIGTERM and SIGINT let the cycle in flight finish (or roll back), for --once too, so that
+    # the leases are handed back on the way out.
+    restore = install_signal_handlers(stop, log)
     try:
         if single:
             _run_once(worker)
         else:
-            _run_until_stopped(worker, stop, log)
+            _run_until_stopped(worker)
     finally:
+        restore()
         if coordinator is not None:
             _release(coordinator, log, settings)
         engine.dispose()
@@ -183,21 +192,21 @@ def run(
 def _run_once(worker: Worker) -> None:
     try:
         stats = worker.run_once()
+    except KeyboardInterrupt:
+        typer.echo("reef-alerts: interrupted; the cycle was rolled back", err=True)
+        raise typer.Exit(130) from None
     except Exception:  # noqa: BLE001 - already logged, on one line, by the worker
         raise typer.Exit(1) from None
     typer.echo(json.dumps(stats.as_dict()))
 
 
-def _run_until_stopped(worker: Worker, stop: threading.Event, log: logging.Logger) -> None:
-    restore = install_signal_handlers(stop, log)
+def _run_until_stopped(worker: Worker) -> None:
     try:
         worker.run()
     except KeyboardInterrupt:
         # A second Ctrl-C abandons a hung cycle: its transaction rolls back.
         typer.echo("reef-alerts: interrupted; the cycle in flight was rolled back", err=True)
         raise typer.Exit(130) from None
-    finally:
-        restore()
 
 
 @db_app.command("upgrade")
@@ -315,20 +324,13 @@ def _coordinator(
     partitions: int,
     log: logging.Logger,
 ) -> SqlPartitionCoordinator | None:
-    """Lease partitions on PostgreSQL when the lease tables are there (hot standby at K = 1)."""
+    """On PostgreSQL, workers lease partitions (hot standby at K = 1). The coordinator finds the
+    lease tables itself, so a worker started before the database or `db upgrade` catches up."""
     if settings.backend != "postgresql":
         return None
-    if report.connected and not report.coordinated:
-        if partitions > 1:
-            log.error("--partitions needs the worker's lease tables: run `reef-alerts db upgrade`")
-            raise typer.Exit(1)
-        log.warning(
-            "No partition lease tables: this worker does not coordinate with others (no hot "
-            "standby) until `reef-alerts db upgrade` has been run"
-        )
-        return None
-    if not report.connected and partitions == 1:
-        return None
+    if partitions > 1 and report.connected and not report.coordinated:
+        log.error("--partitions needs the worker's lease tables: run `reef-alerts db upgrade`")
+        raise typer.Exit(1)
     return container.adapters.coordinator()  # type: ignore[no-any-return]
 
 
@@ -352,11 +354,6 @@ def _verify_database(
         report = schema.upgrade(engine)
     if report.can_run:
         log.info("Database connection and table verification successful")
-        if not report.guarded:
-            log.warning(
-                "alert_events has no one-open-event index: run `reef-alerts db upgrade` "
-                "before running several workers"
-            )
         return report
     problem = "; ".join(
         line for line in report.lines() if "MISSING" in line or "unreachable" in line
