@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 import attrs
@@ -12,6 +14,7 @@ from reef_alerts.domain import (
     Alert,
     Decision,
     EvaluationPolicy,
+    NoChange,
     Resolve,
     Skip,
     Trigger,
@@ -75,7 +78,8 @@ class RunCycle:
         stats = CycleStats()
         try:
             if shard.owned:
-                self._evaluate(shard, stats)
+                with _collector_paused():
+                    self._evaluate(shard, stats)
             else:
                 self._log.info(
                     "Found 0 enabled alerts to evaluate: all %d partitions are leased by other "
@@ -130,6 +134,9 @@ class RunCycle:
             except Exception as error:  # noqa: BLE001 - one bad alert must not stop the cycle
                 stats.errors += 1
                 self._log.warning("Alert %d could not be evaluated: %s", snapshot.alert_id, error)
+                continue
+            if type(decision) is NoChange:  # by far the most common: checked first
+                stats.evaluated += 1
                 continue
             if isinstance(decision, Skip):
                 stats.skipped += 1
@@ -195,3 +202,19 @@ class RunCycle:
             now,
             self._policy,
         )
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for one cycle.
+
+    A cycle builds a few objects per alert, all short-lived and acyclic; at 100,000 alerts the
+    collector's repeated full passes over them took a third of the cycle's CPU time.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

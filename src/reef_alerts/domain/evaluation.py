@@ -102,8 +102,9 @@ def evaluate(
             f"reading {reading.id} is timestamped {ahead:.0f}s in the future",
         )
     if device.polled:
-        age, limit = now - reading.timestamp, policy.max_age_for(device)
-        if age > limit:
+        age = now - reading.timestamp
+        # age > max(a, b) is age > a and age > b: the stretched limit only when it matters.
+        if age > policy.max_reading_age and age > (limit := policy.max_age_for(device)):
             return Skip(
                 SkipCode.STALE_READING,
                 f"newest reading {reading.id} is {age.total_seconds():.0f}s old "
@@ -116,15 +117,15 @@ def evaluate(
         return Skip(code, extracted.reason)
 
     value = extracted.value
-    condition = f"{value} {alert.operator.value} {alert.threshold}"
     holds = alert.operator.holds(value, alert.threshold, policy.tolerance)
-    if holds and not has_open_event:
+    if holds == has_open_event:
+        return NoChange(value)
+    condition = f"{value} {alert.operator.value} {alert.threshold}"
+    if holds:
         return Trigger(
             _open_event(alert, device, reading, value, now), f"Threshold exceeded: {condition}"
         )
-    if not holds and has_open_event:
-        return Resolve(value, f"Condition cleared: {condition} no longer holds")
-    return NoChange(value)
+    return Resolve(value, f"Condition cleared: {condition} no longer holds")
 
 
 def _open_event(

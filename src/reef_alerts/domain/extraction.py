@@ -46,7 +46,7 @@ def extract_metric(reading: Reading, metric: str) -> Metric | NoMetric:
     found in a field decides the answer there: an unusable value is not replaced by a later
     field, because it would be a different measurement.
     """
-    multi_metric = isinstance(reading.json_value, Mapping)
+    multi_metric = _is_object(reading.json_value)
     found = _lookup(reading.json_value, metric) if multi_metric else _MISSING
     if found is not _MISSING:
         return _as_metric(found, metric, "json_value")
@@ -60,7 +60,7 @@ def extract_metric(reading: Reading, metric: str) -> Metric | NoMetric:
 
 def _lookup(document: JSON, metric: str) -> object:
     """`document[metric]`, or the dotted path `a.b.c` through nested objects; _MISSING if absent."""
-    if not isinstance(document, Mapping):
+    if not _is_object(document):
         return _MISSING
     if metric in document:
         return document[metric]
@@ -70,6 +70,11 @@ def _lookup(document: JSON, metric: str) -> object:
             return _MISSING
         node = node[key]
     return node
+
+
+def _is_object(document: object) -> bool:
+    # A JSON object is nearly always a plain dict: test that before the slower ABC check.
+    return type(document) is dict or isinstance(document, Mapping)
 
 
 def _as_metric(raw: object, metric: str, source: Source) -> Metric | NoMetric:
@@ -83,6 +88,8 @@ def _as_metric(raw: object, metric: str, source: Source) -> Metric | NoMetric:
 
 def as_finite_number(raw: object) -> float | None:
     """`raw` as a finite float if it is a number or a numeric string; None otherwise (bools too)."""
+    if type(raw) is float:  # the common case, first
+        return raw if math.isfinite(raw) else None
     if isinstance(raw, bool):
         return None
     if isinstance(raw, int | float):

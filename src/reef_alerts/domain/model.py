@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -16,12 +16,16 @@ JSON = Any
 
 
 def _aware(_instance: object, attribute: attrs.Attribute[Any], value: datetime | None) -> None:
-    if value is not None and value.utcoffset() is None:
+    if value is None or value.tzinfo is UTC:  # the common case, checked without a call
+        return
+    if value.utcoffset() is None:
         raise ValueError(f"{attribute.name} must be timezone-aware, got naive {value.isoformat()}")
 
 
 def _threshold(value: object) -> float:
     """A stored threshold as a finite float; anything else makes the alert invalid."""
+    if type(value) is float and math.isfinite(value):  # the common case, first
+        return value
     if value is None:
         raise InvalidAlertError("threshold is missing (NULL)")
     if isinstance(value, bool) or not isinstance(value, int | float):
