@@ -1,0 +1,237 @@
+"""Time one cycle of reef_alerts against the specification's per-alert reference, size by size.
+
+For each size: generate the data once, clone it, run each implementation in a process of its
+own on its own copy, and print one JSON line. The last line judges issue 5's targets.
+
+    python -m benchmarks.run                              # PostgreSQL, 10,000 alerts
+    python -m benchmarks.run --alerts 1000,10000,100000   # the reference is skipped above 10,000
+    python -m benchmarks.run --sqlite --alerts 100000
+    python -m benchmarks.run --suite                      # every size issue 5's targets need
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from benchmarks.databases import DEFAULT_SERVER_URL, Scratch, scratch_for
+from benchmarks.generate import Summary, generate
+from benchmarks.targets import judge_all
+from reef_alerts.adapters.tables import alert_events
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITE = (
+    ("postgresql", 1_000),
+    ("postgresql", 10_000),
+    ("postgresql", 100_000),
+    ("sqlite", 100_000),
+)
+
+
+def bench(scratch: Scratch, alerts: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Generate `alerts` alerts' worth of data and time both implementations on copies of it."""
+    template = scratch.create()
+    summary = generate(template, alerts, args.readings)
+    _progress(f"{scratch.backend} {alerts:,}: generated in {summary.seconds:.1f} s")
+    result: dict[str, Any] = {
+        "backend": scratch.backend,
+        "alerts": alerts,
+        "readings_per_device": args.readings,
+        "history_rows": summary.history_rows,
+        "generate_seconds": round(summary.seconds, 2),
+        "open_events_before": _open_events_before(summary),
+        "expected_open_events": len(summary.dataset.expected.open_alert_ids),
+    }
+    reef, reef_open = _run_reef(scratch, template, summary, args.repeat)
+    result |= reef
+    if args.skip_reference or alerts > args.reference_limit:
+        result |= {"reference_seconds": None, "ratio": None, "events_match": None}
+    else:
+        repeat = args.reference_repeat or (3 if alerts <= 2_000 else 1)
+        reference, reference_open = _run_reference(scratch, template, summary, repeat)
+        result |= reference | _compare(
+            reef.get("reef_seconds"), reef_open, reference, reference_open
+        )
+    if args.profile and alerts == max(n for name, n in args.jobs if name == scratch.backend):
+        path = _profile_path(args.profile, scratch.backend, args.jobs)
+        copy = scratch.clone(template)
+        _measure("reef", copy, summary.now, ["--profile", str(path)])
+        result["profile"] = str(path)
+        scratch.drop(copy)
+    scratch.drop(template)
+    return result
+
+
+def _run_reef(
+    scratch: Scratch, template: str, summary: Summary, repeat: int
+) -> tuple[dict[str, Any], set[int] | None]:
+    """reef_alerts's figures, and the alerts it leaves with an open event."""
+    copy = scratch.clone(template)
+    try:
+        run = _measure("reef", copy, summary.now, ["--repeat", str(repeat)])
+    except RuntimeError as error:
+        return {"reef_seconds": None, "reef_error": str(error)}, None
+    open_ids, duplicates = open_alert_ids(copy)
+    scratch.drop(copy)
+    _progress(f"  reef: {run['seconds']:.3f} s, {run['statements']} statements")
+    return {
+        "reef_seconds": round(run["seconds"], 4),
+        "reef_repeat_median_seconds": _round(run["repeat_median_seconds"]),
+        "reef_all_seconds": run["all_seconds"],
+        "reef_cpu_seconds": run["cpu_seconds"],
+        "reef_statements": run["statements"],
+        "reef_peak_rss_mb": run["peak_rss_mb"],
+        "reef_stats": run["stats"],
+        "reef_duplicate_open_events": duplicates,
+        "load_average_before": run["load_average_before"],
+        "reef_matches_expected": open_ids == summary.dataset.expected.open_alert_ids,
+    }, open_ids
+
+
+def _run_reference(
+    scratch: Scratch, template: str, summary: Summary, repeat: int
+) -> tuple[dict[str, Any], set[int]]:
+    """The reference's figures (median of `repeat` runs), and the alerts it leaves open."""
+    runs: list[dict[str, Any]] = []
+    open_ids: set[int] = set()
+    for attempt in range(repeat):  # the reference writes, so every run needs fresh data
+        copy = scratch.clone(template)
+        runs.append(_measure("reference", copy, summary.now, ["--repeat", "1"]))
+        if attempt == 0:
+            open_ids, _ = open_alert_ids(copy)
+        scratch.drop(copy)
+        _progress(f"  reference: {runs[-1]['seconds']:.3f} s")
+    seconds = statistics.median(run["seconds"] for run in runs)
+    return {
+        "reference_seconds": round(seconds, 4),
+        "reference_repeats": repeat,
+        "reference_all_seconds": [round(run["seconds"], 4) for run in runs],
+        "reference_statements": runs[0]["statements"],
+        "reference_peak_rss_mb": runs[0]["peak_rss_mb"],
+        "reference_stats": runs[0]["stats"],
+        "reference_matches_expected": open_ids == summary.dataset.expected.open_alert_ids,
+    }, open_ids
+
+
+def _compare(
+    reef_seconds: float | None,
+    reef_open: set[int] | None,
+    reference: dict[str, Any],
+    reference_open: set[int],
+) -> dict[str, Any]:
+    """The speed-up, and whether both left the same alerts with an open event."""
+    if reef_seconds is None or reef_open is None:
+        return {"ratio": None, "events_match": None}
+    differing = sorted(reef_open ^ reference_open)
+    return {
+        "ratio": round(reference["reference_seconds"] / reef_seconds, 1),
+        "events_match": not differing,
+        "differing_alerts": len(differing),
+        "differing_alert_ids_sample": differing[:20],
+    }
+
+
+def _measure(implementation: str, url: str, now: datetime, extra: list[str]) -> dict[str, Any]:
+    command = [sys.executable, "-m", "benchmarks.measure", implementation, url]
+    command += ["--now", now.isoformat(), *extra]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise RuntimeError(f"{implementation} failed: {last}")
+    parsed: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return parsed
+
+
+def open_alert_ids(url: str) -> tuple[set[int], int]:
+    """The alerts with an unresolved event, and how many open events beyond one per alert."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.connect() as conn:
+            ids = conn.execute(
+                sa.select(alert_events.c.alert_id).where(alert_events.c.is_resolved.is_(False))
+            ).scalars()
+            alert_ids = list(ids)
+    finally:
+        engine.dispose()
+    return set(alert_ids), len(alert_ids) - len(set(alert_ids))
+
+
+def _open_events_before(summary: Summary) -> int:
+    return sum(1 for event in summary.dataset.events if not event[8])  # is_resolved
+
+
+def _profile_path(path: Path, backend: str, jobs: Sequence[tuple[str, int]]) -> Path:
+    """`path`, or `path` with the backend in its name when both backends run."""
+    if len({name for name, _ in jobs}) == 1:
+        return path
+    return path.with_name(f"{path.stem}-{backend}{path.suffix}")
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _sizes(text: str) -> list[int]:
+    return [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--url", default=DEFAULT_SERVER_URL, help="PostgreSQL server for scratch databases"
+    )
+    parser.add_argument("--sqlite", action="store_true", help="use SQLite files in /tmp instead")
+    parser.add_argument("--alerts", type=_sizes, action="append", help="sizes, e.g. 1000,10000")
+    parser.add_argument("--readings", type=int, default=5, help="readings per device")
+    parser.add_argument("--repeat", type=int, default=5, help="reef cycles per size (first + rest)")
+    parser.add_argument(
+        "--reference-repeat", type=int, help="reference runs (default 3, 1 > 2,000)"
+    )
+    parser.add_argument("--reference-limit", type=int, default=10_000, help="skip it above this")
+    parser.add_argument("--force-reference", action="store_true", help="run it at every size")
+    parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--profile", type=Path, help="pyinstrument profile of one reef cycle")
+    parser.add_argument("--suite", action="store_true", help="PostgreSQL 1k/10k/100k + SQLite 100k")
+    args = parser.parse_args(argv)
+    sizes = sorted({n for group in args.alerts or [[10_000]] for n in group})
+    backend = "sqlite" if args.sqlite else "postgresql"
+    args.jobs = list(SUITE) if args.suite else [(backend, n) for n in sizes]
+    if args.force_reference:
+        args.reference_limit = sys.maxsize
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    results: list[dict[str, Any]] = []
+    for backend in dict.fromkeys(name for name, _ in args.jobs):
+        with scratch_for(backend == "sqlite", args.url) as scratch:
+            for name, alerts in args.jobs:
+                if name != backend:
+                    continue
+                try:
+                    result = bench(scratch, alerts, args)
+                except (RuntimeError, sa.exc.SQLAlchemyError) as error:  # e.g. a server restart
+                    result = {"backend": backend, "alerts": alerts, "error": str(error)[:300]}
+                results.append(result)
+                print(json.dumps(result), flush=True)
+    print(json.dumps(judge_all(results)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

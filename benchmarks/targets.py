@@ -1,0 +1,78 @@
+"""Issue 5's performance targets, judged against the runner's results.
+
+A target is judged on the first cycle on fresh data (the one that writes the new events), which
+is the slower and stricter of the times the runner reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+
+Result = Mapping[str, Any]
+
+
+@attrs.frozen
+class Target:
+    """A goal for one backend at one size."""
+
+    backend: str
+    alerts: int
+    goal: str
+    check: Callable[[Result], bool | None]
+    """True or False once judged; None when the result lacks what the goal needs."""
+
+    def judge(self, results: Iterable[Result]) -> str:
+        for result in results:
+            if (result["backend"], result["alerts"]) == (self.backend, self.alerts):
+                verdict = self.check(result)
+                if verdict is not None:
+                    return ("met" if verdict else "MISSED") + f" ({_observed(result)})"
+        return "not measured"
+
+    @property
+    def name(self) -> str:
+        return f"{self.backend} {self.alerts:,} alerts: {self.goal}"
+
+
+def _ratio_at_least(factor: float) -> Callable[[Result], bool | None]:
+    def check(result: Result) -> bool | None:
+        ratio = result.get("ratio")
+        return None if ratio is None else ratio >= factor
+
+    return check
+
+
+def _within(seconds: float, rss_mb: float | None = None) -> Callable[[Result], bool | None]:
+    def check(result: Result) -> bool | None:
+        taken, rss = result.get("reef_seconds"), result.get("reef_peak_rss_mb")
+        if taken is None or rss is None:
+            return None
+        return taken <= seconds and (rss_mb is None or rss <= rss_mb)
+
+    return check
+
+
+TARGETS = (
+    Target("postgresql", 10_000, ">= 100x faster than the reference", _ratio_at_least(100)),
+    Target("postgresql", 100_000, "one cycle <= 1.5 s, peak RSS <= 300 MB", _within(1.5, 300)),
+    Target("sqlite", 100_000, "one cycle <= 2 s", _within(2.0)),
+)
+
+
+def judge_all(results: Iterable[Result]) -> dict[str, Any]:
+    """Every target's verdict, and whether all the measured ones were met."""
+    results = list(results)
+    verdicts = {target.name: target.judge(results) for target in TARGETS}
+    judged = [v for v in verdicts.values() if v != "not measured"]
+    all_met = all(v.startswith("met") for v in judged) if judged else None
+    return {"targets": verdicts, "all_measured_targets_met": all_met}
+
+
+def _observed(result: Result) -> str:
+    parts = [f"{result['reef_seconds']:.3f} s", f"{result['reef_peak_rss_mb']:.0f} MB"]
+    if result.get("ratio") is not None:
+        parts.append(f"{result['ratio']:.0f}x")
+    return ", ".join(parts)
