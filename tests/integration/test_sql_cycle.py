@@ -14,7 +14,7 @@ from sqlalchemy import Engine, event, text
 
 from reef_alerts.adapters import schema
 from reef_alerts.adapters.database import make_engine
-from reef_alerts.adapters.repository import SqlSnapshotReader
+from reef_alerts.adapters.repository import SNAPSHOT_COLUMNS, SqlSnapshotReader, snapshot_query
 from reef_alerts.adapters.tables import alert_events, alerts, devices, history
 from reef_alerts.adapters.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
 from reef_alerts.application import RunCycle
@@ -457,3 +457,11 @@ def test_a_second_worker_inserting_the_same_open_event_waits_and_then_does_nothi
     assert second == [AppliedChanges()]
     assert open_alert_ids(engine) == [1]
     engine.dispose()
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+@pytest.mark.parametrize("shard", [WHOLE, Shard.of(4, {1, 3}, "w")], ids=["whole", "shard"])
+def test_the_snapshot_query_selects_the_columns_in_the_order_they_are_unpacked(
+    dialect: str, shard: Shard
+) -> None:
+    assert tuple(snapshot_query(dialect, shard).selected_columns.keys()) == SNAPSHOT_COLUMNS
