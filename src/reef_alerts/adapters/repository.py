@@ -158,14 +158,14 @@ class SqlSnapshotReader:
         # 100,000-alert cycle): the columns were chosen to need none but the timestamp's, which
         # _reading does once per device instead.
         rows = self._connection.execute(query).cursor.fetchall()
-        device_cache: dict[int, Device | None] = {}
-        reading_cache: dict[int, Reading | None] = {}
+        # Alerts share devices: build each device and its newest reading once.
+        devices_seen: dict[int, tuple[Device | None, Reading | None]] = {}
         snapshots = []
         for row in rows:
             (alert_id, device_id, metric, operator, threshold, trend_enabled) = row[:6]
-            if device_id not in device_cache:
-                device_cache[device_id] = _device(row)
-                reading_cache[device_id] = _reading(row, device_id)
+            context = devices_seen.get(device_id)
+            if context is None:
+                context = devices_seen[device_id] = (_device(row), _reading(row, device_id))
             snapshots.append(
                 AlertSnapshot(
                     alert_id=alert_id,
@@ -174,8 +174,8 @@ class SqlSnapshotReader:
                     operator=operator,
                     threshold=threshold,
                     trend_enabled=bool(trend_enabled),
-                    device=device_cache[device_id],
-                    reading=reading_cache[device_id],
+                    device=context[0],
+                    reading=context[1],
                     open_event_id=row[18],
                 )
             )
