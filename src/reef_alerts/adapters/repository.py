@@ -232,7 +232,12 @@ def _decode(text: str | None) -> JSON:
         return None
     if text.lstrip().startswith("{"):
         return LazyJSONObject(text)
-    decoded: JSON = json.loads(text)
+    try:
+        decoded: JSON = json.loads(text)
+    except ValueError:
+        # SQLite gives a JSON column numeric affinity: a bare number beyond the float range is
+        # stored as REAL infinity and read back as "Inf". Not an object, so it names no metric.
+        return text
     return decoded
 
 
