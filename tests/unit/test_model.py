@@ -152,3 +152,8 @@ def test_an_event_cannot_hold_a_metric_longer_than_the_shared_schema_stores():
             operator=Operator.GT,
             metric="probe1." + "x" * 44,
         )
+
+
+def test_a_reading_must_have_a_timestamp():
+    with pytest.raises(TypeError, match="timestamp must be a datetime"):
+        Reading(id=1, device_id=1, timestamp=None, value=80.0)

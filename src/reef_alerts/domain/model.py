@@ -15,11 +15,20 @@ JSON = Any
 """A decoded JSON value: dict, list, str, int, float, bool or None."""
 
 
-def _aware(_instance: object, attribute: attrs.Attribute[Any], value: datetime | None) -> None:
-    if value is None or value.tzinfo is UTC:  # the common case, checked without a call
+def _aware(_instance: object, attribute: attrs.Attribute[Any], value: datetime) -> None:
+    if type(value) is datetime and value.tzinfo is UTC:  # the common case, checked without a call
         return
+    if not isinstance(value, datetime):
+        raise TypeError(f"{attribute.name} must be a datetime, got {value!r}")
     if value.utcoffset() is None:
         raise ValueError(f"{attribute.name} must be timezone-aware, got naive {value.isoformat()}")
+
+
+def _aware_or_none(
+    instance: object, attribute: attrs.Attribute[Any], value: datetime | None
+) -> None:
+    if value is not None:
+        _aware(instance, attribute, value)
 
 
 def _threshold(value: object) -> float:
@@ -108,7 +117,7 @@ class AlertEvent:
     operator: Operator
     metric: str = attrs.field(validator=_recordable_metric)
     resolved: bool = False
-    resolved_at: datetime | None = attrs.field(default=None, validator=_aware)
+    resolved_at: datetime | None = attrs.field(default=None, validator=_aware_or_none)
     resolution_value: float | None = None
     """The value at which the condition stopped holding."""
     metadata: dict[str, JSON] = attrs.field(factory=dict)
