@@ -344,26 +344,24 @@ class FakesAndSqlMachine(RuleBasedStateMachine):
         timestamp = at
         if age_seconds is not None:
             timestamp = self.clock.now() - timedelta(seconds=age_seconds)
-        reading = Reading(
-            id=self.next_reading_id,
-            device_id=device_id,
-            timestamp=timestamp,  # type: ignore[arg-type]  # NULL: the legacy column allows it
-            value=value,
-            json_value=json_value,
-            metadata=metadata,
-        )
+        reading_id = self.next_reading_id
         self.next_reading_id += 1
-        self.store.add_reading(reading)
+        if timestamp is not None:
+            # A NULL timestamp (the legacy column allows it) makes no domain Reading: the fake
+            # never holds one, as the SQL snapshot never reads one.
+            self.store.add_reading(
+                Reading(reading_id, device_id, timestamp, value, json_value, metadata)
+            )
         # a string must reach SQLite as text: the Float type would float() it on the way in
         stored_value = type_coerce(value, String()) if isinstance(value, str) else value
         self._write(
             insert(history).values(
-                id=reading.id,
-                device_id=reading.device_id,
-                timestamp=reading.timestamp,
+                id=reading_id,
+                device_id=device_id,
+                timestamp=timestamp,
                 value=stored_value,
-                json_value=reading.json_value,
-                metadata_=reading.metadata,
+                json_value=json_value,
+                metadata_=metadata,
             )
         )
 

@@ -209,8 +209,9 @@ def _reading(row: Any, device_id: int) -> Reading | None:
         device_id=device_id,
         timestamp=_utc(timestamp),
         value=value,
-        json_value=_decode(json_value),
-        metadata=_decode(metadata),
+        # json_value is nearly always looked into; metadata nearly never.
+        json_value=_decode(json_value, lazy=False),
+        metadata=_decode(metadata, lazy=True),
     )
 
 
@@ -226,11 +227,12 @@ def _utc(timestamp: datetime | str) -> datetime:
     return timestamp.astimezone(UTC)
 
 
-def _decode(text: str | None) -> JSON:
-    """A JSON column's text as its value; an object is decoded only when first looked into."""
+def _decode(text: str | None, *, lazy: bool) -> JSON:
+    """A JSON column's text as its value; with `lazy`, an object is decoded only when first
+    looked into."""
     if text is None:
         return None
-    if text.lstrip().startswith("{"):
+    if lazy and text.lstrip().startswith("{"):
         return LazyJSONObject(text)
     try:
         decoded: JSON = json.loads(text)
