@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
+from reef_alerts.adapters.database import make_engine
 from reef_alerts.adapters.tables import alert_events, alerts, devices, history
 from reef_alerts.adapters.unit_of_work import SqlUnitOfWorkFactory
 from reef_alerts.application import CycleStats, RunCycle
@@ -168,11 +170,21 @@ def seed_fleet(engine: Engine, count: int, now: datetime = NOW) -> None:
 def cycle_in_process(url: str, barrier: Any, results: Any) -> None:
     """One cycle in a process of its own, started when all its peers are ready; its statistics
     go to the `results` queue."""
-    from reef_alerts.adapters.database import make_engine
-
     engine = make_engine(url)
     with engine.connect():
         pass  # connect before the barrier, so the cycles really overlap
     barrier.wait(timeout=60)
     results.put(run_cycle(engine).as_dict())
     engine.dispose()
+
+
+def event_outcome(url: str) -> Counter[tuple[object, ...]]:
+    """The events of the database at `url`, by what they say rather than by their ids."""
+    engine = make_engine(url)
+    try:
+        return Counter(
+            (e["alert_id"], e["current_value"], e["is_resolved"], e["resolution_value"])
+            for e in events(engine)
+        )
+    finally:
+        engine.dispose()

@@ -10,23 +10,12 @@ import pytest
 from reef_alerts.adapters import schema
 from reef_alerts.adapters.database import make_engine
 
-from .reef import cycle_in_process, events, run_cycle, seed_fleet
+from .reef import cycle_in_process, event_outcome, run_cycle, seed_fleet
 
 ALERTS = 1000
 WORKERS = 4
 
 pytestmark = pytest.mark.postgres
-
-
-def _outcome(url: str) -> Counter[tuple[object, ...]]:
-    engine = make_engine(url)
-    try:
-        return Counter(
-            (e["alert_id"], e["current_value"], e["is_resolved"], e["resolution_value"])
-            for e in events(engine)
-        )
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture
@@ -65,7 +54,7 @@ def test_four_cycles_at_once_make_exactly_the_events_of_one_cycle(
     assert sum(s["triggered"] for s in stats) == ALERTS // 2
     assert sum(s["resolved"] for s in stats) == len(range(2, ALERTS + 1, 20))
 
-    concurrent, single = _outcome(concurrent_url), _outcome(single_url)
+    concurrent, single = event_outcome(concurrent_url), event_outcome(single_url)
     assert concurrent == single
     open_per_alert = Counter(
         alert for alert, _, resolved, _ in concurrent.elements() if not resolved

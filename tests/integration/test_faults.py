@@ -22,7 +22,7 @@ from reef_alerts.adapters import schema
 from reef_alerts.adapters.database import make_engine
 from reef_alerts.adapters.tables import history, partition_leases
 
-from .reef import events, open_alert_ids, run_cycle, seed_fleet
+from .reef import event_outcome, events, open_alert_ids, run_cycle, seed_fleet
 
 pytestmark = [pytest.mark.postgres, pytest.mark.faults]
 
@@ -200,17 +200,6 @@ def _flip_readings(url: str, alerts: int) -> None:
     engine.dispose()
 
 
-def _outcome(url: str) -> Counter[tuple[object, ...]]:
-    engine = make_engine(url)
-    try:
-        return Counter(
-            (e["alert_id"], e["current_value"], e["is_resolved"], e["resolution_value"])
-            for e in events(engine)
-        )
-    finally:
-        engine.dispose()
-
-
 def _cycles_completed(workers: Workers) -> int:
     return workers.log(0).count("Evaluation cycle completed")
 
@@ -285,7 +274,7 @@ def test_a_worker_survives_dropped_connections_and_a_database_restart(
     twin = make_engine(second_postgres_url)
     run_cycle(twin, _WallClock())
     twin.dispose()
-    assert _outcome(fleet_url) == _outcome(second_postgres_url)
+    assert event_outcome(fleet_url) == event_outcome(second_postgres_url)
 
 
 class _WallClock:
