@@ -11,14 +11,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from dependency_injector import providers
 from sqlalchemy import Engine, insert, inspect, select
 
 from reef_alerts.adapters import schema
 from reef_alerts.adapters.database import make_engine
 from reef_alerts.adapters.tables import alert_events, alerts, devices, history
-from reef_alerts.adapters.unit_of_work import SqlUnitOfWorkFactory
-from reef_alerts.application import RunCycle, WorkerStatistics
-from reef_alerts.domain import EvaluationPolicy
+from reef_alerts.application import WorkerStatistics
+from reef_alerts.config import Settings
+from reef_alerts.container import build_container
 from reef_alerts.entrypoints.worker import Worker
 
 DEMO_MARKER = "reef_alerts_demo"
@@ -64,14 +65,23 @@ class SimulatedClock:
 
 def run_demo(path: Path, log: logging.Logger, echo: Callable[[str], None]) -> list[dict[str, Any]]:
     """Seed the reef in `path`, play its afternoon a minute a cycle, and return the events."""
-    engine = _fresh_demo_database(path)
+    _clear_demo_file(path)
+    # Wired as the worker is, but for the demo's own file and its simulated clock.
+    container = build_container(Settings(database_url=f"sqlite:///{path}", sqlite_path=path), log)
+    clock = SimulatedClock(START)
+    container.adapters.clock.override(providers.Object(clock))
+    engine: Engine = container.adapters.engine()
     try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"CREATE TABLE {DEMO_MARKER} (created_at TEXT)")
         schema.upgrade(engine)
         _seed(engine)
-        clock = SimulatedClock(START)
-        cycle = RunCycle(SqlUnitOfWorkFactory(engine, log), clock, EvaluationPolicy(), log)
         worker = Worker(
-            cycle, STEP.total_seconds(), log, WorkerStatistics(time.monotonic()), threading.Event()
+            container.use_cases.run_cycle(),
+            STEP.total_seconds(),
+            log,
+            WorkerStatistics(time.monotonic()),
+            threading.Event(),
         )
         for minute, readings in enumerate(_afternoon()):
             clock.current = START + minute * STEP
@@ -108,7 +118,10 @@ def format_events(rows: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-def _fresh_demo_database(path: Path) -> Engine:
+def _clear_demo_file(path: Path) -> None:
+    """Remove the previous demo database at `path`; refuse to touch anything else there."""
+    if "?" in str(path) or "#" in str(path):
+        raise DemoFileInUseError(f"{path}: a demo path must not contain '?' or '#'")
     if path.exists():
         engine = make_engine(f"sqlite:///{path}")
         is_demo = inspect(engine).has_table(DEMO_MARKER)
@@ -120,10 +133,6 @@ def _fresh_demo_database(path: Path) -> Engine:
             )
         path.unlink()
     path.parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(f"sqlite:///{path}")
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f"CREATE TABLE {DEMO_MARKER} (created_at TEXT)")
-    return engine
 
 
 def _seed(engine: Engine) -> None:
