@@ -113,13 +113,14 @@ def _lease_owners(engine: Engine) -> dict[int, str | None]:
 def test_four_workers_evaluate_every_alert_exactly_once_per_round(
     fleet_url: str, workers: Workers
 ) -> None:
+    interval = 2  # a round is one interval; cycles start on its multiples (ADR 6)
     _seed(fleet_url, 5000)
     for _ in range(4):
-        workers.start("--interval", "1", "--partitions", "8")
+        workers.start("--interval", str(interval), "--partitions", "8")
     _until(
         lambda: all("in partitions" in workers.log(i) for i in range(4)), 60, "four workers cycling"
     )
-    time.sleep(8)
+    time.sleep(6 * interval)
     workers.stop()
 
     rounds: dict[int, list[tuple[int, set[int]]]] = defaultdict(list)
@@ -127,18 +128,18 @@ def test_four_workers_evaluate_every_alert_exactly_once_per_round(
         for line in workers.log(index).splitlines():
             found = FOUND.match(line)
             if found and found["partitions"]:
-                second = int(datetime.strptime(found["at"], "%Y-%m-%d %H:%M:%S,%f").timestamp())
+                at = datetime.strptime(found["at"], "%Y-%m-%d %H:%M:%S,%f").timestamp()
                 partitions = {int(p) for p in found["partitions"].split(", ")}
-                rounds[second].append((int(found["alerts"]), partitions))
+                rounds[int(at // interval)].append((int(found["alerts"]), partitions))
     # From the first round all four shared, up to the last whole one before the stop.
-    balanced = min(second for second, cycles in rounds.items() if len(cycles) == 4)
-    settled = [second for second in sorted(rounds) if second >= balanced][:-1]
+    balanced = min(number for number, cycles in rounds.items() if len(cycles) == 4)
+    settled = [number for number in sorted(rounds) if number >= balanced][:-1]
     assert len(settled) >= 4, rounds
-    for second in settled:
-        held = [partitions for _, partitions in rounds[second]]
-        assert sorted(p for partitions in held for p in partitions) == list(range(8)), second
-        assert sum(alerts for alerts, _ in rounds[second]) == 5000, second
-        assert len(held) == 4, second  # balanced: every worker holds a share
+    for number in settled:
+        held = [partitions for _, partitions in rounds[number]]
+        assert sorted(p for partitions in held for p in partitions) == list(range(8)), number
+        assert sum(alerts for alerts, _ in rounds[number]) == 5000, number
+        assert len(held) == 4, number  # balanced: every worker holds a share
     engine = make_engine(fleet_url)
     opened = Counter(open_alert_ids(engine))
     engine.dispose()
