@@ -3,7 +3,9 @@
 Written as the worker README describes "Alert Evaluation Logic": one query for the enabled alerts,
 then for each alert a device lookup, its latest reading (within 5 minutes for polling devices),
 the metric (json_value, then value, then metadata), the threshold test, an open-event lookup, an
-insert or a resolve, and a commit. Plain SQLAlchemy Core on the shared tables.
+insert or a resolve, and a commit. Plain SQLAlchemy Core on the shared tables. It shares no code
+with reef_alerts beyond the table definitions, on purpose: a peer that reused the worker's
+statistics or evaluation could not catch their mistakes.
 """
 
 from __future__ import annotations

@@ -162,15 +162,7 @@ def test_commits_every_change_of_a_cycle_together(reef: Engine) -> None:
     with SqlUnitOfWork(reef) as uow:
         [open_event] = [s.open_event_id for s in uow.snapshots.enabled_alerts() if s.alert_id == 1]
     assert open_event is not None
-    sump_event = AlertEvent(
-        alert_id=2,
-        device_id=2,
-        triggered_at=NOW,
-        current_value=90.0,
-        threshold_value=82.0,
-        operator=Operator.GT,
-        metric="temperature",
-    )
+    sump_event = _too_hot(alert_id=2, device_id=2, value=90.0)
 
     with _WritesThenFails(reef) as failing:
         applied = failing.events.apply(
@@ -429,15 +421,7 @@ def test_a_second_worker_inserting_the_same_open_event_waits_and_then_does_nothi
     schema.upgrade(engine)
     add_device(engine, 1)
     add_alert(engine, 1, 1)
-    event = AlertEvent(
-        alert_id=1,
-        device_id=1,
-        triggered_at=NOW,
-        current_value=85.2,
-        threshold_value=82.0,
-        operator=Operator.GT,
-        metric="temperature",
-    )
+    event = _too_hot(alert_id=1, device_id=1, value=85.2)
     second: list[AppliedChanges] = []
     with SqlUnitOfWork(engine) as first:
         assert first.events.apply(EventChanges(opened=[event])).opened == {1}
@@ -465,3 +449,16 @@ def test_the_snapshot_query_selects_the_columns_in_the_order_they_are_unpacked(
     dialect: str, shard: Shard
 ) -> None:
     assert tuple(snapshot_query(dialect, shard).selected_columns.keys()) == SNAPSHOT_COLUMNS
+
+
+def _too_hot(alert_id: int, device_id: int, value: float) -> AlertEvent:
+    """A new event of a `temperature > 82` alert."""
+    return AlertEvent(
+        alert_id=alert_id,
+        device_id=device_id,
+        triggered_at=NOW,
+        current_value=value,
+        threshold_value=82.0,
+        operator=Operator.GT,
+        metric="temperature",
+    )
