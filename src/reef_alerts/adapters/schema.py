@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, func, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from reef_alerts.adapters.tables import (
+    OPEN_EVENT_INDEX,
     OPEN_EVENT_PREDICATE,
     SHARED_TABLES,
     WORKER_TABLES,
@@ -20,7 +21,7 @@ from reef_alerts.adapters.tables import (
 )
 
 VERSION_TABLE = "reef_alerts_alembic_version"
-OPEN_EVENT_INDEX = "uq_alert_events_one_open_per_alert"
+
 _DUPLICATES_SHOWN = 20
 
 

@@ -138,8 +138,10 @@ SHARED_TABLES = (devices, history, alerts, alert_events)
 # target's predicate to the index's by its text, so both must be rendered from the same thing.
 OPEN_EVENT_PREDICATE = ~alert_events.c.is_resolved
 
+OPEN_EVENT_INDEX = "uq_alert_events_one_open_per_alert"
+
 open_event_index = Index(
-    "uq_alert_events_one_open_per_alert",
+    OPEN_EVENT_INDEX,
     alert_events.c.alert_id,
     unique=True,
     postgresql_where=OPEN_EVENT_PREDICATE,

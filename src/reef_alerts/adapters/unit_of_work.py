@@ -11,7 +11,8 @@ from sqlalchemy import Connection, Engine, RootTransaction
 
 from reef_alerts.adapters.coordination import SqlLeaseKeeper
 from reef_alerts.adapters.repository import SqlEventWriter, SqlSnapshotReader
-from reef_alerts.adapters.schema import OPEN_EVENT_INDEX, has_open_event_index
+from reef_alerts.adapters.schema import has_open_event_index
+from reef_alerts.adapters.tables import OPEN_EVENT_INDEX
 
 
 class SqlUnitOfWork:

@@ -72,7 +72,6 @@ class RunCycle:
         self._coordinator = coordinator
         self._last_cycle: CycleRecord | None = None
         self._known_alerts: dict[tuple[object, ...], Alert] = {}
-        self._alerts_seen: dict[tuple[object, ...], Alert] = {}
 
     def __call__(self) -> CycleStats:
         shard = self._coordinator.claim(self._last_cycle) if self._coordinator else WHOLE
@@ -130,10 +129,10 @@ class RunCycle:
         triggers: list[Trigger] = []
         resolves: list[tuple[Resolution, Resolve]] = []
         debug = self._log.isEnabledFor(logging.DEBUG)
-        self._alerts_seen = {}
+        seen: dict[tuple[object, ...], Alert] = {}
         for snapshot in snapshots:
             try:
-                decision = self._decide(snapshot, now)
+                decision = self._decide(snapshot, now, seen)
             except Exception as error:  # noqa: BLE001 - one bad alert must not stop the cycle
                 stats.errors += 1
                 self._log.warning("Alert %d could not be evaluated: %s", snapshot.alert_id, error)
@@ -157,7 +156,7 @@ class RunCycle:
                 )
                 resolves.append((resolution, decision))
         # Only this cycle's alerts are kept, so edited and deleted ones do not pile up.
-        self._known_alerts, self._alerts_seen = self._alerts_seen, {}
+        self._known_alerts = seen
         return triggers, resolves
 
     def _report(
@@ -190,9 +189,11 @@ class RunCycle:
             stats.resolved += 1
             self._log.info("Alert %d resolved: %s", resolution.alert_id, resolve.reason)
 
-    def _decide(self, snapshot: AlertSnapshot, now: datetime) -> Decision:
+    def _decide(
+        self, snapshot: AlertSnapshot, now: datetime, seen: dict[tuple[object, ...], Alert]
+    ) -> Decision:
         return evaluate(
-            self._alert(snapshot),
+            self._alert(snapshot, seen),
             snapshot.device,
             snapshot.reading,
             snapshot.open_event_id is not None,
@@ -200,7 +201,7 @@ class RunCycle:
             self._policy,
         )
 
-    def _alert(self, snapshot: AlertSnapshot) -> Alert:
+    def _alert(self, snapshot: AlertSnapshot, seen: dict[tuple[object, ...], Alert]) -> Alert:
         """The alert the row stores, reused from the last cycle while the row is unchanged:
         alerts are edited rarely, and building 100,000 of them was a tenth of a cycle."""
         key = (
@@ -221,7 +222,7 @@ class RunCycle:
                 threshold=snapshot.threshold,
                 trend_enabled=snapshot.trend_enabled,
             )
-        self._alerts_seen[key] = alert
+        seen[key] = alert
         return alert
 
 

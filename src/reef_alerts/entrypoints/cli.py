@@ -276,7 +276,6 @@ def demo(
 ) -> None:
     """Play a simulated reef afternoon on a demo SQLite file and show the alert events."""
     configure_logging(verbose, None, ())
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     path = path.resolve()
     typer.echo(f"Demo database: {path} (made afresh; your own database is not touched)")
     try:
@@ -306,13 +305,10 @@ def _logging(verbose: bool, log_file: Path | None, settings: Settings) -> loggin
         configure_logging(verbose, log_file, settings.secrets)
     except OSError as error:
         _fail(f"cannot open log file {log_file}: {error.strerror or error}")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     return logging.getLogger(WORKER_LOGGER)
 
 
 def _engine(settings: Settings) -> Engine:
-    # Commands other than `run` log nothing of their own; keep SQLAlchemy and Alembic quiet.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     container: Container = build_container(settings, logging.getLogger(WORKER_LOGGER))
     return container.adapters.engine()  # type: ignore[no-any-return]
 

@@ -57,6 +57,8 @@ def configure_logging(verbose: bool, log_file: Path | None, secrets: Iterable[st
     for handler in handlers:
         root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # Alembic announces every migration context at INFO; the worker's own lines are what matter.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def reset_logging() -> None:
