@@ -25,6 +25,7 @@ from reef_alerts.ports import (
     Resolution,
     Shard,
     SnapshotReader,
+    StoredAlert,
 )
 
 T0 = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
@@ -211,12 +212,14 @@ class FakeSnapshotReader:
             open_event = tables.open_event_of(row.id)
             snapshots.append(
                 AlertSnapshot(
-                    alert_id=row.id,
-                    device_id=row.device_id,
-                    metric=row.metric,
-                    operator=row.operator,
-                    threshold=row.threshold,
-                    trend_enabled=row.trend_enabled,
+                    alert=StoredAlert(
+                        row.id,
+                        row.device_id,
+                        row.metric,
+                        row.operator,
+                        row.threshold,
+                        row.trend_enabled,
+                    ),
                     device=tables.devices.get(row.device_id),
                     reading=tables.newest_reading(row.device_id),
                     open_event_id=open_event.id if open_event is not None else None,

@@ -10,8 +10,9 @@ from typing import Self
 from sqlalchemy import Connection, Engine, RootTransaction
 
 from reef_alerts.adapters.coordination import SqlLeaseKeeper
-from reef_alerts.adapters.repository import SqlEventWriter, SqlSnapshotReader
+from reef_alerts.adapters.events import SqlEventWriter
 from reef_alerts.adapters.schema import has_open_event_index
+from reef_alerts.adapters.snapshots import SqlSnapshotReader
 from reef_alerts.adapters.tables import OPEN_EVENT_INDEX
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 import attrs
@@ -14,11 +14,11 @@ from reef_alerts.domain import (
     Alert,
     Decision,
     EvaluationPolicy,
+    Evaluator,
     NoChange,
     Resolve,
     Skip,
     Trigger,
-    evaluate,
 )
 from reef_alerts.ports import (
     WHOLE,
@@ -31,6 +31,7 @@ from reef_alerts.ports import (
     PartitionCoordinator,
     Resolution,
     Shard,
+    StoredAlert,
     UnitOfWorkFactory,
 )
 
@@ -71,7 +72,7 @@ class RunCycle:
         self._log = log
         self._coordinator = coordinator
         self._last_cycle: CycleRecord | None = None
-        self._known_alerts: dict[tuple[object, ...], Alert] = {}
+        self._known_alerts: dict[StoredAlert, Alert] = {}
 
     def __call__(self) -> CycleStats:
         shard = self._coordinator.claim(self._last_cycle) if self._coordinator else WHOLE
@@ -99,16 +100,16 @@ class RunCycle:
 
     def _evaluate(self, shard: Shard, stats: CycleStats) -> None:
         with self._uow_factory() as uow:
-            snapshots = uow.snapshots.enabled_alerts(shard)
             now = self._clock.now()
-            stats.total_alerts = len(snapshots)
+            triggers, resolves = self._decide_all(uow.snapshots.enabled_alerts(shard), now, stats)
             if shard.count == 1:
-                self._log.info("Found %d enabled alerts to evaluate", len(snapshots))
+                self._log.info("Found %d enabled alerts to evaluate", stats.total_alerts)
             else:
                 self._log.info(
-                    "Found %d enabled alerts to evaluate in %s", len(snapshots), shard.describe()
+                    "Found %d enabled alerts to evaluate in %s",
+                    stats.total_alerts,
+                    shard.describe(),
                 )
-            triggers, resolves = self._decide_all(snapshots, now, stats)
             applied = uow.events.apply(
                 EventChanges(
                     opened=[trigger.event for trigger in triggers],
@@ -124,15 +125,18 @@ class RunCycle:
         self._report(triggers, resolves, applied, stats)
 
     def _decide_all(
-        self, snapshots: Sequence[AlertSnapshot], now: datetime, stats: CycleStats
+        self, snapshots: Iterable[AlertSnapshot], now: datetime, stats: CycleStats
     ) -> tuple[list[Trigger], list[tuple[Resolution, Resolve]]]:
+        """Judge each snapshot as it is read; count them into `stats.total_alerts`."""
         triggers: list[Trigger] = []
         resolves: list[tuple[Resolution, Resolve]] = []
         debug = self._log.isEnabledFor(logging.DEBUG)
-        seen: dict[tuple[object, ...], Alert] = {}
+        evaluator = self._policy.at(now)
+        seen: dict[StoredAlert, Alert] = {}
         for snapshot in snapshots:
+            stats.total_alerts += 1
             try:
-                decision = self._decide(snapshot, now, seen)
+                decision = self._decide(snapshot, evaluator, seen)
             except Exception as error:  # noqa: BLE001 - one bad alert must not stop the cycle
                 stats.errors += 1
                 self._log.warning("Alert %d could not be evaluated: %s", snapshot.alert_id, error)
@@ -190,39 +194,29 @@ class RunCycle:
             self._log.info("Alert %d resolved: %s", resolution.alert_id, resolve.reason)
 
     def _decide(
-        self, snapshot: AlertSnapshot, now: datetime, seen: dict[tuple[object, ...], Alert]
+        self, snapshot: AlertSnapshot, evaluator: Evaluator, seen: dict[StoredAlert, Alert]
     ) -> Decision:
-        return evaluate(
-            self._alert(snapshot, seen),
+        return evaluator.evaluate(
+            self._alert(snapshot.alert, seen),
             snapshot.device,
             snapshot.reading,
             snapshot.open_event_id is not None,
-            now,
-            self._policy,
         )
 
-    def _alert(self, snapshot: AlertSnapshot, seen: dict[tuple[object, ...], Alert]) -> Alert:
+    def _alert(self, stored: StoredAlert, seen: dict[StoredAlert, Alert]) -> Alert:
         """The alert the row stores, reused from the last cycle while the row is unchanged:
         alerts are edited rarely, and building 100,000 of them was a tenth of a cycle."""
-        key = (
-            snapshot.alert_id,
-            snapshot.device_id,
-            snapshot.metric,
-            snapshot.operator,
-            snapshot.threshold,
-            snapshot.trend_enabled,
-        )
-        alert = self._known_alerts.get(key)
+        alert = self._known_alerts.get(stored)
         if alert is None:
             alert = Alert(
-                id=snapshot.alert_id,
-                device_id=snapshot.device_id,
-                metric=snapshot.metric,
-                operator=snapshot.operator,
-                threshold=snapshot.threshold,
-                trend_enabled=snapshot.trend_enabled,
+                id=stored.id,
+                device_id=stored.device_id,
+                metric=stored.metric,
+                operator=stored.operator,
+                threshold=stored.threshold,
+                trend_enabled=bool(stored.trend_enabled),
             )
-        seen[key] = alert
+        seen[stored] = alert
         return alert
 
 

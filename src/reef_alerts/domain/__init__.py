@@ -7,6 +7,7 @@ from reef_alerts.domain.errors import InvalidAlertError, UnknownOperatorError
 from reef_alerts.domain.evaluation import (
     Decision,
     EvaluationPolicy,
+    Evaluator,
     NoChange,
     Resolve,
     Skip,
@@ -30,6 +31,7 @@ __all__ = [
     "Decision",
     "Device",
     "EvaluationPolicy",
+    "Evaluator",
     "InvalidAlertError",
     "Metric",
     "NoChange",

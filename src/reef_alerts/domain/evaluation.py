@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from reef_alerts.domain.extraction import NoMetric, extract_metric
+from reef_alerts.domain.extraction import Metric, NoMetric, extract_metric
 from reef_alerts.domain.model import Alert, AlertEvent, Device, Reading
 from reef_alerts.domain.operators import DEFAULT_TOLERANCE
 
@@ -29,6 +29,10 @@ class EvaluationPolicy:
     def max_age_for(self, device: Device) -> timedelta:
         """The age past which `device`'s reading is stale; a slow poller gets two intervals."""
         return max(self.max_reading_age, 2 * device.poll_interval)
+
+    def at(self, now: datetime) -> Evaluator:
+        """This policy fixed at `now`, to judge one cycle's alerts with."""
+        return Evaluator(self, now)
 
 
 class SkipCode(enum.Enum):
@@ -87,45 +91,79 @@ def evaluate(
     policy: EvaluationPolicy = EvaluationPolicy(),  # frozen, so one shared default is safe
 ) -> Decision:
     """Decide what happens to `alert` at `now`. Pure: no I/O, no clock."""
-    if not alert.enabled:
-        return Skip(SkipCode.ALERT_DISABLED, f"alert {alert.id} is disabled")
-    if device is None:
-        return Skip(SkipCode.DEVICE_MISSING, f"device {alert.device_id} does not exist")
-    if not device.active:
-        return Skip(SkipCode.DEVICE_INACTIVE, f"device {device.name!r} is inactive")
-    if reading is None:
-        return Skip(SkipCode.NO_READING, f"device {device.name!r} has no readings")
-    if reading.timestamp > now + policy.clock_skew:
-        ahead = (reading.timestamp - now).total_seconds()
-        return Skip(
-            SkipCode.FUTURE_READING,
-            f"reading {reading.id} is timestamped {ahead:.0f}s in the future",
-        )
-    if device.polled:
-        age = now - reading.timestamp
-        # age > max(a, b) is age > a and age > b: the stretched limit only when it matters.
-        if age > policy.max_reading_age and age > (limit := policy.max_age_for(device)):
+    return Evaluator(policy, now).evaluate(alert, device, reading, has_open_event)
+
+
+@attrs.frozen
+class Evaluator:
+    """A policy fixed at one instant, `now`: what a cycle judges all its alerts with.
+
+    The instants a reading's timestamp is compared with are worked out once, not per alert.
+    """
+
+    policy: EvaluationPolicy
+    now: datetime
+    _newest_trusted: datetime = attrs.field(init=False)
+    """Readings after this are from the future."""
+    _fresh_since: datetime = attrs.field(init=False)
+    """Readings before this are older than the policy's max_reading_age."""
+
+    @_newest_trusted.default
+    def _now_plus_skew(self) -> datetime:
+        return self.now + self.policy.clock_skew
+
+    @_fresh_since.default
+    def _now_minus_max_age(self) -> datetime:
+        return self.now - self.policy.max_reading_age
+
+    def evaluate(
+        self, alert: Alert, device: Device | None, reading: Reading | None, has_open_event: bool
+    ) -> Decision:
+        """Decide what happens to `alert` now. Pure: no I/O, no clock."""
+        if not alert.enabled:
+            return Skip(SkipCode.ALERT_DISABLED, f"alert {alert.id} is disabled")
+        if device is None:
+            return Skip(SkipCode.DEVICE_MISSING, f"device {alert.device_id} does not exist")
+        if not device.active:
+            return Skip(SkipCode.DEVICE_INACTIVE, f"device {device.name!r} is inactive")
+        if reading is None:
+            return Skip(SkipCode.NO_READING, f"device {device.name!r} has no readings")
+        now, timestamp = self.now, reading.timestamp
+        if timestamp > self._newest_trusted:
+            ahead = (timestamp - now).total_seconds()
+            return Skip(
+                SkipCode.FUTURE_READING,
+                f"reading {reading.id} is timestamped {ahead:.0f}s in the future",
+            )
+        # Older than the policy's limit and than the device's own (see max_age_for); the second
+        # is worked out only for readings past the first.
+        if (
+            device.polled
+            and timestamp < self._fresh_since
+            and timestamp < now - (limit := self.policy.max_age_for(device))
+        ):
             return Skip(
                 SkipCode.STALE_READING,
-                f"newest reading {reading.id} is {age.total_seconds():.0f}s old "
+                f"newest reading {reading.id} is {(now - timestamp).total_seconds():.0f}s old "
                 f"(limit {limit.total_seconds():.0f}s)",
             )
 
-    extracted = extract_metric(reading, alert.metric)
-    if isinstance(extracted, NoMetric):
-        code = SkipCode.INVALID_VALUE if extracted.invalid else SkipCode.METRIC_MISSING
-        return Skip(code, extracted.reason)
+        extracted = extract_metric(reading, alert.metric)
+        if type(extracted) is not Metric:
+            assert isinstance(extracted, NoMetric)
+            code = SkipCode.INVALID_VALUE if extracted.invalid else SkipCode.METRIC_MISSING
+            return Skip(code, extracted.reason)
 
-    value = extracted.value
-    holds = alert.operator.holds(value, alert.threshold, policy.tolerance)
-    if holds == has_open_event:
-        return NoChange(value)
-    condition = f"{value} {alert.operator.value} {alert.threshold}"
-    if holds:
-        return Trigger(
-            _open_event(alert, device, reading, value, now), f"Threshold exceeded: {condition}"
-        )
-    return Resolve(value, f"Condition cleared: {condition} no longer holds")
+        value = extracted.value
+        holds = alert.operator.holds(value, alert.threshold, self.policy.tolerance)
+        if holds == has_open_event:
+            return NoChange(value)
+        condition = f"{value} {alert.operator.value} {alert.threshold}"
+        if holds:
+            return Trigger(
+                _open_event(alert, device, reading, value, now), f"Threshold exceeded: {condition}"
+            )
+        return Resolve(value, f"Condition cleared: {condition} no longer holds")
 
 
 def _open_event(

@@ -73,11 +73,16 @@ def _lookup(document: JSON, metric: str) -> object:
 
 
 def _is_object(document: object) -> bool:
-    # A JSON object is nearly always a plain dict: test that before the slower ABC check.
-    return type(document) is dict or isinstance(document, Mapping)
+    # A JSON object is nearly always a plain dict, and the rest is mostly None: test those before
+    # the slower ABC check.
+    if type(document) is dict:
+        return True
+    return document is not None and isinstance(document, Mapping)
 
 
 def _as_metric(raw: object, metric: str, source: Source) -> Metric | NoMetric:
+    if type(raw) is float and math.isfinite(raw):  # the common case, without a call
+        return Metric(raw, source)
     number = as_finite_number(raw)
     if number is None:
         kind = "null" if raw is None else type(raw).__name__

@@ -30,8 +30,8 @@ def compare(
     if not (math.isfinite(value) and math.isfinite(threshold)):
         return None
     if abs(value - threshold) <= tolerance:
-        return Ordering.EQUAL
-    return Ordering.ABOVE if value > threshold else Ordering.BELOW
+        return _EQUAL
+    return _ABOVE if value > threshold else _BELOW
 
 
 class Operator(enum.Enum):
@@ -58,23 +58,25 @@ class Operator(enum.Enum):
     @property
     def orderings(self) -> frozenset[Ordering]:
         """The orderings of value against threshold for which this operator holds."""
-        return _SATISFIED_BY[self]
+        return frozenset(_SATISFIED_BY[self._value_])
 
     def holds(self, value: float, threshold: float, tolerance: float = DEFAULT_TOLERANCE) -> bool:
         """Whether `value <op> threshold`; never true for NaN or infinity."""
-        ordering = compare(value, threshold, tolerance)
-        return ordering is not None and ordering in _SATISFIED_BY[self]
+        # Judged once per alert per cycle. Enum members hash in Python code, so the orderings are
+        # found by the symbol and tested by identity in a tuple: no hashing on this path.
+        return compare(value, threshold, tolerance) in _SATISFIED_BY[self._value_]
 
 
 # Looked up once per alert per cycle: a dict is several times faster than Enum's own lookup.
 _BY_SYMBOL: dict[str, Operator] = {op.value: op for op in Operator}
 
-_B, _E, _A = Ordering.BELOW, Ordering.EQUAL, Ordering.ABOVE
-_SATISFIED_BY: dict[Operator, frozenset[Ordering]] = {
-    Operator.GT: frozenset({_A}),
-    Operator.LT: frozenset({_B}),
-    Operator.EQ: frozenset({_E}),
-    Operator.GE: frozenset({_A, _E}),
-    Operator.LE: frozenset({_B, _E}),
-    Operator.NE: frozenset({_A, _B}),
+_BELOW, _EQUAL, _ABOVE = Ordering.BELOW, Ordering.EQUAL, Ordering.ABOVE
+_SATISFIED_BY: dict[str, tuple[Ordering, ...]] = {
+    Operator.GT.value: (_ABOVE,),
+    Operator.LT.value: (_BELOW,),
+    Operator.EQ.value: (_EQUAL,),
+    Operator.GE.value: (_ABOVE, _EQUAL),
+    Operator.LE.value: (_BELOW, _EQUAL),
+    Operator.NE.value: (_ABOVE, _BELOW),
 }
+"""Each operator's orderings, by symbol. None (NaN or infinity) is in none of them."""

@@ -19,6 +19,7 @@ from reef_alerts.ports.storage import (
     EventWriter,
     Resolution,
     SnapshotReader,
+    StoredAlert,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "Resolution",
     "Shard",
     "SnapshotReader",
+    "StoredAlert",
     "UnitOfWork",
     "UnitOfWorkFactory",
 ]

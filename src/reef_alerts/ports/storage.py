@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import NamedTuple, Protocol, Self
 
 import attrs
 
@@ -13,26 +13,39 @@ from reef_alerts.domain import AlertEvent, Device, Reading
 from reef_alerts.ports.coordination import WHOLE, LeaseKeeper, Shard
 
 
-@attrs.frozen
-class AlertSnapshot:
-    """One enabled alert as stored, with its device, its device's newest reading and its open event.
+class StoredAlert(NamedTuple):
+    """An enabled alert's row as stored, before the domain has validated it.
 
-    The alert's fields are kept raw: a row with a bad operator or threshold must reach the
-    application, which counts it as an error, instead of failing the whole read.
+    Raw, so that a row with a bad operator or threshold reaches the application, which counts it
+    as an error, instead of failing the whole read. A tuple, so that an adapter can take it from
+    the driver's row without a Python call, and the application can key the alerts it has already
+    built by it: an unchanged row is the same key.
     """
 
-    alert_id: int
+    id: int
     device_id: int
     metric: str
     operator: str
     threshold: float | None
-    trend_enabled: bool
+    trend_enabled: bool | int | None
+    """As the driver gives it: SQLite stores booleans as 0 and 1."""
+
+
+@attrs.frozen
+class AlertSnapshot:
+    """One enabled alert as stored, with its device, the newest reading and its open event."""
+
+    alert: StoredAlert
     device: Device | None
     """None when the alert's device row does not exist."""
     reading: Reading | None
     """The device's newest reading, None when it has none."""
     open_event_id: int | None
     """The alert's unresolved event, None when there is none."""
+
+    @property
+    def alert_id(self) -> int:
+        return self.alert.id
 
 
 @attrs.frozen
@@ -69,8 +82,11 @@ class AppliedChanges:
 class SnapshotReader(Protocol):
     """Reads what a cycle evaluates."""
 
-    def enabled_alerts(self, shard: Shard = WHOLE) -> Sequence[AlertSnapshot]:
-        """Every enabled alert of `shard`, with its context, read at once."""
+    def enabled_alerts(self, shard: Shard = WHOLE) -> Iterable[AlertSnapshot]:
+        """Every enabled alert of `shard`, with its context, as read by one statement.
+
+        Iterate it once, before writing: an adapter may stream it from the database.
+        """
         ...
 
 

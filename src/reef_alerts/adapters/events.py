@@ -1,0 +1,205 @@
+"""The event-writing port on SQLAlchemy Core: a cycle's changes in a few statements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Float,
+    Integer,
+    String,
+    bindparam,
+    column,
+    exists,
+    false,
+    func,
+    select,
+    types,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from reef_alerts.adapters.tables import (
+    OPEN_EVENT_PREDICATE,
+    UTCDateTime,
+    alert_events,
+    open_event_index,
+)
+from reef_alerts.domain import AlertEvent
+from reef_alerts.ports import (
+    AppliedChanges,
+    EventChanges,
+    Resolution,
+)
+
+
+class SqlEventWriter:
+    """Writes a cycle's event changes in a constant number of statements.
+
+    With `guarded`, the partial unique index exists and every insert names it as its ON CONFLICT
+    target, so concurrent workers can never open a second event for an alert. Without it (a legacy
+    database not yet upgraded) a NOT EXISTS check still prevents duplicates within one worker.
+    """
+
+    def __init__(self, connection: Connection, *, guarded: bool) -> None:
+        self._connection = connection
+        self._guarded = guarded
+
+    def apply(self, changes: EventChanges) -> AppliedChanges:
+        if self._connection.dialect.name == "postgresql":
+            return self._pg_apply(changes)
+        if changes.opened:
+            self._connection.execute(
+                self._sqlite_insert(), [_event_params(event) for event in changes.opened]
+            )
+        if changes.resolved:
+            self._connection.execute(
+                _sqlite_resolve(), [_resolution_params(r) for r in changes.resolved]
+            )
+        # The cycle's transaction began IMMEDIATE, before its read: no other writer can have
+        # opened or closed these events since, so everything decided was written.
+        return AppliedChanges(
+            frozenset(event.alert_id for event in changes.opened),
+            frozenset(resolution.event_id for resolution in changes.resolved),
+        )
+
+    def _pg_apply(self, changes: EventChanges) -> AppliedChanges:
+        opened: frozenset[int] = frozenset()
+        resolved: frozenset[int] = frozenset()
+        if changes.opened:
+            rows = {"rows": _payload(changes.opened)}
+            opened = frozenset(self._connection.scalars(self._pg_insert(), rows))
+        if changes.resolved:
+            rows = {"rows": [_resolution_row(r) for r in changes.resolved]}
+            resolved = frozenset(self._connection.scalars(_pg_resolve(), rows))
+        return AppliedChanges(opened, resolved)
+
+    def _pg_insert(self) -> Any:
+        rows = func.json_to_recordset(bindparam("rows", type_=types.JSON)).table_valued(
+            column("alert_id", Integer),
+            column("device_id", Integer),
+            column("triggered_at", UTCDateTime),
+            column("current_value", Float),
+            column("threshold_value", Float),
+            column("operator", String),
+            column("metric", String),
+            column("metadata", types.JSON),
+            name="opened",
+        )
+        rows = rows.render_derived(with_types=True)
+        source = select(
+            rows.c.alert_id,
+            rows.c.device_id,
+            rows.c.triggered_at,
+            rows.c.current_value,
+            rows.c.threshold_value,
+            rows.c.operator,
+            rows.c.metric,
+            false(),
+            rows.c.metadata,
+        ).where(~_has_open_event(rows.c.alert_id))
+        statement = postgresql.insert(alert_events).from_select(_INSERT_COLUMNS, source)
+        if self._guarded:
+            statement = statement.on_conflict_do_nothing(constraint=open_event_index)
+        return statement.returning(alert_events.c.alert_id)
+
+    def _sqlite_insert(self) -> Any:
+        source = select(
+            *(bindparam(name, type_=alert_events.c[name].type) for name in _INSERT_COLUMNS)
+        ).where(~_has_open_event(bindparam("alert_id")))
+        statement = sqlite.insert(alert_events).from_select(_INSERT_COLUMNS, source)
+        if self._guarded:
+            statement = statement.on_conflict_do_nothing(
+                index_elements=[alert_events.c.alert_id], index_where=OPEN_EVENT_PREDICATE
+            )
+        return statement
+
+
+_INSERT_COLUMNS = [
+    "alert_id",
+    "device_id",
+    "triggered_at",
+    "current_value",
+    "threshold_value",
+    "operator",
+    "metric",
+    "is_resolved",
+    "metadata_",
+]
+
+
+def _has_open_event(alert_id: Any) -> Any:
+    return exists().where(alert_events.c.alert_id == alert_id, OPEN_EVENT_PREDICATE)
+
+
+def _pg_resolve() -> Any:
+    rows = (
+        func.json_to_recordset(bindparam("rows", type_=types.JSON))
+        .table_valued(
+            column("id", Integer),
+            column("resolved_at", UTCDateTime),
+            column("value", Float),
+            name="resolutions",
+        )
+        .render_derived(with_types=True)
+    )
+    return (
+        update(alert_events)
+        .where(alert_events.c.id == rows.c.id, OPEN_EVENT_PREDICATE)
+        .values(is_resolved=True, resolved_at=rows.c.resolved_at, resolution_value=rows.c.value)
+        .returning(alert_events.c.id)
+    )
+
+
+def _sqlite_resolve() -> Any:
+    return (
+        update(alert_events)
+        .where(alert_events.c.id == bindparam("event_id"), OPEN_EVENT_PREDICATE)
+        .values(
+            is_resolved=True,
+            resolved_at=bindparam("resolved_at"),
+            resolution_value=bindparam("value"),
+        )
+    )
+
+
+def _event_params(event: AlertEvent) -> dict[str, Any]:
+    return {
+        "alert_id": event.alert_id,
+        "device_id": event.device_id,
+        "triggered_at": event.triggered_at,
+        "current_value": event.current_value,
+        "threshold_value": event.threshold_value,
+        "operator": event.operator.value,
+        "metric": event.metric,
+        "is_resolved": False,
+        "metadata_": event.metadata,
+    }
+
+
+def _payload(events: Sequence[AlertEvent]) -> list[dict[str, Any]]:
+    rows = []
+    for event in events:
+        row = _event_params(event)
+        row["triggered_at"] = event.triggered_at.isoformat()
+        row["metadata"] = row.pop("metadata_")
+        rows.append(row)
+    return rows
+
+
+def _resolution_row(resolution: Resolution) -> dict[str, Any]:
+    return {
+        "id": resolution.event_id,
+        "resolved_at": resolution.resolved_at.isoformat(),
+        "value": resolution.value,
+    }
+
+
+def _resolution_params(resolution: Resolution) -> dict[str, Any]:
+    return {
+        "event_id": resolution.event_id,
+        "resolved_at": resolution.resolved_at,
+        "value": resolution.value,
+    }

@@ -1,0 +1,334 @@
+"""The snapshot port on SQLAlchemy Core: every enabled alert with its device, its device's newest
+reading and its open event, read in a constant number of statements.
+
+PostgreSQL reads it in one statement through a server-side cursor. A helper thread fetches the
+next batch of rows while the cycle judges the one before, so the server's work on the query
+overlaps the worker's: psycopg2 lets go of the GIL while it waits for the server.
+
+SQLite reads it in two statements, the watched devices with their newest reading and then the
+alerts with their open event. The cycle's transaction began IMMEDIATE, so no other writer can
+commit between them. Two statements are half the time of one here: the one-statement form makes
+SQLite copy every newest reading into a temporary table and index it, and hands each device's
+columns back once per alert. SQLite gains nothing from a helper thread: its driver lets go of
+the GIL for every row it steps, and the two threads spent their time handing it over.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Select, Text, and_, cast, func, select, true
+
+from reef_alerts.adapters.tables import OPEN_EVENT_PREDICATE, alert_events, alerts, devices, history
+from reef_alerts.domain import Device, Reading
+from reef_alerts.domain.model import JSON
+from reef_alerts.ports import WHOLE, AlertSnapshot, Shard, StoredAlert
+
+ALERT_COLUMNS = ("id", "device_id", "metric", "operator", "threshold_value", "trend_enabled")
+"""An alert's columns, in StoredAlert's order."""
+
+CONTEXT_COLUMNS = (
+    *("device_row_id", "name", "device_type", "unit", "is_active", "poll_enabled"),
+    *("poll_interval", "reading_id", "timestamp", "value", "json_value", "metadata"),
+)
+"""A device's columns and its newest reading's, in the order `_context` unpacks them."""
+
+SNAPSHOT_COLUMNS = (*ALERT_COLUMNS, *CONTEXT_COLUMNS, "event_id")
+"""The columns of PostgreSQL's one-statement snapshot (`snapshot_query`), in order."""
+
+SNAPSHOT_BATCH_ROWS = 5_000
+"""Rows per fetch of PostgreSQL's snapshot: few round trips (20 at 100,000 alerts), and a batch
+is a few megabytes."""
+
+_DEFAULT_POLL_INTERVAL = 60
+_cursor_numbers = itertools.count(1)
+
+
+class SqlSnapshotReader:
+    """Reads one cycle's snapshot; iterate it once, before the cycle writes."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def enabled_alerts(self, shard: Shard = WHOLE) -> Iterator[AlertSnapshot]:
+        if self._connection.dialect.name == "postgresql":
+            return _snapshots(_prefetched(self._declare(snapshot_query(shard))))
+        return self._sqlite_snapshots(shard)
+
+    def _declare(self, query: Select[Any]) -> Callable[[], Sequence[Any]]:
+        """A server-side cursor over `query`, and a function fetching its next batch of rows.
+
+        Declared and fetched through SQLAlchemy, not as a psycopg2 named cursor, so that its
+        error handling (a lost connection is invalidated and the pool reconnects) and its
+        statement events apply. The rows are the driver's own tuples: SQLAlchemy's per-row
+        processing was a sixth of a 100,000-alert cycle, and these columns need none.
+        """
+        name = f"reef_alerts_snapshot_{next(_cursor_numbers)}"
+        compiled = query.compile(
+            dialect=self._connection.dialect, compile_kwargs={"render_postcompile": True}
+        )
+        self._connection.exec_driver_sql(
+            f"DECLARE {name} NO SCROLL CURSOR FOR {compiled}", compiled.params
+        )
+
+        def fetch() -> Sequence[Any]:
+            rows = self._connection.exec_driver_sql(
+                f"FETCH FORWARD {SNAPSHOT_BATCH_ROWS} FROM {name}"
+            ).cursor.fetchall()
+            if len(rows) < SNAPSHOT_BATCH_ROWS:
+                self._connection.exec_driver_sql(f"CLOSE {name}")
+            return rows
+
+        return fetch
+
+    def _sqlite_snapshots(self, shard: Shard) -> Iterator[AlertSnapshot]:
+        contexts = {
+            row[0]: _context(row)
+            for row in self._connection.execute(watched_devices_query(shard)).cursor.fetchall()
+        }
+        missing: tuple[None, None] = (None, None)
+        for row in self._connection.execute(alerts_query(shard)).cursor.fetchall():
+            device, reading = contexts.get(row[1], missing)
+            yield AlertSnapshot(_stored_alert(row[:6]), device, reading, row[6])
+
+
+def snapshot_query(shard: Shard = WHOLE) -> Select[Any]:
+    """PostgreSQL's snapshot in one statement: every enabled alert of `shard` with its device, its
+    device's newest reading and its open event; the columns of SNAPSHOT_COLUMNS."""
+    enabled = _enabled(shard)
+    watched = select(alerts.c.device_id).where(enabled).distinct().cte("watched")
+    c = history.c
+    latest = _newest_reading(
+        watched.c.device_id, c.id, c.timestamp, c.value, c.json_value, c.metadata_
+    ).lateral("latest")
+    newest = (
+        select(watched.c.device_id, *latest.c)
+        .select_from(watched.join(latest, true()))
+        .subquery("newest")
+    )
+    open_events = (
+        select(alert_events.c.alert_id, func.min(alert_events.c.id).label("event_id"))
+        .where(OPEN_EVENT_PREDICATE)
+        .group_by(alert_events.c.alert_id)
+        .subquery("open_events")
+    )
+    return (
+        select(
+            *_alert_columns(),
+            *_device_columns(),
+            newest.c.id.label("reading_id"),
+            *_reading_columns(newest.c),
+            open_events.c.event_id,
+        )
+        .select_from(
+            alerts.outerjoin(devices, devices.c.id == alerts.c.device_id)
+            .outerjoin(newest, newest.c.device_id == alerts.c.device_id)
+            .outerjoin(open_events, open_events.c.alert_id == alerts.c.id)
+        )
+        .where(enabled)
+    )
+
+
+def watched_devices_query(shard: Shard = WHOLE) -> Select[Any]:
+    """SQLite's first statement: each device an enabled alert of `shard` watches, with its newest
+    reading; the columns of CONTEXT_COLUMNS."""
+    watched = select(alerts.c.device_id).where(_enabled(shard))
+    # SQLite has no LATERAL: the newest reading's id is a correlated subquery, one index probe.
+    newer = history.alias("newer")
+    newest_id = _newest_reading(devices.c.id, newer.c.id, readings=newer).scalar_subquery()
+    return (
+        select(
+            *_device_columns(),
+            history.c.id.label("reading_id"),
+            *_reading_columns(history.c),
+        )
+        .select_from(devices.outerjoin(history, history.c.id == newest_id))
+        .where(devices.c.id.in_(watched))
+    )
+
+
+def alerts_query(shard: Shard = WHOLE) -> Select[Any]:
+    """SQLite's second statement: every enabled alert of `shard` and its open event; the columns
+    of ALERT_COLUMNS, then `event_id`."""
+    open_event = (
+        select(func.min(alert_events.c.id))
+        .where(alert_events.c.alert_id == alerts.c.id, OPEN_EVENT_PREDICATE)
+        .scalar_subquery()
+    )
+    return select(*_alert_columns(), open_event.label("event_id")).where(_enabled(shard))
+
+
+def _enabled(shard: Shard) -> ColumnElement[bool]:
+    enabled: ColumnElement[bool] = alerts.c.is_enabled.is_(True)
+    if shard.whole:
+        return enabled
+    return and_(enabled, (alerts.c.id % shard.count).in_(sorted(shard.owned)))
+
+
+def _newest_reading(device_id: Any, *columns: Any, readings: Any = history) -> Select[Any]:
+    """`columns` of the newest timestamped reading of `device_id`, found through the
+    (device_id, timestamp) index: its cost grows with devices, not with history."""
+    return (
+        select(*columns)
+        .where(readings.c.device_id == device_id, readings.c.timestamp.is_not(None))
+        .order_by(readings.c.timestamp.desc(), readings.c.id.desc())
+        .limit(1)
+    )
+
+
+def _alert_columns() -> tuple[Any, ...]:
+    c = alerts.c
+    return (c.id, c.device_id, c.metric, c.operator, c.threshold_value, c.trend_enabled)
+
+
+def _device_columns() -> tuple[Any, ...]:
+    c = devices.c
+    return (
+        *(c.id.label("device_row_id"), c.name, c.device_type, c.unit, c.is_active),
+        *(c.poll_enabled, c.poll_interval),
+    )
+
+
+def _reading_columns(c: Any) -> tuple[Any, ...]:
+    # The JSON columns as text, decoded in Python once per device, and metadata only when looked
+    # into: psycopg2 decoded both on every alert row, most of a 100,000-alert cycle's fetch.
+    return (
+        c.timestamp,
+        c.value,
+        cast(c.json_value, Text).label("json_value"),
+        cast(c.metadata_, Text).label("metadata"),
+    )
+
+
+def _prefetched(fetch: Callable[[], Sequence[Any]]) -> Iterator[Sequence[Any]]:
+    """The batches `fetch` returns, up to the first short one; each is fetched on a helper thread
+    while the caller works through the one before."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reef-alerts-fetch") as pool:
+        pending: Future[Sequence[Any]] | None = pool.submit(fetch)
+        while pending is not None:
+            batch = pending.result()
+            pending = pool.submit(fetch) if len(batch) == SNAPSHOT_BATCH_ROWS else None
+            yield batch
+
+
+def _snapshots(batches: Iterator[Sequence[Any]]) -> Iterator[AlertSnapshot]:
+    """PostgreSQL's snapshot rows as AlertSnapshots, each device and reading built once."""
+    contexts: dict[int, tuple[Device | None, Reading | None]] = {}
+    for rows in batches:
+        for row in rows:
+            context = contexts.get(row[1])
+            if context is None:
+                context = contexts[row[1]] = _context(row[6:18])
+            yield AlertSnapshot(_stored_alert(row[:6]), context[0], context[1], row[18])
+
+
+_stored_alert = StoredAlert._make
+"""An alert's six columns as a StoredAlert, built in C (`tuple.__new__`)."""
+
+
+def _context(columns: Sequence[Any]) -> tuple[Device | None, Reading | None]:
+    """The device and its newest reading from the columns of CONTEXT_COLUMNS."""
+    device_id, name, device_type, unit, is_active, poll_enabled, poll_interval = columns[:7]
+    if device_id is None:
+        return None, None
+    device = Device(
+        id=device_id,
+        name=name,
+        type=device_type,
+        unit=unit,
+        # NULL flags take the schema's defaults: active, polled, every 60 s.
+        active=is_active is not False and is_active != 0,
+        polled=poll_enabled is not False and poll_enabled != 0,
+        poll_interval=_poll_interval(poll_interval),
+    )
+    reading_id, timestamp, value, json_value, metadata = columns[7:]
+    if reading_id is None:
+        return device, None
+    return device, Reading(
+        id=reading_id,
+        device_id=device_id,
+        timestamp=_utc(timestamp),
+        value=value,
+        # json_value is nearly always looked into; metadata nearly never.
+        json_value=_decode(json_value, lazy=False),
+        metadata=_decode(metadata, lazy=True),
+    )
+
+
+@functools.cache
+def _poll_interval(seconds: int | None) -> timedelta:
+    """A device's poll interval; a device table holds a handful of distinct ones."""
+    return timedelta(seconds=seconds if seconds and seconds > 0 else _DEFAULT_POLL_INTERVAL)
+
+
+def _utc(timestamp: datetime | str) -> datetime:
+    """A stored timestamp as an aware UTC datetime. PostgreSQL sessions are set to UTC; SQLite
+    hands back text, naive by convention in UTC."""
+    if isinstance(timestamp, str):
+        try:  # naive text, the common case: parsed as UTC in one call
+            return datetime.fromisoformat(timestamp + "+00:00")
+        except ValueError:  # text with an offset of its own
+            timestamp = datetime.fromisoformat(timestamp)
+    if timestamp.tzinfo is UTC:
+        return timestamp
+    if timestamp.tzinfo is None:
+        return timestamp.replace(tzinfo=UTC)
+    return timestamp.astimezone(UTC)
+
+
+def _decode(text: str | None, *, lazy: bool) -> JSON:
+    """A JSON column's text as its value; with `lazy`, an object is decoded only when first
+    looked into."""
+    if text is None:
+        return None
+    if lazy and text.lstrip().startswith("{"):
+        return LazyJSONObject(text)
+    try:
+        decoded: JSON = json.loads(text)
+    except ValueError:
+        # SQLite gives a JSON column numeric affinity: a bare number beyond the float range is
+        # stored as REAL infinity and read back as "Inf". Not an object, so it names no metric.
+        return text
+    return decoded
+
+
+class LazyJSONObject(Mapping[str, JSON]):
+    """A JSON object decoded on first use. Most readings' `metadata` is never looked at, and
+    decoding every reading's up front was a fifth of a 100,000-alert cycle."""
+
+    __slots__ = ("_text", "_value")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._value: dict[str, JSON] | None = None
+
+    def _decoded(self) -> dict[str, JSON]:
+        if self._value is None:
+            self._value = json.loads(self._text)
+        return self._value
+
+    def __getitem__(self, key: str) -> JSON:
+        return self._decoded()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._decoded()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
+
+    def __eq__(self, other: object) -> bool:
+        return self._decoded() == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._decoded())
