@@ -99,9 +99,12 @@ class SqlEventWriter:
             rows.c.metric,
             false(),
             rows.c.metadata,
-        ).where(~_has_open_event(rows.c.alert_id))
+        )
+        if not self._guarded:
+            source = source.where(~_has_open_event(rows.c.alert_id))
         statement = postgresql.insert(alert_events).from_select(_INSERT_COLUMNS, source)
         if self._guarded:
+            # The index is the arbiter; a NOT EXISTS as well would cost an anti-join for nothing.
             statement = statement.on_conflict_do_nothing(constraint=open_event_index)
         return statement.returning(alert_events.c.alert_id)
 

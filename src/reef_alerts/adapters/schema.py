@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, func, inspect, select
+from sqlalchemy import Connection, Engine, func, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from reef_alerts.adapters.tables import (
@@ -125,8 +125,20 @@ def upgrade(engine: Engine) -> SchemaReport:
 
 
 def has_open_event_index(connection: Connection) -> bool:
-    indexes = inspect(connection).get_indexes(alert_events.name)
-    return any(index["name"] == OPEN_EVENT_INDEX for index in indexes)
+    """Whether alert_events has the one-open-event index, by one catalogue query: SQLAlchemy's
+    reflection of every index took a tenth of a 10,000-alert worker's first cycle."""
+    if connection.dialect.name == "postgresql":
+        query = text(
+            "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND tablename = :table AND indexname = :index"
+        )
+    else:  # SQLite, the only other backend make_engine supports
+        query = text(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND tbl_name = :table "
+            "AND name = :index"
+        )
+    found = connection.execute(query, {"table": alert_events.name, "index": OPEN_EVENT_INDEX})
+    return found.first() is not None
 
 
 def find_duplicate_open_events(connection: Connection) -> list[int]:

@@ -44,7 +44,7 @@ SNAPSHOT_COLUMNS = (*ALERT_COLUMNS, *CONTEXT_COLUMNS, "event_id")
 
 SNAPSHOT_BATCH_ROWS = 5_000
 """Rows per fetch of PostgreSQL's snapshot: few round trips (20 at 100,000 alerts), and a batch
-is a few megabytes."""
+is a few megabytes. (A smaller first batch, to start judging sooner, measured no faster.)"""
 
 _DEFAULT_POLL_INTERVAL = 60
 _cursor_numbers = itertools.count(1)
@@ -228,8 +228,8 @@ def _snapshots(batches: Iterator[Sequence[Any]]) -> Iterator[AlertSnapshot]:
             yield AlertSnapshot(_stored_alert(row[:6]), context[0], context[1], row[18])
 
 
-_stored_alert = StoredAlert._make
-"""An alert's six columns as a StoredAlert, built in C (`tuple.__new__`)."""
+_stored_alert = functools.partial(tuple.__new__, StoredAlert)
+"""An alert's six columns as a StoredAlert, built in C: `StoredAlert._make` is a Python call."""
 
 
 def _context(columns: Sequence[Any]) -> tuple[Device | None, Reading | None]:

@@ -47,12 +47,12 @@ class Operator(enum.Enum):
     @classmethod
     def parse(cls, symbol: object) -> Operator:
         """The operator spelled `symbol` (surrounding blanks ignored)."""
-        if isinstance(symbol, Operator):
-            return symbol
-        if isinstance(symbol, str):
+        if isinstance(symbol, str):  # the common case, first: a stored row's text
             found = _BY_SYMBOL.get(symbol) or _BY_SYMBOL.get(symbol.strip())
             if found is not None:
                 return found
+        elif isinstance(symbol, Operator):
+            return symbol
         raise UnknownOperatorError(symbol, [op.value for op in cls])
 
     @property
