@@ -229,19 +229,25 @@ class FakeSnapshotReader:
 
 
 class FakeEventWriter:
-    """EventWriter over the transaction's tables."""
+    """EventWriter over the transaction's tables; writes each submission at once."""
 
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
+        self._opened: set[int] = set()
+        self._resolved: set[int] = set()
 
-    def apply(self, changes: EventChanges) -> AppliedChanges:
+    def submit(self, changes: EventChanges) -> None:
         tables = self._uow.tables()
-        opened = {e.alert_id for e in changes.opened if tables.insert_event(e) is not None}
+        self._opened |= {e.alert_id for e in changes.opened if tables.insert_event(e) is not None}
         # fail after writing something, so only the transaction can keep the store unchanged
         if self._uow.store.apply_error is not None:
             raise self._uow.store.apply_error
-        resolved = {r.event_id for r in changes.resolved if tables.resolve_event(r)}
-        return AppliedChanges(frozenset(opened), frozenset(resolved))
+        self._resolved |= {r.event_id for r in changes.resolved if tables.resolve_event(r)}
+
+    def flush(self) -> AppliedChanges:
+        applied = AppliedChanges(frozenset(self._opened), frozenset(self._resolved))
+        self._opened, self._resolved = set(), set()
+        return applied
 
 
 class FakeLeaseKeeper:

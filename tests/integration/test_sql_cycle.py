@@ -11,8 +11,9 @@ from datetime import timedelta
 import attrs
 import pytest
 from sqlalchemy import Engine, event, text
+from sqlalchemy.exc import IntegrityError
 
-from reef_alerts.adapters import schema
+from reef_alerts.adapters import schema, snapshots
 from reef_alerts.adapters.database import make_engine
 from reef_alerts.adapters.snapshots import (
     ALERT_COLUMNS,
@@ -25,7 +26,7 @@ from reef_alerts.adapters.snapshots import (
 )
 from reef_alerts.adapters.tables import alert_events, alerts, devices, history
 from reef_alerts.adapters.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
-from reef_alerts.application import RunCycle
+from reef_alerts.application import RunCycle, cycle
 from reef_alerts.domain import AlertEvent, EvaluationPolicy, Operator
 from reef_alerts.ports import (
     WHOLE,
@@ -173,9 +174,10 @@ def test_commits_every_change_of_a_cycle_together(reef: Engine) -> None:
     sump_event = _too_hot(alert_id=2, device_id=2, value=90.0)
 
     with _WritesThenFails(reef) as failing:
-        applied = failing.events.apply(
+        failing.events.submit(
             EventChanges(opened=[sump_event], resolved=[Resolution(open_event, 1, NOW, 70.0)])
         )
+        applied = failing.events.flush()
         assert (applied.opened, applied.resolved) == ({2}, {open_event})
         with pytest.raises(RuntimeError):
             failing.commit()
@@ -288,6 +290,50 @@ def test_a_cycle_takes_the_same_number_of_statements_for_10_and_1000_alerts(
     # alerts), the insert, the update. SQLite: BEGIN IMMEDIATE, the two snapshot statements, the
     # insert, the update.
     assert small_count == 5
+
+
+def test_a_cycle_read_in_many_batches_and_written_in_many_submissions_misses_nothing(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The streamed read and the writes submitted while it goes on, at a scale a test can seed:
+    batches of 3 rows and a submission every 4 alerts over 40 alerts."""
+    monkeypatch.setattr(snapshots, "SNAPSHOT_BATCH_ROWS", 3)
+    monkeypatch.setattr(cycle, "SUBMIT_EVERY", 4)
+    schema.upgrade(engine)
+    seed_fleet(engine, 40)
+
+    stats = run_cycle(engine)
+
+    assert (stats.total_alerts, stats.triggered, stats.resolved) == (40, 20, 2)
+    assert sorted(open_alert_ids(engine)) == list(range(1, 41, 2))
+    assert run_cycle(engine).triggered == 0
+
+
+def test_a_failed_background_write_is_the_error_the_cycle_sees_and_nothing_is_kept(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that fails on the statement thread aborts PostgreSQL's transaction: the fetches
+    queued behind it report the write's error, not "current transaction is aborted"."""
+    monkeypatch.setattr(snapshots, "SNAPSHOT_BATCH_ROWS", 1)
+    engine = make_engine(postgres_url)
+    schema.upgrade(engine)
+    for n in range(1, 5):
+        add_device(engine, n)
+        add_alert(engine, n, n)
+    no_such_alert = _too_hot(alert_id=99, device_id=1, value=90.0)
+    try:
+        with SqlUnitOfWork(engine) as uow:
+            read = iter(uow.snapshots.enabled_alerts())
+            next(read)  # the second batch is being fetched; the third will queue behind the write
+            uow.events.submit(EventChanges(opened=[no_such_alert]))
+            with pytest.raises(IntegrityError, match="alert_events_alert_id_fkey"):
+                list(read)
+            with pytest.raises(IntegrityError, match="alert_events_alert_id_fkey"):
+                uow.commit()
+
+        assert events(engine) == []
+    finally:
+        engine.dispose()
 
 
 class TestBadDataNeverStopsACycle:
@@ -435,11 +481,13 @@ def test_a_second_worker_inserting_the_same_open_event_waits_and_then_does_nothi
     event = _too_hot(alert_id=1, device_id=1, value=85.2)
     second: list[AppliedChanges] = []
     with SqlUnitOfWork(engine) as first:
-        assert first.events.apply(EventChanges(opened=[event])).opened == {1}
+        first.events.submit(EventChanges(opened=[event]))
+        assert first.events.flush().opened == {1}
 
         def insert_again() -> None:
             with SqlUnitOfWork(engine) as other:
-                second.append(other.events.apply(EventChanges(opened=[event])))
+                other.events.submit(EventChanges(opened=[event]))
+                second.append(other.events.flush())
                 other.commit()
 
         racer = threading.Thread(target=insert_again)

@@ -405,7 +405,7 @@ def test_fake_unit_of_work_discards_what_was_not_committed(store, clock):
     before = store.snapshot()
     event = store.open_events()[0]
     with store.unit_of_work() as uow:
-        uow.events.apply(EventChanges(opened=[unstored(event, alert_id=1)]))
+        uow.events.submit(EventChanges(opened=[unstored(event, alert_id=1)]))
         assert len(uow.snapshots.enabled_alerts()) == 2
     assert store.snapshot() == before
 
@@ -414,7 +414,7 @@ def test_fake_unit_of_work_rollback_forgets_uncommitted_changes(store, clock):
     seed_a_trigger_and_a_resolution(store, clock)
     event = store.open_events()[0]
     with store.unit_of_work() as uow:
-        uow.events.apply(EventChanges(opened=[unstored(event, alert_id=1)]))
+        uow.events.submit(EventChanges(opened=[unstored(event, alert_id=1)]))
         uow.rollback()
         uow.commit()
     assert [e.alert_id for e in store.open_events()] == [2]
@@ -424,7 +424,7 @@ def test_fake_unit_of_work_commit_makes_changes_visible(store, clock):
     seed_a_trigger_and_a_resolution(store, clock)
     event = store.open_events()[0]
     with store.unit_of_work() as uow:
-        uow.events.apply(EventChanges(opened=[unstored(event, alert_id=1)]))
+        uow.events.submit(EventChanges(opened=[unstored(event, alert_id=1)]))
         uow.commit()
     assert sorted(e.alert_id for e in store.open_events()) == [1, 2]
 
@@ -434,7 +434,7 @@ def test_fake_store_never_stores_a_second_open_event_for_an_alert(store, clock):
     event = store.open_events()[0]
     with store.unit_of_work() as uow:
         # like INSERT ... ON CONFLICT DO NOTHING on the partial unique index (ADR 0004)
-        uow.events.apply(EventChanges(opened=[unstored(event)]))
+        uow.events.submit(EventChanges(opened=[unstored(event)]))
         uow.commit()
     assert store.open_events() == [event]
     with pytest.raises(DuplicateOpenEventError):

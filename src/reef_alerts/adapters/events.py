@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any
 
 from sqlalchemy import (
@@ -10,7 +13,9 @@ from sqlalchemy import (
     Float,
     Integer,
     String,
+    Text,
     bindparam,
+    cast,
     column,
     exists,
     false,
@@ -21,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from reef_alerts.adapters.background import StatementThread
 from reef_alerts.adapters.tables import (
     OPEN_EVENT_PREDICATE,
     UTCDateTime,
@@ -36,18 +42,47 @@ from reef_alerts.ports import (
 
 
 class SqlEventWriter:
-    """Writes a cycle's event changes in a constant number of statements.
+    """Writes a cycle's event changes, a constant number of statements per submission.
 
     With `guarded`, the partial unique index exists and every insert names it as its ON CONFLICT
     target, so concurrent workers can never open a second event for an alert. Without it (a legacy
     database not yet upgraded) a NOT EXISTS check still prevents duplicates within one worker.
+
+    With a `thread`, submissions are written on it while the cycle goes on judging.
     """
 
-    def __init__(self, connection: Connection, *, guarded: bool) -> None:
+    def __init__(
+        self, connection: Connection, *, guarded: bool, thread: StatementThread | None = None
+    ) -> None:
         self._connection = connection
         self._guarded = guarded
+        self._thread = thread
+        self._written: list[AppliedChanges] = []
+        self._writing: list[Future[AppliedChanges]] = []
 
-    def apply(self, changes: EventChanges) -> AppliedChanges:
+    def submit(self, changes: EventChanges) -> None:
+        if not changes:
+            return
+        if self._thread is None:
+            self._written.append(self._apply(changes))
+            return
+        # The payloads are built here, the statements run on the thread: the thread's Python work
+        # holds the GIL the cycle is judging with, its waits on the server do not.
+        opened = _json_rows(_payload(changes.opened)) if changes.opened else None
+        resolved = (
+            _json_rows([_resolution_row(r) for r in changes.resolved]) if changes.resolved else None
+        )
+        self._writing.append(self._thread.submit(self._pg_write, opened, resolved))
+
+    def flush(self) -> AppliedChanges:
+        written = [*self._written, *(future.result() for future in self._writing)]
+        self._written, self._writing = [], []
+        return AppliedChanges(
+            frozenset().union(*(changes.opened for changes in written)),
+            frozenset().union(*(changes.resolved for changes in written)),
+        )
+
+    def _apply(self, changes: EventChanges) -> AppliedChanges:
         if self._connection.dialect.name == "postgresql":
             return self._pg_apply(changes)
         if changes.opened:
@@ -66,47 +101,23 @@ class SqlEventWriter:
         )
 
     def _pg_apply(self, changes: EventChanges) -> AppliedChanges:
-        opened: frozenset[int] = frozenset()
-        resolved: frozenset[int] = frozenset()
-        if changes.opened:
-            rows = {"rows": _payload(changes.opened)}
-            opened = frozenset(self._connection.scalars(self._pg_insert(), rows))
-        if changes.resolved:
-            rows = {"rows": [_resolution_row(r) for r in changes.resolved]}
-            resolved = frozenset(self._connection.scalars(_pg_resolve(), rows))
-        return AppliedChanges(opened, resolved)
+        return self._pg_write(
+            _json_rows(_payload(changes.opened)) if changes.opened else None,
+            _json_rows([_resolution_row(r) for r in changes.resolved])
+            if changes.resolved
+            else None,
+        )
 
-    def _pg_insert(self) -> Any:
-        rows = func.json_to_recordset(bindparam("rows", type_=types.JSON)).table_valued(
-            column("alert_id", Integer),
-            column("device_id", Integer),
-            column("triggered_at", UTCDateTime),
-            column("current_value", Float),
-            column("threshold_value", Float),
-            column("operator", String),
-            column("metric", String),
-            column("metadata", types.JSON),
-            name="opened",
-        )
-        rows = rows.render_derived(with_types=True)
-        source = select(
-            rows.c.alert_id,
-            rows.c.device_id,
-            rows.c.triggered_at,
-            rows.c.current_value,
-            rows.c.threshold_value,
-            rows.c.operator,
-            rows.c.metric,
-            false(),
-            rows.c.metadata,
-        )
-        if not self._guarded:
-            source = source.where(~_has_open_event(rows.c.alert_id))
-        statement = postgresql.insert(alert_events).from_select(_INSERT_COLUMNS, source)
-        if self._guarded:
-            # The index is the arbiter; a NOT EXISTS as well would cost an anti-join for nothing.
-            statement = statement.on_conflict_do_nothing(constraint=open_event_index)
-        return statement.returning(alert_events.c.alert_id)
+    def _pg_write(self, opened: str | None, resolved: str | None) -> AppliedChanges:
+        """Insert the events of the JSON array `opened`, resolve those of `resolved`."""
+        inserted: frozenset[int] = frozenset()
+        closed: frozenset[int] = frozenset()
+        if opened is not None:
+            insert = _pg_insert(guarded=self._guarded)
+            inserted = frozenset(self._connection.scalars(insert, {"rows": opened}))
+        if resolved is not None:
+            closed = frozenset(self._connection.scalars(_pg_resolve(), {"rows": resolved}))
+        return AppliedChanges(inserted, closed)
 
     def _sqlite_insert(self) -> Any:
         source = select(
@@ -133,13 +144,58 @@ _INSERT_COLUMNS = [
 ]
 
 
+def _json_rows(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, separators=(",", ":"))
+
+
+def _rows_param() -> Any:
+    """The bound JSON array of a batched write, passed as text already encoded."""
+    return cast(bindparam("rows", type_=Text), postgresql.JSON)
+
+
+@functools.cache
+def _pg_insert(*, guarded: bool) -> Any:
+    """The opened events' INSERT, built once: its construct is the same every cycle."""
+    rows = func.json_to_recordset(_rows_param()).table_valued(
+        column("alert_id", Integer),
+        column("device_id", Integer),
+        column("triggered_at", UTCDateTime),
+        column("current_value", Float),
+        column("threshold_value", Float),
+        column("operator", String),
+        column("metric", String),
+        column("metadata", types.JSON),
+        name="opened",
+    )
+    rows = rows.render_derived(with_types=True)
+    source = select(
+        rows.c.alert_id,
+        rows.c.device_id,
+        rows.c.triggered_at,
+        rows.c.current_value,
+        rows.c.threshold_value,
+        rows.c.operator,
+        rows.c.metric,
+        false(),
+        rows.c.metadata,
+    )
+    if not guarded:
+        source = source.where(~_has_open_event(rows.c.alert_id))
+    statement = postgresql.insert(alert_events).from_select(_INSERT_COLUMNS, source)
+    if guarded:
+        # The index is the arbiter; a NOT EXISTS as well would cost an anti-join for nothing.
+        statement = statement.on_conflict_do_nothing(constraint=open_event_index)
+    return statement.returning(alert_events.c.alert_id)
+
+
 def _has_open_event(alert_id: Any) -> Any:
     return exists().where(alert_events.c.alert_id == alert_id, OPEN_EVENT_PREDICATE)
 
 
+@functools.cache
 def _pg_resolve() -> Any:
     rows = (
-        func.json_to_recordset(bindparam("rows", type_=types.JSON))
+        func.json_to_recordset(_rows_param())
         .table_valued(
             column("id", Integer),
             column("resolved_at", UTCDateTime),

@@ -1,9 +1,9 @@
 """The snapshot port on SQLAlchemy Core: every enabled alert with its device, its device's newest
 reading and its open event, read in a constant number of statements.
 
-PostgreSQL reads it in one statement through a server-side cursor. A helper thread fetches the
-next batch of rows while the cycle judges the one before, so the server's work on the query
-overlaps the worker's: psycopg2 lets go of the GIL while it waits for the server.
+PostgreSQL reads it in one statement through a server-side cursor. The unit of work's statement
+thread (adapters/background.py) fetches the next batch of rows while the cycle judges the one
+before, so the server's work on the query overlaps the worker's.
 
 SQLite reads it in two statements, the watched devices with their newest reading and then the
 alerts with their open event. The cycle's transaction began IMMEDIATE, so no other writer can
@@ -19,12 +19,13 @@ import functools
 import itertools
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, Text, and_, cast, func, select, true
 
+from reef_alerts.adapters.background import StatementThread
 from reef_alerts.adapters.tables import OPEN_EVENT_PREDICATE, alert_events, alerts, devices, history
 from reef_alerts.domain import Device, Reading
 from reef_alerts.domain.model import JSON
@@ -51,14 +52,20 @@ _cursor_numbers = itertools.count(1)
 
 
 class SqlSnapshotReader:
-    """Reads one cycle's snapshot; iterate it once, before the cycle writes."""
+    """Reads one cycle's snapshot; iterate it once.
 
-    def __init__(self, connection: Connection) -> None:
+    With a `thread` (PostgreSQL), the snapshot is declared and fetched on it, a batch ahead.
+    """
+
+    def __init__(self, connection: Connection, thread: StatementThread | None = None) -> None:
         self._connection = connection
+        self._thread = thread
 
     def enabled_alerts(self, shard: Shard = WHOLE) -> Iterator[AlertSnapshot]:
-        if self._connection.dialect.name == "postgresql":
-            return _snapshots(_prefetched(self._declare(snapshot_query(shard))))
+        if self._thread is not None:
+            query = snapshot_query(shard)
+            fetch = self._thread.submit(self._declare, query).result()
+            return _snapshots(_prefetched(fetch, self._thread))
         return self._sqlite_snapshots(shard)
 
     def _declare(self, query: Select[Any]) -> Callable[[], Sequence[Any]]:
@@ -206,15 +213,16 @@ def _reading_columns(c: Any) -> tuple[Any, ...]:
     )
 
 
-def _prefetched(fetch: Callable[[], Sequence[Any]]) -> Iterator[Sequence[Any]]:
-    """The batches `fetch` returns, up to the first short one; each is fetched on a helper thread
-    while the caller works through the one before."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reef-alerts-fetch") as pool:
-        pending: Future[Sequence[Any]] | None = pool.submit(fetch)
-        while pending is not None:
-            batch = pending.result()
-            pending = pool.submit(fetch) if len(batch) == SNAPSHOT_BATCH_ROWS else None
-            yield batch
+def _prefetched(
+    fetch: Callable[[], Sequence[Any]], thread: StatementThread
+) -> Iterator[Sequence[Any]]:
+    """The batches `fetch` returns, up to the first short one; each is fetched on `thread` while
+    the caller works through the one before."""
+    pending: Future[Sequence[Any]] | None = thread.submit(fetch)
+    while pending is not None:
+        batch = pending.result()
+        pending = thread.submit(fetch) if len(batch) == SNAPSHOT_BATCH_ROWS else None
+        yield batch
 
 
 def _snapshots(batches: Iterator[Sequence[Any]]) -> Iterator[AlertSnapshot]:

@@ -9,6 +9,7 @@ from typing import Self
 
 from sqlalchemy import Connection, Engine, RootTransaction
 
+from reef_alerts.adapters.background import StatementThread
 from reef_alerts.adapters.coordination import SqlLeaseKeeper
 from reef_alerts.adapters.events import SqlEventWriter
 from reef_alerts.adapters.schema import has_open_event_index
@@ -33,6 +34,7 @@ class SqlUnitOfWork:
         self._lease_ttl = lease_ttl
         self._connection: Connection | None = None
         self._transaction: RootTransaction | None = None
+        self._thread: StatementThread | None = None
 
     def __enter__(self) -> Self:
         self._connection = self._engine.connect()
@@ -41,8 +43,12 @@ class SqlUnitOfWork:
         except BaseException:
             self._connection.close()
             raise
-        self.snapshots = SqlSnapshotReader(self._connection)
-        self.events = SqlEventWriter(self._connection, guarded=self._guarded)
+        # PostgreSQL's statements go through a helper thread, to overlap the server's work with
+        # the cycle's; SQLite's driver holds the GIL too much for that to pay (see snapshots.py).
+        if self._connection.dialect.name == "postgresql":
+            self._thread = StatementThread()
+        self.snapshots = SqlSnapshotReader(self._connection, self._thread)
+        self.events = SqlEventWriter(self._connection, guarded=self._guarded, thread=self._thread)
         self.leases = SqlLeaseKeeper(self._connection, self._lease_ttl)
         return self
 
@@ -54,14 +60,24 @@ class SqlUnitOfWork:
     ) -> None:
         assert self._connection is not None
         try:
+            self._stop_thread()
             self.rollback()
         finally:
             self._connection.close()
             self._connection = self._transaction = None
 
     def commit(self) -> None:
+        """Commit, once every submitted write is done; raises, committing nothing, if one failed."""
         assert self._transaction is not None, "commit() outside the unit of work"
+        self.events.flush()
+        self._stop_thread()
         self._transaction.commit()
+
+    def _stop_thread(self) -> None:
+        """Let the statement in flight finish and drop the rest (a read-ahead nobody wants)."""
+        if self._thread is not None:
+            self._thread.close()
+            self._thread = None
 
     def rollback(self) -> None:
         if self._transaction is not None and self._transaction.is_active:

@@ -25,6 +25,7 @@ from reef_alerts.ports import (
     Clock,
     CycleRecord,
     EventChanges,
+    EventWriter,
     LeaseLostError,
     PartitionCoordinator,
     Resolution,
@@ -50,6 +51,10 @@ class CycleStats:
 
     def as_dict(self) -> dict[str, int]:
         return attrs.asdict(self)
+
+
+SUBMIT_EVERY = 5_000
+"""Alerts judged between two submissions of their changes to the event writer."""
 
 
 class RunCycle:
@@ -99,7 +104,9 @@ class RunCycle:
     def _evaluate(self, shard: Shard, stats: CycleStats) -> None:
         with self._uow_factory() as uow:
             now = self._clock.now()
-            triggers, resolves = self._decide_all(uow.snapshots.enabled_alerts(shard), now, stats)
+            triggers, resolves = self._decide_all(
+                uow.snapshots.enabled_alerts(shard), now, stats, uow.events
+            )
             if shard.count == 1:
                 self._log.info("Found %d enabled alerts to evaluate", stats.total_alerts)
             else:
@@ -108,12 +115,7 @@ class RunCycle:
                     stats.total_alerts,
                     shard.describe(),
                 )
-            applied = uow.events.apply(
-                EventChanges(
-                    opened=[trigger.event for trigger in triggers],
-                    resolved=[resolution for resolution, _ in resolves],
-                )
-            )
+            applied = uow.events.flush()
             if shard.leased_by is not None and not uow.leases.renew(shard):
                 raise LeaseLostError(
                     f"lost the lease on {shard.describe()} during the cycle; rolled back, "
@@ -123,9 +125,14 @@ class RunCycle:
         self._report(triggers, resolves, applied, stats)
 
     def _decide_all(
-        self, snapshots: Iterable[AlertSnapshot], now: datetime, stats: CycleStats
+        self,
+        snapshots: Iterable[AlertSnapshot],
+        now: datetime,
+        stats: CycleStats,
+        writer: EventWriter,
     ) -> tuple[list[Trigger], list[tuple[Resolution, Resolve]]]:
-        """Judge each snapshot as it is read, counting into `stats`.
+        """Judge each snapshot as it is read, counting into `stats`, and submit the changes to
+        `writer` every SUBMIT_EVERY alerts, so that it can write them while judging goes on.
 
         The loop body runs once per alert, 100,000 times a cycle at the scale issue 5 sets: it
         keeps its counters and look-ups in locals.
@@ -137,9 +144,23 @@ class RunCycle:
         known = self._known_alerts.get
         seen: dict[StoredAlert, Alert] = {}
         total = evaluated = skipped = errors = 0
+        submitted = (0, 0)  # how many of triggers and resolves were submitted
+
+        def submit() -> tuple[int, int]:
+            opened, resolved = submitted
+            writer.submit(
+                EventChanges(
+                    opened=[trigger.event for trigger in triggers[opened:]],
+                    resolved=[resolution for resolution, _ in resolves[resolved:]],
+                )
+            )
+            return len(triggers), len(resolves)
+
         try:
             for snapshot in snapshots:
                 total += 1
+                if total % SUBMIT_EVERY == 0:
+                    submitted = submit()
                 stored = snapshot.alert
                 try:
                     alert = known(stored)
@@ -169,6 +190,7 @@ class RunCycle:
                     assert snapshot.open_event_id is not None
                     resolution = Resolution(snapshot.open_event_id, stored.id, now, decision.value)
                     resolves.append((resolution, decision))
+            submit()
         finally:
             stats.total_alerts += total
             stats.evaluated += evaluated

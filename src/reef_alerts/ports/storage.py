@@ -91,13 +91,19 @@ class SnapshotReader(Protocol):
 
 
 class EventWriter(Protocol):
-    """Writes a cycle's event changes."""
+    """Writes a cycle's event changes, possibly while the cycle is still judging."""
 
-    def apply(self, changes: EventChanges) -> AppliedChanges:
+    def submit(self, changes: EventChanges) -> None:
         """Insert the opened events (never a second open one per alert); close the resolved.
 
-        Batched: the number of statements does not grow with the number of changes.
+        In a constant number of statements, however many changes. An adapter may write them in
+        the background; a failure then surfaces at `flush` or `UnitOfWork.commit`.
         """
+        ...
+
+    def flush(self) -> AppliedChanges:
+        """Wait until every submitted change is written; what the submissions since the last
+        flush changed, which under concurrency can be less than they asked."""
         ...
 
 
@@ -124,7 +130,9 @@ class UnitOfWork(Protocol):
         """Roll back whatever was not committed."""
         ...
 
-    def commit(self) -> None: ...
+    def commit(self) -> None:
+        """Commit, once every submitted write is done; a failed write fails the commit."""
+        ...
 
     def rollback(self) -> None: ...
 
