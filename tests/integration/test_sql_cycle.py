@@ -8,7 +8,6 @@ import threading
 import time
 from datetime import timedelta
 
-import attrs
 import pytest
 from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import IntegrityError
@@ -204,7 +203,7 @@ class _BlindSnapshots:
         self._inner = inner
 
     def enabled_alerts(self, shard: Shard = WHOLE) -> list[AlertSnapshot]:
-        return [attrs.evolve(s, open_event_id=None) for s in self._inner.enabled_alerts(shard)]
+        return [s._replace(open_event_id=None) for s in self._inner.enabled_alerts(shard)]
 
 
 class _BlindUnitOfWork(SqlUnitOfWork):

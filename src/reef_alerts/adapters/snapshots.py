@@ -101,8 +101,7 @@ class SqlSnapshotReader:
         }
         missing: tuple[None, None] = (None, None)
         for row in self._connection.execute(alerts_query(shard)).cursor.fetchall():
-            device, reading = contexts.get(row[1], missing)
-            yield AlertSnapshot(_stored_alert(row[:6]), device, reading, row[6])
+            yield _snapshot((_stored_alert(row[:6]), *contexts.get(row[1], missing), row[6]))
 
 
 def snapshot_query(shard: Shard = WHOLE) -> Select[Any]:
@@ -233,11 +232,12 @@ def _snapshots(batches: Iterator[Sequence[Any]]) -> Iterator[AlertSnapshot]:
             context = contexts.get(row[1])
             if context is None:
                 context = contexts[row[1]] = _context(row[6:18])
-            yield AlertSnapshot(_stored_alert(row[:6]), context[0], context[1], row[18])
+            yield _snapshot((_stored_alert(row[:6]), *context, row[18]))
 
 
+# Both tuples built in C: a NamedTuple's own constructor and `_make` are Python calls.
 _stored_alert = functools.partial(tuple.__new__, StoredAlert)
-"""An alert's six columns as a StoredAlert, built in C: `StoredAlert._make` is a Python call."""
+_snapshot = functools.partial(tuple.__new__, AlertSnapshot)
 
 
 def _context(columns: Sequence[Any]) -> tuple[Device | None, Reading | None]:

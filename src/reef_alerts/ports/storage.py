@@ -31,9 +31,12 @@ class StoredAlert(NamedTuple):
     """As the driver gives it: SQLite stores booleans as 0 and 1."""
 
 
-@attrs.frozen
-class AlertSnapshot:
-    """One enabled alert as stored, with its device, the newest reading and its open event."""
+class AlertSnapshot(NamedTuple):
+    """One enabled alert as stored, with its device, the newest reading and its open event.
+
+    A tuple, like StoredAlert: a cycle makes one per alert, and a tuple is built in a third of
+    the time of a frozen attrs class.
+    """
 
     alert: StoredAlert
     device: Device | None
