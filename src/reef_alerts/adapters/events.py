@@ -63,16 +63,16 @@ class SqlEventWriter:
     def submit(self, changes: EventChanges) -> None:
         if not changes:
             return
-        if self._thread is None:
-            self._written.append(self._apply(changes))
+        if self._connection.dialect.name != "postgresql":
+            self._written.append(self._sqlite_write(changes))
             return
-        # The payloads are built here, the statements run on the thread: the thread's Python work
-        # holds the GIL the cycle is judging with, its waits on the server do not.
-        opened = _json_rows(_payload(changes.opened)) if changes.opened else None
-        resolved = (
-            _json_rows([_resolution_row(r) for r in changes.resolved]) if changes.resolved else None
-        )
-        self._writing.append(self._thread.submit(self._pg_write, opened, resolved))
+        # The JSON payloads are encoded here and only the statements run on the thread: the
+        # thread's Python work holds the GIL the cycle judges with, its waits on the server do not.
+        write = functools.partial(self._pg_write, *_pg_payloads(changes))
+        if self._thread is None:
+            self._written.append(write())
+        else:
+            self._writing.append(self._thread.submit(write))
 
     def flush(self) -> AppliedChanges:
         written = [*self._written, *(future.result() for future in self._writing)]
@@ -82,9 +82,7 @@ class SqlEventWriter:
             frozenset().union(*(changes.resolved for changes in written)),
         )
 
-    def _apply(self, changes: EventChanges) -> AppliedChanges:
-        if self._connection.dialect.name == "postgresql":
-            return self._pg_apply(changes)
+    def _sqlite_write(self, changes: EventChanges) -> AppliedChanges:
         if changes.opened:
             self._connection.execute(
                 self._sqlite_insert(), [_event_params(event) for event in changes.opened]
@@ -98,14 +96,6 @@ class SqlEventWriter:
         return AppliedChanges(
             frozenset(event.alert_id for event in changes.opened),
             frozenset(resolution.event_id for resolution in changes.resolved),
-        )
-
-    def _pg_apply(self, changes: EventChanges) -> AppliedChanges:
-        return self._pg_write(
-            _json_rows(_payload(changes.opened)) if changes.opened else None,
-            _json_rows([_resolution_row(r) for r in changes.resolved])
-            if changes.resolved
-            else None,
         )
 
     def _pg_write(self, opened: str | None, resolved: str | None) -> AppliedChanges:
@@ -142,6 +132,15 @@ _INSERT_COLUMNS = [
     "is_resolved",
     "metadata_",
 ]
+
+
+def _pg_payloads(changes: EventChanges) -> tuple[str | None, str | None]:
+    """The opened events and the resolutions as JSON arrays for json_to_recordset."""
+    opened = _json_rows(_payload(changes.opened)) if changes.opened else None
+    resolved = (
+        _json_rows([_resolution_row(r) for r in changes.resolved]) if changes.resolved else None
+    )
+    return opened, resolved
 
 
 def _json_rows(rows: list[dict[str, Any]]) -> str:
