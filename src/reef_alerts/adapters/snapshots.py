@@ -271,7 +271,8 @@ _snapshot = functools.partial(tuple.__new__, AlertSnapshot)
 
 def _context(columns: Sequence[Any]) -> tuple[Device | None, Reading | None]:
     """The device and its newest reading from the columns of CONTEXT_COLUMNS."""
-    device_id, name, device_type, unit, is_active, poll_enabled, poll_interval = columns[:7]
+    (device_id, name, device_type, unit, is_active, poll_enabled, poll_interval) = columns[:7]
+    (reading_id, timestamp, value, json_value, metadata) = columns[7:]
     if device_id is None:
         return None, None
     device = Device(
@@ -280,11 +281,10 @@ def _context(columns: Sequence[Any]) -> tuple[Device | None, Reading | None]:
         type=device_type,
         unit=unit,
         # NULL flags take the schema's defaults: active, polled, every 60 s.
-        active=is_active is not False and is_active != 0,
-        polled=poll_enabled is not False and poll_enabled != 0,
+        active=is_active is None or bool(is_active),
+        polled=poll_enabled is None or bool(poll_enabled),
         poll_interval=_poll_interval(poll_interval),
     )
-    reading_id, timestamp, value, json_value, metadata = columns[7:]
     if reading_id is None:
         return device, None
     return device, Reading(
@@ -293,8 +293,8 @@ def _context(columns: Sequence[Any]) -> tuple[Device | None, Reading | None]:
         timestamp=_utc(timestamp),
         value=value,
         # json_value is nearly always looked into; metadata nearly never.
-        json_value=_decode(json_value, lazy=False),
-        metadata=_decode(metadata, lazy=True),
+        json_value=None if json_value is None else _decode(json_value),
+        metadata=None if metadata is None else _decode_lazily(metadata),
     )
 
 
@@ -319,13 +319,8 @@ def _utc(timestamp: datetime | str) -> datetime:
     return timestamp.astimezone(UTC)
 
 
-def _decode(text: str | None, *, lazy: bool) -> JSON:
-    """A JSON column's text as its value; with `lazy`, an object is decoded only when first
-    looked into."""
-    if text is None:
-        return None
-    if lazy and text.lstrip().startswith("{"):
-        return LazyJSONObject(text)
+def _decode(text: str) -> JSON:
+    """A JSON column's text as its value."""
     try:
         decoded: JSON = json.loads(text)
     except ValueError:
@@ -333,6 +328,13 @@ def _decode(text: str | None, *, lazy: bool) -> JSON:
         # stored as REAL infinity and read back as "Inf". Not an object, so it names no metric.
         return text
     return decoded
+
+
+def _decode_lazily(text: str) -> JSON:
+    """A JSON column's text as its value; an object is decoded only when first looked into."""
+    if text.startswith("{") or text.lstrip().startswith("{"):
+        return LazyJSONObject(text)
+    return _decode(text)
 
 
 class LazyJSONObject(Mapping[str, JSON]):
