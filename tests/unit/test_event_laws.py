@@ -20,11 +20,14 @@ from reef_alerts.domain import (
     Device,
     EvaluationPolicy,
     NoChange,
+    NoMetric,
     Reading,
     Resolve,
     Skip,
+    SkipCode,
     Trigger,
     evaluate,
+    extract_metric,
 )
 from tests.fakes import T0
 from tests.strategies import alerts, devices, operators, readings, utc_datetimes
@@ -279,3 +282,29 @@ def test_evaluate_decides_anything_it_is_given(alert, device, reading, has_open_
     if isinstance(decision, Resolve):
         assert has_open_event
         assert math.isfinite(decision.value)
+
+
+@given(alerts, devices, readings, st.booleans(), st.booleans(), utc_datetimes())
+def test_evaluate_judges_exactly_the_number_extract_metric_finds(
+    alert, device, reading, simple, has_open_event, now
+):
+    """evaluate() takes a simple reading's value without calling extract_metric: whatever the
+    reading, it judges the same number extract_metric finds, or skips for the same reason."""
+    alert = attrs.evolve(alert, enabled=True)
+    device = attrs.evolve(device, active=True)
+    reading = attrs.evolve(
+        reading, timestamp=now, json_value=None if simple else reading.json_value
+    )
+    extracted = extract_metric(reading, alert.metric)
+
+    decision = evaluate(alert, device, reading, has_open_event, now)
+
+    if isinstance(extracted, NoMetric):
+        assert isinstance(decision, Skip)
+        assert decision.code in {SkipCode.METRIC_MISSING, SkipCode.INVALID_VALUE}
+        assert decision.reason == extracted.reason
+    elif isinstance(decision, Trigger):
+        assert decision.event.current_value == extracted.value
+    else:
+        assert isinstance(decision, NoChange | Resolve)
+        assert decision.value == extracted.value

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timedelta
+from math import isfinite
 
 import attrs
 
@@ -148,13 +149,16 @@ class Evaluator:
                 f"(limit {limit.total_seconds():.0f}s)",
             )
 
-        extracted = extract_metric(reading, alert.metric)
-        if type(extracted) is not Metric:
-            assert isinstance(extracted, NoMetric)
-            code = SkipCode.INVALID_VALUE if extracted.invalid else SkipCode.METRIC_MISSING
-            return Skip(code, extracted.reason)
-
-        value = extracted.value
+        value = reading.value
+        # A simple reading's finite value is every metric's (extract_metric's rule, ADR 2),
+        # taken here without building a Metric: most readings are simple.
+        if reading.json_value is not None or type(value) is not float or not isfinite(value):
+            extracted = extract_metric(reading, alert.metric)
+            if type(extracted) is not Metric:
+                assert isinstance(extracted, NoMetric)
+                code = SkipCode.INVALID_VALUE if extracted.invalid else SkipCode.METRIC_MISSING
+                return Skip(code, extracted.reason)
+            value = extracted.value
         holds = alert.operator.holds(value, alert.threshold, self.policy.tolerance)
         if holds == has_open_event:
             return NoChange(value)
