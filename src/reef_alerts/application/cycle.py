@@ -157,19 +157,16 @@ class RunCycle:
             return len(triggers), len(resolves)
 
         try:
-            for snapshot in snapshots:
+            for stored, device, reading, open_event_id in snapshots:
                 total += 1
                 if total % SUBMIT_EVERY == 0:
                     submitted = submit()
-                stored = snapshot.alert
                 try:
                     alert = known(stored)
                     if alert is None:
                         alert = _build_alert(stored)
                     seen[stored] = alert
-                    decision = evaluate(
-                        alert, snapshot.device, snapshot.reading, snapshot.open_event_id is not None
-                    )
+                    decision = evaluate(alert, device, reading, open_event_id is not None)
                 except Exception as error:  # noqa: BLE001 - one bad alert must not stop the cycle
                     errors += 1
                     self._log.warning("Alert %d could not be evaluated: %s", stored.id, error)
@@ -187,8 +184,8 @@ class RunCycle:
                     evaluated += 1
                     # evaluate() resolves only when an event is open
                     assert isinstance(decision, Resolve)
-                    assert snapshot.open_event_id is not None
-                    resolution = Resolution(snapshot.open_event_id, stored.id, now, decision.value)
+                    assert open_event_id is not None
+                    resolution = Resolution(open_event_id, stored.id, now, decision.value)
                     resolves.append((resolution, decision))
             submit()
         finally:
