@@ -290,7 +290,10 @@ def _context(columns: Sequence[Any]) -> tuple[Device | None, Reading | None]:
     return device, Reading(
         id=reading_id,
         device_id=device_id,
-        timestamp=_utc(timestamp),
+        # PostgreSQL's are UTC already (the session's time zone); SQLite's are text.
+        timestamp=timestamp
+        if type(timestamp) is datetime and timestamp.tzinfo is UTC
+        else _utc(timestamp),
         value=value,
         # json_value is nearly always looked into; metadata nearly never.
         json_value=None if json_value is None else _decode(json_value),
