@@ -336,6 +336,33 @@ def test_a_failed_background_write_is_the_error_the_cycle_sees_and_nothing_is_ke
         engine.dispose()
 
 
+def _fail_while_the_server_runs_a_long_statement(engine: Engine) -> None:
+    with SqlUnitOfWork(engine) as uow:
+        # No port runs a statement this long: put one on the unit of work's thread directly.
+        thread, connection = uow._thread, uow._connection
+        assert thread is not None
+        assert connection is not None
+        thread.submit(connection.exec_driver_sql, "SELECT pg_sleep(30)")
+        time.sleep(0.3)
+        raise RuntimeError("cycle failed")
+
+
+def test_a_failing_unit_of_work_stops_the_statement_in_flight_instead_of_waiting_for_it(
+    postgres_url: str,
+) -> None:
+    engine = make_engine(postgres_url)
+    schema.upgrade(engine)
+    try:
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="cycle failed"):
+            _fail_while_the_server_runs_a_long_statement(engine)
+
+        assert time.monotonic() - started < 10
+        assert run_cycle(engine).errors == 0  # the pool gave out a usable connection after it
+    finally:
+        engine.dispose()
+
+
 class TestBadDataNeverStopsACycle:
     """Rows the web app (or a person) left in the shared tables that cannot be evaluated."""
 

@@ -58,3 +58,15 @@ def test_shortens_the_switch_interval_while_open_and_restores_it_on_close() -> N
 
     assert during == pytest.approx(min(before, StatementThread.SWITCH_INTERVAL))
     assert sys.getswitchinterval() == before
+
+
+def test_overlapping_threads_restore_the_switch_interval_only_when_the_last_one_closes() -> None:
+    before = sys.getswitchinterval()
+    first, second = StatementThread(), StatementThread()
+    first.close()
+    while_second_runs = sys.getswitchinterval()
+    second.close()
+    second.close()  # closing twice gives nothing back twice
+
+    assert while_second_runs == pytest.approx(min(before, StatementThread.SWITCH_INTERVAL))
+    assert sys.getswitchinterval() == before

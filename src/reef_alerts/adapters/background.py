@@ -7,6 +7,7 @@ alerts: the server's work on the snapshot and on the event writes overlaps the w
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -31,8 +32,8 @@ class StatementThread:
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reef-alerts-sql")
         self._failure: BaseException | None = None
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._switch_interval, self.SWITCH_INTERVAL))
+        self._closed = False
+        _switch_interval.borrow(self.SWITCH_INTERVAL)
 
     def submit(self, work: Callable[..., T], *args: Any) -> Future[T]:
         """Run `work(*args)` after everything submitted before it."""
@@ -48,6 +49,40 @@ class StatementThread:
             raise
 
     def close(self) -> None:
-        """Wait for the statement in flight, if any; drop those not started."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        sys.setswitchinterval(self._switch_interval)
+        """Wait for the statement in flight, if any; drop those not started. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            _switch_interval.give_back()
+
+
+class _SwitchInterval:
+    """The interpreter's switch interval, lowered while any statement thread is open.
+
+    It is process-wide and units of work may overlap, so the first borrower saves it and the
+    last one to give it back restores it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._borrowers = 0
+        self._saved = 0.0
+
+    def borrow(self, seconds: float) -> None:
+        with self._lock:
+            if self._borrowers == 0:
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._saved, seconds))
+            self._borrowers += 1
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._borrowers -= 1
+            if self._borrowers == 0:
+                sys.setswitchinterval(self._saved)
+
+
+_switch_interval = _SwitchInterval()

@@ -57,13 +57,14 @@ class SqlEventWriter:
         self._connection = connection
         self._guarded = guarded
         self._thread = thread
+        self._postgresql = connection.dialect.name == "postgresql"
         self._written: list[AppliedChanges] = []
         self._writing: list[Future[AppliedChanges]] = []
 
     def submit(self, changes: EventChanges) -> None:
         if not changes:
             return
-        if self._connection.dialect.name != "postgresql":
+        if not self._postgresql:
             self._written.append(self._sqlite_write(changes))
             return
         # The JSON payloads are encoded here and only the statements run on the thread: the
@@ -85,7 +86,8 @@ class SqlEventWriter:
     def _sqlite_write(self, changes: EventChanges) -> AppliedChanges:
         if changes.opened:
             self._connection.execute(
-                self._sqlite_insert(), [_event_params(event) for event in changes.opened]
+                _sqlite_insert(guarded=self._guarded),
+                [_event_params(event) for event in changes.opened],
             )
         if changes.resolved:
             self._connection.execute(
@@ -109,16 +111,18 @@ class SqlEventWriter:
             closed = frozenset(self._connection.scalars(_pg_resolve(), {"rows": resolved}))
         return AppliedChanges(inserted, closed)
 
-    def _sqlite_insert(self) -> Any:
-        source = select(
-            *(bindparam(name, type_=alert_events.c[name].type) for name in _INSERT_COLUMNS)
-        ).where(~_has_open_event(bindparam("alert_id")))
-        statement = sqlite.insert(alert_events).from_select(_INSERT_COLUMNS, source)
-        if self._guarded:
-            statement = statement.on_conflict_do_nothing(
-                index_elements=[alert_events.c.alert_id], index_where=OPEN_EVENT_PREDICATE
-            )
-        return statement
+
+@functools.cache
+def _sqlite_insert(*, guarded: bool) -> Any:
+    source = select(
+        *(bindparam(name, type_=alert_events.c[name].type) for name in _INSERT_COLUMNS)
+    ).where(~_has_open_event(bindparam("alert_id")))
+    statement = sqlite.insert(alert_events).from_select(_INSERT_COLUMNS, source)
+    if guarded:
+        statement = statement.on_conflict_do_nothing(
+            index_elements=[alert_events.c.alert_id], index_where=OPEN_EVENT_PREDICATE
+        )
+    return statement
 
 
 _INSERT_COLUMNS = [
@@ -211,6 +215,7 @@ def _pg_resolve() -> Any:
     )
 
 
+@functools.cache
 def _sqlite_resolve() -> Any:
     return (
         update(alert_events)

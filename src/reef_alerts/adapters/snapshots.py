@@ -1,5 +1,5 @@
 """The snapshot port on SQLAlchemy Core: every enabled alert with its device, its device's newest
-reading and its open event, read in a constant number of statements.
+reading and its open event, read as one consistent snapshot in a few statements, none per alert.
 
 PostgreSQL reads it in one statement through a server-side cursor. The unit of work's statement
 thread (adapters/background.py) fetches the next batch of rows while the cycle judges the one
@@ -108,13 +108,15 @@ class SqlSnapshotReader:
         return fetch
 
     def _sqlite_snapshots(self, shard: Shard) -> Iterator[AlertSnapshot]:
-        contexts = {
-            row[0]: _context(row)
-            for row in self._connection.execute(watched_devices_query(shard)).cursor.fetchall()
-        }
+        """Both statements run now, like PostgreSQL's DECLARE: the read has begun on return."""
+        devices = self._connection.execute(watched_devices_query(shard)).cursor.fetchall()
+        rows = self._connection.execute(alerts_query(shard)).cursor.fetchall()
+        contexts = {row[0]: _context(row) for row in devices}
         missing: tuple[None, None] = (None, None)
-        for row in self._connection.execute(alerts_query(shard)).cursor.fetchall():
-            yield _snapshot((_stored_alert(row[:6]), *contexts.get(row[1], missing), row[6]))
+        return (
+            _snapshot((_stored_alert(row[:6]), *contexts.get(row[1], missing), row[6]))
+            for row in rows
+        )
 
 
 def snapshot_query(shard: Shard = WHOLE) -> Select[Any]:
@@ -335,7 +337,7 @@ def _decode(text: str) -> JSON:
 
 def _decode_lazily(text: str) -> JSON:
     """A JSON column's text as its value; an object is decoded only when first looked into."""
-    if text.startswith("{") or text.lstrip().startswith("{"):
+    if text.startswith("{") or text.lstrip().startswith("{"):  # the first test copies nothing
         return LazyJSONObject(text)
     return _decode(text)
 

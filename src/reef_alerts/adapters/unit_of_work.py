@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import timedelta
 from types import TracebackType
@@ -60,8 +61,14 @@ class SqlUnitOfWork:
     ) -> None:
         assert self._connection is not None
         try:
+            if exc_type is not None and self._thread is not None:
+                self._cancel_statement_in_flight()
             self._stop_thread()
             self.rollback()
+        except BaseException:
+            # The helper thread may still be using the connection: never give it back to the pool.
+            self._connection.invalidate()
+            raise
         finally:
             self._connection.close()
             self._connection = self._transaction = None
@@ -72,6 +79,14 @@ class SqlUnitOfWork:
         self.events.flush()
         self._stop_thread()
         self._transaction.commit()
+
+    def _cancel_statement_in_flight(self) -> None:
+        """Ask the server to stop whatever the thread is running (a FETCH, an INSERT), which is
+        of no use once the cycle failed, rather than wait for it. Best effort: the server may be
+        the reason the cycle failed."""
+        assert self._connection is not None
+        with contextlib.suppress(Exception):
+            self._connection.connection.driver_connection.cancel()  # type: ignore[union-attr]
 
     def _stop_thread(self) -> None:
         """Let the statement in flight finish and drop the rest (a read-ahead nobody wants)."""

@@ -103,10 +103,10 @@ class RunCycle:
 
     def _evaluate(self, shard: Shard, stats: CycleStats) -> None:
         with self._uow_factory() as uow:
+            snapshots = uow.snapshots.enabled_alerts(shard)
+            # After the read has begun, so that no reading it sees is newer than `now`.
             now = self._clock.now()
-            triggers, resolves = self._decide_all(
-                uow.snapshots.enabled_alerts(shard), now, stats, uow.events
-            )
+            triggers, resolves = self._decide_all(snapshots, now, stats, uow.events)
             if shard.count == 1:
                 self._log.info("Found %d enabled alerts to evaluate", stats.total_alerts)
             else:
@@ -134,8 +134,8 @@ class RunCycle:
         """Judge each snapshot as it is read, counting into `stats`, and submit the changes to
         `writer` every SUBMIT_EVERY alerts, so that it can write them while judging goes on.
 
-        The loop body runs once per alert, 100,000 times a cycle at the scale issue 5 sets: it
-        keeps its counters and look-ups in locals.
+        The loop body runs once per alert, up to 100,000 times a cycle: it keeps its counters
+        and look-ups in locals.
         """
         triggers: list[Trigger] = []
         resolves: list[tuple[Resolution, Resolve]] = []
@@ -144,23 +144,24 @@ class RunCycle:
         known = self._known_alerts.get
         seen: dict[StoredAlert, Alert] = {}
         total = evaluated = skipped = errors = 0
-        submitted = (0, 0)  # how many of triggers and resolves were submitted
+        opened_sent = resolved_sent = 0
 
-        def submit() -> tuple[int, int]:
-            opened, resolved = submitted
+        def submit() -> None:
+            """Hand the writer what was decided since the last submission."""
+            nonlocal opened_sent, resolved_sent
             writer.submit(
                 EventChanges(
-                    opened=[trigger.event for trigger in triggers[opened:]],
-                    resolved=[resolution for resolution, _ in resolves[resolved:]],
+                    opened=[trigger.event for trigger in triggers[opened_sent:]],
+                    resolved=[resolution for resolution, _ in resolves[resolved_sent:]],
                 )
             )
-            return len(triggers), len(resolves)
+            opened_sent, resolved_sent = len(triggers), len(resolves)
 
         try:
             for stored, device, reading, open_event_id in snapshots:
                 total += 1
                 if total % SUBMIT_EVERY == 0:
-                    submitted = submit()
+                    submit()
                 try:
                     alert = known(stored)
                     if alert is None:

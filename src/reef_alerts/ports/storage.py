@@ -86,9 +86,10 @@ class SnapshotReader(Protocol):
     """Reads what a cycle evaluates."""
 
     def enabled_alerts(self, shard: Shard = WHOLE) -> Iterable[AlertSnapshot]:
-        """Every enabled alert of `shard`, with its context, as read by one statement.
+        """Every enabled alert of `shard`, with its context, as one consistent snapshot.
 
-        Iterate it once, before writing: an adapter may stream it from the database.
+        The read has begun when this returns. An adapter may stream the rest from the database
+        while the caller iterates, so iterate it once, and to the end before committing.
         """
         ...
 
