@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from datetime import timedelta
 from types import TracebackType
 from typing import Self
@@ -16,6 +17,8 @@ from reef_alerts.adapters.events import SqlEventWriter
 from reef_alerts.adapters.schema import has_open_event_index
 from reef_alerts.adapters.snapshots import SqlSnapshotReader
 from reef_alerts.adapters.tables import OPEN_EVENT_INDEX
+
+_CANCEL_WAIT_SECONDS = 3
 
 
 class SqlUnitOfWork:
@@ -82,11 +85,21 @@ class SqlUnitOfWork:
 
     def _cancel_statement_in_flight(self) -> None:
         """Ask the server to stop whatever the thread is running (a FETCH, an INSERT), which is
-        of no use once the cycle failed, rather than wait for it. Best effort: the server may be
-        the reason the cycle failed."""
+        of no use once the cycle failed, rather than wait for it.
+
+        Best effort, and for a few seconds at most: the server may be why the cycle failed, and
+        a cancel request to a vanished host would wait for TCP to give up on it.
+        """
         assert self._connection is not None
-        with contextlib.suppress(Exception):
-            self._connection.connection.driver_connection.cancel()  # type: ignore[union-attr]
+        driver_connection = self._connection.connection.driver_connection
+
+        def cancel() -> None:
+            with contextlib.suppress(Exception):
+                driver_connection.cancel()  # type: ignore[union-attr]
+
+        canceller = threading.Thread(target=cancel, name="reef-alerts-cancel", daemon=True)
+        canceller.start()
+        canceller.join(timeout=_CANCEL_WAIT_SECONDS)
 
     def _stop_thread(self) -> None:
         """Let the statement in flight finish and drop the rest (a read-ahead nobody wants)."""
