@@ -75,24 +75,17 @@ def _run_reef(
     """reef_alerts's figures on `args.copies` fresh copies (medians), and the alerts it leaves
     with an open event.
 
-    Each copy gets a process of its own and `args.repeat` cycles: the first, which writes the
-    new events, and the steady ones after it. The first copy after generating the data has run
-    up to a third slower than the next ones, so one copy alone would say more about the
-    machine's state than about the worker.
+    Each copy gets `args.repeat` cycles: the first, which writes the new events, and the steady
+    ones after it. The first copy after generating the data has run up to a third slower than
+    the next ones, so one copy alone would say more about the machine's state than about the
+    worker.
     """
-    runs: list[dict[str, Any]] = []
-    open_ids: set[int] = set()
-    duplicates = 0
-    for attempt in range(args.copies):
-        copy = scratch.clone(template)
-        try:
-            runs.append(_measure("reef", copy, summary.now, ["--repeat", str(args.repeat)]))
-        except RuntimeError as error:
-            return {"reef_seconds": None, "reef_error": str(error)}, None
-        if attempt == 0:
-            open_ids, duplicates = open_alert_ids(copy)
-        scratch.drop(copy)
-        _progress(f"  reef: {runs[-1]['seconds']:.3f} s, {runs[-1]['statements']} statements")
+    try:
+        runs, open_ids, duplicates = _on_fresh_copies(
+            "reef", scratch, template, summary, args.copies, args.repeat
+        )
+    except RuntimeError as error:
+        return {"reef_seconds": None, "reef_error": str(error)}, None
     first = [run["seconds"] for run in runs]
     steady = [s for run in runs for s in run["all_seconds"][1:]]
     median_run = sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
@@ -119,15 +112,7 @@ def _run_reference(
     Each run takes two cycles: the first, which writes, and a second, which changes nothing,
     to compare with reef_alerts's later cycles.
     """
-    runs: list[dict[str, Any]] = []
-    open_ids: set[int] = set()
-    for attempt in range(repeat):  # the reference writes, so every run needs fresh data
-        copy = scratch.clone(template)
-        runs.append(_measure("reference", copy, summary.now, ["--repeat", "2"]))
-        if attempt == 0:
-            open_ids, _ = open_alert_ids(copy)
-        scratch.drop(copy)
-        _progress(f"  reference: {runs[-1]['seconds']:.3f} s")
+    runs, open_ids, _ = _on_fresh_copies("reference", scratch, template, summary, repeat, 2)
     seconds = statistics.median(run["seconds"] for run in runs)
     return {
         "reference_seconds": round(seconds, 4),
@@ -141,6 +126,31 @@ def _run_reference(
         "reference_stats": runs[0]["stats"],
         "reference_matches_expected": open_ids == summary.dataset.expected.open_alert_ids,
     }, open_ids
+
+
+def _on_fresh_copies(
+    implementation: str,
+    scratch: Scratch,
+    template: str,
+    summary: Summary,
+    copies: int,
+    cycles: int,
+) -> tuple[list[dict[str, Any]], set[int], int]:
+    """`cycles` cycles of `implementation` on each of `copies` fresh copies of `template`, each
+    in a process of its own (both implementations write, so every run needs fresh data): the
+    runs' figures, and the open events the first copy was left with (alert ids, duplicates)."""
+    runs: list[dict[str, Any]] = []
+    open_ids: set[int] = set()
+    duplicates = 0
+    for attempt in range(copies):
+        copy = scratch.clone(template)
+        runs.append(_measure(implementation, copy, summary.now, ["--repeat", str(cycles)]))
+        if attempt == 0:
+            open_ids, duplicates = open_alert_ids(copy)
+        scratch.drop(copy)
+        run = runs[-1]
+        _progress(f"  {implementation}: {run['seconds']:.3f} s, {run['statements']} statements")
+    return runs, open_ids, duplicates
 
 
 def _compare(

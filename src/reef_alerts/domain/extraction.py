@@ -81,8 +81,6 @@ def _is_object(document: object) -> bool:
 
 
 def _as_metric(raw: object, metric: str, source: Source) -> Metric | NoMetric:
-    if type(raw) is float and math.isfinite(raw):  # the common case, without a call
-        return Metric(raw, source)
     number = as_finite_number(raw)
     if number is None:
         kind = "null" if raw is None else type(raw).__name__
