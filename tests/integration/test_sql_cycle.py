@@ -465,6 +465,41 @@ class TestBadDataNeverStopsACycle:
         assert stats.skipped == 1
         assert "in the future" in caplog.text
 
+    @pytest.mark.parametrize(
+        ("stored", "reason"),
+        [
+            ("infinity", "in the future"),
+            ("10000-01-01 00:00:00+00", "in the future"),
+            ("-infinity", "s old"),
+            ("0044-03-15 12:00:00+00 BC", "s old"),
+        ],
+    )
+    def test_reads_postgresql_timestamps_a_datetime_cannot_hold_as_the_ends_of_time(
+        self, postgres_url: str, caplog: pytest.LogCaptureFixture, stored: str, reason: str
+    ) -> None:
+        # psycopg2 itself fails on years after 9999 and before 1, which stopped every cycle.
+        reef = make_engine(postgres_url)
+        schema.upgrade(reef)
+        add_device(reef, 1)
+        add_device(reef, 2, "Sump")
+        add_alert(reef, 1, 1)
+        add_alert(reef, 2, 2)
+        add_reading(reef, 2, 85.2)
+        with reef.begin() as connection:
+            connection.execute(
+                text("INSERT INTO history (device_id, timestamp, value) VALUES (1, :ts, 85.2)"),
+                {"ts": stored},
+            )
+
+        with caplog.at_level(logging.DEBUG, logger="alert_worker"):
+            stats = run_cycle(reef)
+
+        assert (stats.skipped, stats.triggered, stats.errors) == (1, 1, 0)
+        [skipped] = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+        assert skipped.startswith("Alert 1 skipped:")
+        assert reason in skipped
+        reef.dispose()
+
     def test_skips_an_alert_whose_device_row_is_missing(
         self, sqlite_url: str, caplog: pytest.LogCaptureFixture
     ) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
@@ -227,10 +228,12 @@ def _device_columns() -> tuple[Any, ...]:
 
 
 def _reading_columns(c: Any) -> tuple[Any, ...]:
-    # The JSON columns as text, decoded in Python once per device, and metadata only when looked
-    # into: psycopg2 decoded both on every alert row, most of a 100,000-alert cycle's fetch.
+    # The timestamp as text, parsed in Python once per device: psycopg2's own parsing, on every
+    # alert row, was half of the fetching thread's work, and it cannot represent every value
+    # PostgreSQL can (see _timestamp). The JSON columns as text too, decoded once per device, and
+    # metadata only when looked into: psycopg2 decoded both on every alert row.
     return (
-        c.timestamp,
+        cast(c.timestamp, Text).label("timestamp"),
         c.value,
         cast(c.json_value, Text).label("json_value"),
         cast(c.metadata_, Text).label("metadata"),
@@ -277,29 +280,27 @@ def _context(columns: Sequence[Any]) -> tuple[Device | None, Reading | None]:
     (reading_id, timestamp, value, json_value, metadata) = columns[7:]
     if device_id is None:
         return None, None
+    # Positional, in the classes' field order: once per watched device, and keywords cost more.
     device = Device(
-        id=device_id,
-        name=name,
-        type=device_type,
-        unit=unit,
+        device_id,
+        name,
+        device_type,
+        unit,
         # NULL flags take the schema's defaults: active, polled, every 60 s.
-        active=is_active is None or bool(is_active),
-        polled=poll_enabled is None or bool(poll_enabled),
-        poll_interval=_poll_interval(poll_interval),
+        is_active is None or bool(is_active),
+        poll_enabled is None or bool(poll_enabled),
+        _poll_interval(poll_interval),
     )
     if reading_id is None:
         return device, None
     return device, Reading(
-        id=reading_id,
-        device_id=device_id,
-        # PostgreSQL's are UTC already (the session's time zone); SQLite's are text.
-        timestamp=timestamp
-        if type(timestamp) is datetime and timestamp.tzinfo is UTC
-        else _utc(timestamp),
-        value=value,
+        reading_id,
+        device_id,
+        _timestamp(timestamp),
+        value,
         # json_value is nearly always looked into; metadata nearly never.
-        json_value=None if json_value is None else _decode(json_value),
-        metadata=None if metadata is None else _decode_lazily(metadata),
+        None if json_value is None else _decode(json_value),
+        None if metadata is None else _decode_lazily(metadata),
     )
 
 
@@ -309,19 +310,40 @@ def _poll_interval(seconds: int | None) -> timedelta:
     return timedelta(seconds=seconds if seconds and seconds > 0 else _DEFAULT_POLL_INTERVAL)
 
 
-def _utc(timestamp: datetime | str) -> datetime:
-    """A stored timestamp as an aware UTC datetime. PostgreSQL sessions are set to UTC; SQLite
-    hands back text, naive by convention in UTC."""
-    if isinstance(timestamp, str):
-        try:  # naive text, the common case: parsed as UTC in one call
-            return datetime.fromisoformat(timestamp + "+00:00")
-        except ValueError:  # text with an offset of its own
-            timestamp = datetime.fromisoformat(timestamp)
-    if timestamp.tzinfo is UTC:
-        return timestamp
-    if timestamp.tzinfo is None:
-        return timestamp.replace(tzinfo=UTC)
-    return timestamp.astimezone(UTC)
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+_START_OF_TIME = datetime.min.replace(tzinfo=UTC)
+
+
+def _timestamp(text: str) -> datetime:
+    """A stored timestamp's text as an aware UTC datetime.
+
+    PostgreSQL's is ISO text in UTC, the session's time zone ("2024-06-01 12:00:00.5+00");
+    SQLite's is ISO text, naive by convention in UTC. PostgreSQL also stores what a datetime
+    cannot hold: "infinity" and years after 9999 are read as the last instant a datetime can
+    hold, so such a reading is from the future; "-infinity" and years BC as the first, so it is
+    as old as can be. Anything else unreadable raises ValueError.
+    """
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return _beyond_datetime(text)
+    if parsed.tzinfo is UTC:  # PostgreSQL's, the common case
+        return parsed
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+_AFTER_9999 = re.compile(r"\d{5,}-")
+
+
+def _beyond_datetime(text: str) -> datetime:
+    """The datetime standing for a PostgreSQL timestamp outside datetime's years 1 to 9999."""
+    if text == "infinity" or _AFTER_9999.match(text):
+        return _END_OF_TIME
+    if text == "-infinity" or text.endswith(" BC"):
+        return _START_OF_TIME
+    raise ValueError(f"unreadable reading timestamp {text!r}")
 
 
 def _decode(text: str) -> JSON:
