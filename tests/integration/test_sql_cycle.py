@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from reef_alerts.adapters import schema, snapshots
 from reef_alerts.adapters.database import make_engine
+from reef_alerts.adapters.events import OpenEventIndex
 from reef_alerts.adapters.snapshots import (
     ALERT_COLUMNS,
     CONTEXT_COLUMNS,
@@ -213,12 +214,12 @@ class _BlindUnitOfWork(SqlUnitOfWork):
         return self
 
 
-@pytest.mark.parametrize("guarded", [True, False], ids=["with index", "without index"])
+@pytest.mark.parametrize("indexed", [True, False], ids=["with index", "without index"])
 def test_an_unguarded_legacy_database_still_never_duplicates_within_one_worker(
-    engine: Engine, guarded: bool
+    engine: Engine, indexed: bool
 ) -> None:
     schema.upgrade(engine)
-    if not guarded:
+    if not indexed:
         with engine.begin() as connection:
             connection.execute(text("DROP INDEX uq_alert_events_one_open_per_alert"))
     add_device(engine, 1)
@@ -227,7 +228,7 @@ def test_an_unguarded_legacy_database_still_never_duplicates_within_one_worker(
     run_cycle(engine)
 
     RunCycle(
-        lambda: _BlindUnitOfWork(engine, guarded=guarded),
+        lambda: _BlindUnitOfWork(engine, index=OpenEventIndex(logging.getLogger())),
         FixedClock(),
         EvaluationPolicy(),
         logging.getLogger(),
@@ -236,26 +237,53 @@ def test_an_unguarded_legacy_database_still_never_duplicates_within_one_worker(
     assert open_alert_ids(engine) == [1]
 
 
-def test_warns_when_the_one_open_event_index_is_missing(
+def test_warns_once_when_the_one_open_event_index_is_missing_and_stops_when_it_is_made(
     engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     schema.upgrade(engine)
     with engine.begin() as connection:
         connection.execute(text("DROP INDEX uq_alert_events_one_open_per_alert"))
+    add_device(engine, 1)
+    for alert_id in (1, 2, 3):
+        add_alert(engine, alert_id, 1, threshold=80.0 + alert_id)
+    log = logging.getLogger("alert_worker")
+    cycle = RunCycle(SqlUnitOfWorkFactory(engine, log), FixedClock(), EvaluationPolicy(), log)
+    lookups: list[int] = []
+
+    def cycle_looking_up(value: float) -> None:
+        """Add a reading of `value` and run a cycle; count the index look-ups it makes."""
+        add_reading(engine, 1, value)
+        seen: list[str] = []
+
+        def _record(_conn: object, _cursor: object, statement: str, *args: object) -> None:
+            if "uq_alert_events_one_open_per_alert" in str(args[0]):
+                seen.append(statement)
+
+        event.listen(engine, "before_cursor_execute", _record)
+        cycle()
+        event.remove(engine, "before_cursor_execute", _record)
+        lookups.append(len(seen))
 
     with caplog.at_level(logging.WARNING, logger="alert_worker"):
-        SqlUnitOfWorkFactory(engine, logging.getLogger("alert_worker"))()
+        cycle_looking_up(81.5)  # opens alert 1's event: the index is looked for, and missing
+        cycle_looking_up(82.5)  # opens alert 2's: looked for again, no second warning
+        schema.upgrade(engine)
+        cycle_looking_up(83.5)  # opens alert 3's: found
+        cycle_looking_up(84.5)  # writes nothing, and the index is known: no look-up
 
-    assert "concurrent workers could duplicate events until `reef-alerts db upgrade`" in (
-        caplog.text
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert (
+        "concurrent workers could duplicate events until `reef-alerts db upgrade`" in (warnings[0])
     )
+    assert lookups == [1, 1, 1, 0]
+    assert open_alert_ids(engine) == [1, 2, 3]
 
 
 def _statements_of_a_cycle(engine: Engine, alert_count: int) -> list[str]:
     schema.upgrade(engine)
     seed_fleet(engine, alert_count)
     factory = SqlUnitOfWorkFactory(engine, logging.getLogger("alert_worker"))
-    factory()  # the one-time index look-up is not part of a cycle
     sent: list[str] = []
 
     def _record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
@@ -270,8 +298,10 @@ def _statements_of_a_cycle(engine: Engine, alert_count: int) -> list[str]:
 
 
 def test_a_cycle_sends_the_same_statements_for_10_and_1000_alerts_but_a_fetch(
-    database_url: str,
+    database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # One submission of the changes: how many writes several make depends on the thread's timing.
+    monkeypatch.setattr(cycle, "SUBMIT_EVERY", 10_000)
     engine = make_engine(database_url)
     try:
         small = _statements_of_a_cycle(engine, 10)
@@ -282,37 +312,80 @@ def test_a_cycle_sends_the_same_statements_for_10_and_1000_alerts_but_a_fetch(
     finally:
         engine.dispose()
 
-    # PostgreSQL: DECLARE and CLOSE of the snapshot's cursor, the insert, the update, and the
-    # FETCHes, whose batches grow from 500 rows to 5,000. SQLite: BEGIN IMMEDIATE, the two
-    # snapshot statements, the insert, the update.
+    # PostgreSQL: DECLARE and CLOSE of the snapshot's cursor, the FETCHes, whose batches grow
+    # from 500 rows to 5,000, then the index look-up (a worker's first write only), the insert
+    # and the update. SQLite: BEGIN IMMEDIATE, the two snapshot statements, the look-up, the
+    # insert and the update.
     assert [s for s in small if s != "FETCH"] == [s for s in large if s != "FETCH"]
-    assert len([s for s in small if s != "FETCH"]) <= 5
+    assert len([s for s in small if s != "FETCH"]) <= 6
     assert (small.count("FETCH"), large.count("FETCH")) in {(0, 0), (1, 2)}
 
 
+@pytest.mark.parametrize("alert_count", [40, 41], ids=["short last batch", "full last batch"])
 def test_a_cycle_read_in_many_batches_and_written_in_many_submissions_misses_nothing(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, alert_count: int
 ) -> None:
     """The streamed read and the writes submitted while it goes on, at a scale a test can seed:
-    batches of 2, then 3 rows, and a submission every 4 alerts, over 40 alerts."""
+    batches of 2, then 3 rows, and a submission every 4 alerts. 41 alerts fill the last batch,
+    so the end is found by a fetch that returns nothing, with another queued behind it."""
     monkeypatch.setattr(snapshots, "FIRST_BATCH_ROWS", 2)
     monkeypatch.setattr(snapshots, "SNAPSHOT_BATCH_ROWS", 3)
     monkeypatch.setattr(cycle, "SUBMIT_EVERY", 4)
     schema.upgrade(engine)
-    seed_fleet(engine, 40)
+    seed_fleet(engine, alert_count)
 
     stats = run_cycle(engine)
 
-    assert (stats.total_alerts, stats.triggered, stats.resolved) == (40, 20, 2)
-    assert sorted(open_alert_ids(engine)) == list(range(1, 41, 2))
+    resolved = len(range(2, alert_count + 1, 20))
+    assert (stats.total_alerts, stats.triggered, stats.resolved) == (
+        alert_count,
+        (alert_count + 1) // 2,  # the odd ones
+        resolved,
+    )
+    assert sorted(open_alert_ids(engine)) == list(range(1, alert_count + 1, 2))
     assert run_cycle(engine).triggered == 0
+
+
+def test_changes_submitted_while_the_statement_thread_is_busy_are_written_together(
+    postgres_url: str,
+) -> None:
+    engine = make_engine(postgres_url)
+    schema.upgrade(engine)
+    for n in range(1, 4):
+        add_device(engine, n)
+        add_alert(engine, n, n)
+    inserts: list[str] = []
+
+    def _record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith("INSERT"):
+            inserts.append(statement)
+
+    event.listen(engine, "before_cursor_execute", _record)
+    try:
+        with SqlUnitOfWork(engine) as uow:
+            thread = uow._thread
+            assert thread is not None
+            release = threading.Event()
+            thread.read(release.wait, 10)  # the thread is busy, as with a fetch
+            for n in range(1, 4):
+                uow.events.submit(EventChanges(opened=[_too_hot(n, n, 90.0)]))
+            release.set()
+            applied = uow.events.flush()
+            uow.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", _record)
+
+    assert applied.opened == {1, 2, 3}
+    assert len(inserts) == 1
+    assert open_alert_ids(engine) == [1, 2, 3]
+    engine.dispose()
 
 
 def test_a_failed_background_write_is_the_error_the_cycle_sees_and_nothing_is_kept(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A write that fails on the statement thread aborts PostgreSQL's transaction: the fetches
-    queued behind it report the write's error, not "current transaction is aborted"."""
+    after it report the write's error, not "current transaction is aborted"."""
     monkeypatch.setattr(snapshots, "FIRST_BATCH_ROWS", 1)
     monkeypatch.setattr(snapshots, "SNAPSHOT_BATCH_ROWS", 1)
     engine = make_engine(postgres_url)
@@ -324,8 +397,10 @@ def test_a_failed_background_write_is_the_error_the_cycle_sees_and_nothing_is_ke
     try:
         with SqlUnitOfWork(engine) as uow:
             read = iter(uow.snapshots.enabled_alerts())
-            next(read)  # the second batch is being fetched; the third will queue behind the write
+            next(read)  # the second batch is being fetched; the third waits for its turn
             uow.events.submit(EventChanges(opened=[no_such_alert]))
+            with pytest.raises(IntegrityError, match="alert_events_alert_id_fkey"):
+                uow.events.flush()
             with pytest.raises(IntegrityError, match="alert_events_alert_id_fkey"):
                 list(read)
             with pytest.raises(IntegrityError, match="alert_events_alert_id_fkey"):
@@ -342,7 +417,7 @@ def _fail_while_the_server_runs_a_long_statement(engine: Engine) -> None:
         thread, connection = uow._thread, uow._connection
         assert thread is not None
         assert connection is not None
-        thread.submit(connection.exec_driver_sql, "SELECT pg_sleep(30)")
+        thread.read(connection.exec_driver_sql, "SELECT pg_sleep(30)")
         time.sleep(0.3)
         raise RuntimeError("cycle failed")
 

@@ -1,4 +1,5 @@
-"""The unit of work's statement thread: order, failure, and the interpreter setting it borrows."""
+"""The unit of work's statement thread: order, failure, closing, and the interpreter setting it
+borrows."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ import pytest
 from reef_alerts.adapters.background import StatementThread
 
 
-def test_runs_work_in_the_order_it_was_submitted_on_one_other_thread() -> None:
+@pytest.mark.parametrize("lane", ["read", "write"])
+def test_runs_work_of_one_kind_in_the_order_it_was_submitted_on_one_other_thread(
+    lane: str,
+) -> None:
     thread = StatementThread()
+    submit = getattr(thread, lane)
     seen: list[tuple[int, str]] = []
     try:
         futures = [
-            thread.submit(lambda n: seen.append((n, threading.current_thread().name)), n)
+            submit(lambda n: seen.append((n, threading.current_thread().name)), n)
             for n in range(20)
         ]
         for future in futures:
@@ -37,10 +42,10 @@ def test_after_a_failure_later_work_does_not_run_and_fails_with_the_same_error()
         raise cause
 
     try:
-        failed = thread.submit(fail)
-        later = thread.submit(ran.append, "fetch")
+        failed = thread.write(fail)
         with pytest.raises(ValueError, match="insert failed"):
             failed.result()
+        later = thread.read(ran.append, "fetch")
         with pytest.raises(ValueError, match="insert failed") as raised:
             later.result()
     finally:
@@ -48,6 +53,50 @@ def test_after_a_failure_later_work_does_not_run_and_fails_with_the_same_error()
 
     assert raised.value is cause
     assert ran == []
+
+
+def _blocked(thread: StatementThread) -> threading.Event:
+    """Occupy `thread` until the returned event is set, so that what comes next waits."""
+    release, started = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        started.set()
+        release.wait(timeout=10)
+
+    thread.read(hold)
+    started.wait(timeout=10)
+    return release
+
+
+def test_a_waiting_read_goes_before_every_waiting_write() -> None:
+    thread = StatementThread()
+    ran: list[str] = []
+    try:
+        release = _blocked(thread)
+        writes = [thread.write(ran.append, f"write {n}") for n in range(2)]
+        reads = [thread.read(ran.append, f"read {n}") for n in range(2)]
+        release.set()
+        for future in (*writes, *reads):
+            future.result(timeout=10)
+    finally:
+        thread.close()
+
+    assert ran == ["read 0", "read 1", "write 0", "write 1"]
+
+
+def test_closing_waits_for_the_work_in_flight_and_drops_the_work_not_started() -> None:
+    thread = StatementThread()
+    ran: list[str] = []
+    release = _blocked(thread)
+    waiting = thread.write(ran.append, "waiting")
+    threading.Timer(0.05, lambda: (ran.append("in flight"), release.set())).start()
+
+    thread.close()
+
+    assert waiting.cancelled()
+    assert ran == ["in flight"]
+    with pytest.raises(RuntimeError, match="closed"):
+        thread.read(ran.append, "too late")
 
 
 def test_shortens_the_switch_interval_while_open_and_restores_it_on_close() -> None:

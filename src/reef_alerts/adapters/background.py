@@ -1,4 +1,4 @@
-"""One helper thread per unit of work, through which its statements reach the database in order.
+"""One helper thread per unit of work, through which its statements reach the database.
 
 While the helper waits on PostgreSQL (psycopg2 lets go of the GIL), the cycle goes on judging
 alerts: the server's work on the snapshot and on the event writes overlaps the worker's.
@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from concurrent.futures import Future
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
 
 class StatementThread:
-    """Runs a connection's statements on one helper thread, in the order they were submitted.
+    """Runs a connection's statements on one helper thread: reads first, then writes, each kind
+    in the order it was submitted.
 
-    Once one fails, the rest fail with its error rather than with PostgreSQL's "current
+    A read waiting goes before a write waiting, because the cycle is held up by a read it has not
+    got and by no write until its very end. Reordering them is safe for the snapshot: a cursor
+    sees the data as of its DECLARE, never the transaction's later writes.
+
+    Once one statement fails, the rest fail with its error rather than with PostgreSQL's "current
     transaction is aborted", so the cause is what the cycle reports.
 
     While it runs, the interpreter offers the GIL to another thread every millisecond instead of
@@ -30,33 +36,76 @@ class StatementThread:
     SWITCH_INTERVAL = 0.001
 
     def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reef-alerts-sql")
+        self._lock = threading.Condition()
+        self._reads: deque[_Job[Any]] = deque()
+        self._writes: deque[_Job[Any]] = deque()
+        self._closing = False
         self._failure: BaseException | None = None
-        self._closed = False
         _switch_interval.borrow(self.SWITCH_INTERVAL)
+        self._thread = threading.Thread(target=self._serve, name="reef-alerts-sql", daemon=True)
+        self._thread.start()
 
-    def submit(self, work: Callable[..., T], *args: Any) -> Future[T]:
-        """Run `work(*args)` after everything submitted before it."""
-        return self._pool.submit(self._run, work, *args)
+    def read(self, work: Callable[..., T], *args: Any) -> Future[T]:
+        """Run `work(*args)` after the reads submitted before it, and before any write waiting."""
+        return self._enqueue(self._reads, work, args)
 
-    def _run(self, work: Callable[..., T], *args: Any) -> T:
-        if self._failure is not None:
-            raise self._failure
-        try:
-            return work(*args)
-        except BaseException as error:
-            self._failure = error
-            raise
+    def write(self, work: Callable[..., T], *args: Any) -> Future[T]:
+        """Run `work(*args)` after every write submitted before it, once no read is waiting."""
+        return self._enqueue(self._writes, work, args)
+
+    def _enqueue(self, lane: deque[_Job[Any]], work: Callable[..., T], args: Any) -> Future[T]:
+        job = _Job(work, args)
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("statement thread is closed")
+            lane.append(job)
+            self._lock.notify()
+        return job.future
+
+    def _serve(self) -> None:
+        while True:
+            with self._lock:
+                while not (self._reads or self._writes or self._closing):
+                    self._lock.wait()
+                if self._closing:
+                    return
+                job = (self._reads or self._writes).popleft()
+            if not job.future.set_running_or_notify_cancel():
+                continue
+            if self._failure is not None:
+                job.future.set_exception(self._failure)
+                continue
+            try:
+                job.future.set_result(job.work(*job.args))
+            except BaseException as error:  # noqa: BLE001 - handed to whoever waits on it
+                self._failure = error
+                job.future.set_exception(error)
 
     def close(self) -> None:
         """Wait for the statement in flight, if any; drop those not started. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            dropped = [*self._reads, *self._writes]
+            self._reads.clear()
+            self._writes.clear()
+            self._lock.notify()
         try:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            for job in dropped:
+                job.future.cancel()
+            self._thread.join()
         finally:
             _switch_interval.give_back()
+
+
+class _Job(Generic[T]):
+    __slots__ = ("args", "future", "work")
+
+    def __init__(self, work: Callable[..., T], args: tuple[Any, ...]) -> None:
+        self.work = work
+        self.args = args
+        self.future: Future[T] = Future()
 
 
 class _SwitchInterval:

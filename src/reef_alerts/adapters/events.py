@@ -1,13 +1,17 @@
-"""The event-writing port on SQLAlchemy Core: a cycle's changes in a few statements."""
+"""The event-writing port on SQLAlchemy Core: a cycle's changes in a few statements, written
+at the end of the cycle on SQLite and while it goes on on PostgreSQL."""
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
+import attrs
 from sqlalchemy import (
     Connection,
     Float,
@@ -27,7 +31,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from reef_alerts.adapters.background import StatementThread
+from reef_alerts.adapters.schema import has_open_event_index
 from reef_alerts.adapters.tables import (
+    OPEN_EVENT_INDEX,
     OPEN_EVENT_PREDICATE,
     UTCDateTime,
     alert_events,
@@ -41,75 +47,155 @@ from reef_alerts.ports import (
 )
 
 
-class SqlEventWriter:
-    """Writes a cycle's event changes, a constant number of statements per submission.
+class OpenEventIndex:
+    """Whether alert_events has the one-open-event index (see `schema.check`), as a worker's
+    units of work find out: looked for at a unit of work's first write until found.
 
-    With `guarded`, the partial unique index exists and every insert names it as its ON CONFLICT
-    target, so concurrent workers can never open a second event for an alert. Without it (a legacy
-    database not yet upgraded) a NOT EXISTS check still prevents duplicates within one worker.
+    Not once at start-up: a worker started while the database is down, or before `db upgrade`,
+    finds out when that changes. And at the first write, not before the read: the look-up then
+    overlaps the cycle's judging, and a cycle with nothing to write needs none.
+    """
 
-    With a `thread`, submissions are written on it while the cycle goes on judging.
+    def __init__(self, log: logging.Logger, *, present: bool = False) -> None:
+        """`present`: known to exist (a database this process has just upgraded, a test's)."""
+        self._log = log
+        self._present = present
+        self._warned = False
+
+    def present(self, connection: Connection) -> bool:
+        if not self._present:
+            self._present = has_open_event_index(connection)
+            if not self._present and not self._warned:
+                self._warned = True
+                self._log.warning(
+                    "alert_events has no %s index: concurrent workers could duplicate events "
+                    "until `reef-alerts db upgrade` has been run",
+                    OPEN_EVENT_INDEX,
+                )
+        return self._present
+
+
+class SqliteEventWriter:
+    """Writes a cycle's event changes at `flush`, one statement per kind of change.
+
+    Without the partial unique index (a database not yet upgraded), a NOT EXISTS check in the
+    insert prevents a second open event per alert; with it, the index is the insert's ON
+    CONFLICT target as well. SQLite lets one writer in at a time, and the cycle's transaction
+    began IMMEDIATE, before its read, so nothing can change between the two.
+    """
+
+    def __init__(self, connection: Connection, *, index: OpenEventIndex) -> None:
+        self._connection = connection
+        self._index = index
+        self._pending: list[EventChanges] = []
+
+    def submit(self, changes: EventChanges) -> None:
+        if changes:
+            self._pending.append(changes)
+
+    def flush(self) -> AppliedChanges:
+        pending, self._pending = self._pending, []
+        opened = [event for changes in pending for event in changes.opened]
+        resolved = [resolution for changes in pending for resolution in changes.resolved]
+        if opened:
+            guarded = self._index.present(self._connection)
+            self._connection.execute(
+                _sqlite_insert(guarded=guarded), [_event_params(event) for event in opened]
+            )
+        if resolved:
+            self._connection.execute(_sqlite_resolve(), [_resolution_params(r) for r in resolved])
+        # No other writer can have opened or closed these events since the cycle's read (see
+        # above), so everything decided was written.
+        return AppliedChanges(
+            frozenset(event.alert_id for event in opened),
+            frozenset(resolution.event_id for resolution in resolved),
+        )
+
+
+class PostgresEventWriter:
+    """Writes a cycle's event changes on the unit of work's statement thread while the cycle
+    goes on judging; one statement per kind of change and write.
+
+    Whatever is submitted while the thread is busy is written together when it gets to it, so
+    the cycle can submit often: the last write, the one it waits for, is then small. Where the
+    partial unique index exists, it is the insert's ON CONFLICT target, so concurrent workers
+    can never open a second event for an alert; without it (a legacy database not yet upgraded)
+    a NOT EXISTS check still prevents duplicates within one worker.
     """
 
     def __init__(
-        self, connection: Connection, *, guarded: bool, thread: StatementThread | None = None
+        self, connection: Connection, *, index: OpenEventIndex, thread: StatementThread
     ) -> None:
         self._connection = connection
-        self._guarded = guarded
+        self._index = index
         self._thread = thread
-        self._postgresql = connection.dialect.name == "postgresql"
-        self._written: list[AppliedChanges] = []
-        self._writing: list[Future[AppliedChanges]] = []
+        self._lock = threading.Lock()
+        self._pending: list[_Encoded] = []
+        """Submitted, not yet taken by a write; guarded by `_lock`."""
+        self._write_queued = False
+        """A write waits on the thread and will take what is pending; guarded by `_lock`."""
+        self._writes: list[Future[AppliedChanges]] = []
 
     def submit(self, changes: EventChanges) -> None:
         if not changes:
             return
-        if not self._postgresql:
-            self._written.append(self._sqlite_write(changes))
-            return
-        # The JSON payloads are encoded here and only the statements run on the thread: the
-        # thread's Python work holds the GIL the cycle judges with, its waits on the server do not.
-        write = functools.partial(self._pg_write, *_pg_payloads(changes))
-        if self._thread is None:
-            self._written.append(write())
-        else:
-            self._writing.append(self._thread.submit(write))
+        # Encoded on the cycle's thread: the helper thread's Python work would hold the GIL the
+        # cycle judges with, and only its waits on the server let the two run at once.
+        encoded = _Encoded.of(changes)
+        with self._lock:
+            self._pending.append(encoded)
+            if self._write_queued:
+                return
+            self._write_queued = True
+        self._writes.append(self._thread.write(self._write_pending))
 
     def flush(self) -> AppliedChanges:
-        written = [*self._written, *(future.result() for future in self._writing)]
-        self._written, self._writing = [], []
+        written = [write.result() for write in self._writes]
+        self._writes = []
         return AppliedChanges(
             frozenset().union(*(changes.opened for changes in written)),
             frozenset().union(*(changes.resolved for changes in written)),
         )
 
-    def _sqlite_write(self, changes: EventChanges) -> AppliedChanges:
-        if changes.opened:
-            self._connection.execute(
-                _sqlite_insert(guarded=self._guarded),
-                [_event_params(event) for event in changes.opened],
-            )
-        if changes.resolved:
-            self._connection.execute(
-                _sqlite_resolve(), [_resolution_params(r) for r in changes.resolved]
-            )
-        # The cycle's transaction began IMMEDIATE, before its read: no other writer can have
-        # opened or closed these events since, so everything decided was written.
-        return AppliedChanges(
-            frozenset(event.alert_id for event in changes.opened),
-            frozenset(resolution.event_id for resolution in changes.resolved),
-        )
-
-    def _pg_write(self, opened: str | None, resolved: str | None) -> AppliedChanges:
-        """Insert the events of the JSON array `opened`, resolve those of `resolved`."""
+    def _write_pending(self) -> AppliedChanges:
+        """Insert and resolve everything submitted so far; on the statement thread."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+            self._write_queued = False
         inserted: frozenset[int] = frozenset()
         closed: frozenset[int] = frozenset()
+        opened = _joined_arrays([encoded.opened for encoded in pending])
         if opened is not None:
-            insert = _pg_insert(guarded=self._guarded)
+            insert = _pg_insert(guarded=self._index.present(self._connection))
             inserted = frozenset(self._connection.scalars(insert, {"rows": opened}))
+        resolved = _joined_arrays([encoded.resolved for encoded in pending])
         if resolved is not None:
             closed = frozenset(self._connection.scalars(_pg_resolve(), {"rows": resolved}))
         return AppliedChanges(inserted, closed)
+
+
+@attrs.frozen
+class _Encoded:
+    """A submission's opened events and resolutions as JSON arrays for json_to_recordset."""
+
+    opened: str | None
+    resolved: str | None
+
+    @classmethod
+    def of(cls, changes: EventChanges) -> _Encoded:
+        return cls(
+            _json_rows(_payload(changes.opened)) if changes.opened else None,
+            _json_rows([_resolution_row(r) for r in changes.resolved])
+            if changes.resolved
+            else None,
+        )
+
+
+def _joined_arrays(arrays: list[str | None]) -> str | None:
+    """The non-empty JSON arrays `arrays` as one array: their elements, in order, between one
+    pair of brackets. None if there are none."""
+    elements = [array[1:-1] for array in arrays if array is not None]
+    return f"[{','.join(elements)}]" if elements else None
 
 
 @functools.cache
@@ -136,15 +222,6 @@ _INSERT_COLUMNS = [
     "is_resolved",
     "metadata_",
 ]
-
-
-def _pg_payloads(changes: EventChanges) -> tuple[str | None, str | None]:
-    """The opened events and the resolutions as JSON arrays for json_to_recordset."""
-    opened = _json_rows(_payload(changes.opened)) if changes.opened else None
-    resolved = (
-        _json_rows([_resolution_row(r) for r in changes.resolved]) if changes.resolved else None
-    )
-    return opened, resolved
 
 
 def _json_rows(rows: list[dict[str, Any]]) -> str:

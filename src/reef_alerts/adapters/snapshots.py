@@ -19,8 +19,8 @@ import functools
 import itertools
 import json
 import re
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -65,6 +65,11 @@ FIRST_BATCH_ROWS = 500
 judging after a few milliseconds instead of waiting for a whole batch (28 ms at 10,000 alerts),
 and each next batch is fetched in about the time the one before takes to judge."""
 
+READ_AHEAD = 2
+"""Fetches queued on the statement thread ahead of the cycle. With two, the thread starts the
+next as soon as one ends, and a write, which waits while a fetch is queued (see background.py),
+runs only while the cycle has a fetched batch in hand."""
+
 _DEFAULT_POLL_INTERVAL = 60
 _cursor_numbers = itertools.count(1)
 
@@ -82,7 +87,7 @@ class SqlSnapshotReader:
     def enabled_alerts(self, shard: Shard = WHOLE) -> Iterator[AlertSnapshot]:
         if self._thread is not None:
             sql, params = _compiled_snapshot(self._connection.dialect, shard)
-            fetch = self._thread.submit(self._declare, sql, dict(params)).result()
+            fetch = self._thread.read(self._declare, sql, dict(params)).result()
             return _snapshots(_prefetched(fetch, self._thread))
         return self._sqlite_snapshots(shard)
 
@@ -97,12 +102,17 @@ class SqlSnapshotReader:
         """
         name = f"reef_alerts_snapshot_{next(_cursor_numbers)}"
         self._connection.exec_driver_sql(f"DECLARE {name} NO SCROLL CURSOR FOR {sql}", params)
+        closed = False
 
         def fetch(size: int) -> Sequence[Any]:
+            nonlocal closed
+            if closed:  # a fetch queued ahead of the end
+                return ()
             rows = self._connection.exec_driver_sql(
                 f"FETCH FORWARD {size:d} FROM {name}"
             ).cursor.fetchall()
             if len(rows) < size:
+                closed = True
                 self._connection.exec_driver_sql(f"CLOSE {name}")
             return rows
 
@@ -243,19 +253,28 @@ def _reading_columns(c: Any) -> tuple[Any, ...]:
 def _prefetched(
     fetch: Callable[[int], Sequence[Any]], thread: StatementThread
 ) -> Iterator[Sequence[Any]]:
-    """The batches `fetch` returns, growing from FIRST_BATCH_ROWS to SNAPSHOT_BATCH_ROWS, up to
-    the first short one; each is fetched on `thread` while the caller works through the one
-    before."""
-    size = FIRST_BATCH_ROWS
-    pending: Future[Sequence[Any]] | None = thread.submit(fetch, size)
-    while pending is not None:
-        batch = pending.result()
-        if len(batch) < size:
-            pending = None
+    """The batches `fetch` returns, up to the first short one, fetched on `thread` READ_AHEAD
+    ahead of the caller; growing from FIRST_BATCH_ROWS to SNAPSHOT_BATCH_ROWS."""
+    sizes = _batch_sizes()
+    ahead = deque((size, thread.read(fetch, size)) for size in itertools.islice(sizes, READ_AHEAD))
+    while ahead:
+        size, fetched = ahead.popleft()
+        batch = fetched.result()
+        if len(batch) < size:  # the last: what was fetched ahead of it is empty
+            for _, empty in ahead:
+                empty.cancel()
+            ahead.clear()
         else:
-            size = min(2 * size, SNAPSHOT_BATCH_ROWS)
-            pending = thread.submit(fetch, size)
+            size = next(sizes)
+            ahead.append((size, thread.read(fetch, size)))
         yield batch
+
+
+def _batch_sizes() -> Iterator[int]:
+    size = FIRST_BATCH_ROWS
+    while True:
+        yield size
+        size = min(2 * size, SNAPSHOT_BATCH_ROWS)
 
 
 def _snapshots(batches: Iterator[Sequence[Any]]) -> Iterator[AlertSnapshot]:

@@ -13,10 +13,8 @@ from sqlalchemy import Connection, Engine, RootTransaction
 
 from reef_alerts.adapters.background import StatementThread
 from reef_alerts.adapters.coordination import SqlLeaseKeeper
-from reef_alerts.adapters.events import SqlEventWriter
-from reef_alerts.adapters.schema import has_open_event_index
+from reef_alerts.adapters.events import OpenEventIndex, PostgresEventWriter, SqliteEventWriter
 from reef_alerts.adapters.snapshots import SqlSnapshotReader
-from reef_alerts.adapters.tables import OPEN_EVENT_INDEX
 
 _CANCEL_WAIT_SECONDS = 3
 
@@ -25,16 +23,21 @@ class SqlUnitOfWork:
     """A cycle's transaction: what it writes commits together, or not at all."""
 
     snapshots: SqlSnapshotReader
-    events: SqlEventWriter
+    events: SqliteEventWriter | PostgresEventWriter
     leases: SqlLeaseKeeper
 
     def __init__(
-        self, engine: Engine, *, guarded: bool = True, lease_ttl: timedelta | None = None
+        self,
+        engine: Engine,
+        *,
+        index: OpenEventIndex | None = None,
+        lease_ttl: timedelta | None = None,
     ) -> None:
-        """`guarded`: the database has the one-open-event index (see `schema.check`).
-        `lease_ttl`: how long a renewed partition lease lasts, when the worker leases any."""
+        """`index`: whether the database has the one-open-event index (see `schema.check`);
+        by default it is taken to have it. `lease_ttl`: how long a renewed partition lease
+        lasts, when the worker leases any."""
         self._engine = engine
-        self._guarded = guarded
+        self._index = index or OpenEventIndex(logging.getLogger(__name__), present=True)
         self._lease_ttl = lease_ttl
         self._connection: Connection | None = None
         self._transaction: RootTransaction | None = None
@@ -51,8 +54,12 @@ class SqlUnitOfWork:
         # the cycle's; SQLite's driver holds the GIL too much for that to pay (see snapshots.py).
         if self._connection.dialect.name == "postgresql":
             self._thread = StatementThread()
+            self.events = PostgresEventWriter(
+                self._connection, index=self._index, thread=self._thread
+            )
+        else:
+            self.events = SqliteEventWriter(self._connection, index=self._index)
         self.snapshots = SqlSnapshotReader(self._connection, self._thread)
-        self.events = SqlEventWriter(self._connection, guarded=self._guarded, thread=self._thread)
         self.leases = SqlLeaseKeeper(self._connection, self._lease_ttl)
         return self
 
@@ -113,31 +120,14 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    """Makes a unit of work per cycle, knowing whether the one-open-event index exists.
-
-    The index is looked for at each cycle until it is found, rather than once at start-up, so a
-    worker started while the database is down, or before `db upgrade`, finds out when it changes.
-    """
+    """Makes a unit of work per cycle, all sharing what is known of the one-open-event index."""
 
     def __init__(
         self, engine: Engine, log: logging.Logger, lease_ttl: timedelta | None = None
     ) -> None:
         self._engine = engine
-        self._log = log
+        self._index = OpenEventIndex(log)
         self._lease_ttl = lease_ttl
-        self._guarded = False
-        self._warned = False
 
     def __call__(self) -> SqlUnitOfWork:
-        # Looked for until found, so `db upgrade` run beside a live worker takes effect.
-        if not self._guarded:
-            with self._engine.connect() as connection:
-                self._guarded = has_open_event_index(connection)
-            if not self._guarded and not self._warned:
-                self._warned = True
-                self._log.warning(
-                    "alert_events has no %s index: concurrent workers could duplicate events "
-                    "until `reef-alerts db upgrade` has been run",
-                    OPEN_EVENT_INDEX,
-                )
-        return SqlUnitOfWork(self._engine, guarded=self._guarded, lease_ttl=self._lease_ttl)
+        return SqlUnitOfWork(self._engine, index=self._index, lease_ttl=self._lease_ttl)

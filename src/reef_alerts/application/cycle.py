@@ -53,8 +53,10 @@ class CycleStats:
         return attrs.asdict(self)
 
 
-SUBMIT_EVERY = 5_000
-"""Alerts judged between two submissions of their changes to the event writer."""
+SUBMIT_EVERY = 1_000
+"""Alerts judged between two submissions of their changes to the event writer. A writer that
+writes while the cycle judges can then have most of them written by the end, when the cycle
+waits for the rest; one that is busy merges submissions."""
 
 
 class RunCycle:
