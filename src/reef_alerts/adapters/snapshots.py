@@ -132,17 +132,29 @@ class SqlSnapshotReader:
 
 def snapshot_query(shard: Shard = WHOLE) -> Select[Any]:
     """PostgreSQL's snapshot in one statement: every enabled alert of `shard` with its device, its
-    device's newest reading and its open event; the columns of SNAPSHOT_COLUMNS."""
+    device's newest reading and its open event; the columns of SNAPSHOT_COLUMNS.
+
+    Each watched device is joined with its row and its newest reading once, in device order,
+    and then with its alerts: the rows stream from the first, where a hash of every device row
+    made the first one wait for all of them.
+    """
     enabled = _enabled(shard)
     watched = select(alerts.c.device_id).where(enabled).distinct().cte("watched")
     c = history.c
     latest = _newest_reading(
         watched.c.device_id, c.id, c.timestamp, c.value, c.json_value, c.metadata_
     ).lateral("latest")
-    newest = (
-        select(watched.c.device_id, *latest.c)
-        .select_from(watched.join(latest, true()))
-        .subquery("newest")
+    contexts = (
+        select(
+            watched.c.device_id,
+            *_device_columns(),
+            latest.c.id.label("reading_id"),
+            *_reading_columns(latest.c),
+        )
+        .select_from(
+            watched.join(devices, devices.c.id == watched.c.device_id).outerjoin(latest, true())
+        )
+        .subquery("contexts")
     )
     open_events = (
         select(alert_events.c.alert_id, func.min(alert_events.c.id).label("event_id"))
@@ -153,15 +165,13 @@ def snapshot_query(shard: Shard = WHOLE) -> Select[Any]:
     return (
         select(
             *_alert_columns(),
-            *_device_columns(),
-            newest.c.id.label("reading_id"),
-            *_reading_columns(newest.c),
+            *(contexts.c[name] for name in CONTEXT_COLUMNS),
             open_events.c.event_id,
         )
         .select_from(
-            alerts.outerjoin(devices, devices.c.id == alerts.c.device_id)
-            .outerjoin(newest, newest.c.device_id == alerts.c.device_id)
-            .outerjoin(open_events, open_events.c.alert_id == alerts.c.id)
+            alerts.outerjoin(contexts, contexts.c.device_id == alerts.c.device_id).outerjoin(
+                open_events, open_events.c.alert_id == alerts.c.id
+            )
         )
         .where(enabled)
     )
