@@ -14,30 +14,19 @@ from typing import Any
 import attrs
 from sqlalchemy import (
     Connection,
-    Float,
-    Integer,
-    String,
-    Text,
     bindparam,
-    cast,
-    column,
     exists,
-    false,
-    func,
     select,
-    types,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from reef_alerts.adapters.background import StatementThread
 from reef_alerts.adapters.schema import has_open_event_index
 from reef_alerts.adapters.tables import (
     OPEN_EVENT_INDEX,
     OPEN_EVENT_PREDICATE,
-    UTCDateTime,
     alert_events,
-    open_event_index,
 )
 from reef_alerts.domain import AlertEvent
 from reef_alerts.ports import (
@@ -166,12 +155,16 @@ class PostgresEventWriter:
         closed: frozenset[int] = frozenset()
         opened = _joined_arrays([encoded.opened for encoded in pending])
         if opened is not None:
-            insert = _pg_insert(guarded=self._index.present(self._connection))
-            inserted = frozenset(self._connection.scalars(insert, {"rows": opened}))
+            guarded = self._index.present(self._connection)
+            insert = _PG_INSERT_GUARDED if guarded else _PG_INSERT_UNGUARDED
+            inserted = frozenset(row[0] for row in self._execute(insert, opened))
         resolved = _joined_arrays([encoded.resolved for encoded in pending])
         if resolved is not None:
-            closed = frozenset(self._connection.scalars(_pg_resolve(), {"rows": resolved}))
+            closed = frozenset(row[0] for row in self._execute(_PG_RESOLVE, resolved))
         return AppliedChanges(inserted, closed)
+
+    def _execute(self, sql: str, rows: str) -> Sequence[Any]:
+        return self._connection.exec_driver_sql(sql, {"rows": rows}).cursor.fetchall()
 
 
 @attrs.frozen
@@ -228,68 +221,45 @@ def _json_rows(rows: list[dict[str, Any]]) -> str:
     return json.dumps(rows, separators=(",", ":"))
 
 
-def _rows_param() -> Any:
-    """The bound JSON array of a batched write, passed as text already encoded."""
-    return cast(bindparam("rows", type_=Text), postgresql.JSON)
+# PostgreSQL's two writes, as SQL text: each takes its rows as one JSON array, and they are
+# PostgreSQL's own dialect anyway. Built as SQLAlchemy constructs, their first compilation and
+# execution held the GIL for 10 ms of a worker's first cycle.
 
+_PG_INSERT = """\
+INSERT INTO alert_events (alert_id, device_id, triggered_at, current_value, threshold_value,
+                          operator, metric, is_resolved, metadata)
+SELECT opened.alert_id, opened.device_id, opened.triggered_at, opened.current_value,
+       opened.threshold_value, opened.operator, opened.metric, false, opened.metadata
+FROM json_to_recordset(CAST(%(rows)s AS JSON)) AS opened(
+    alert_id INTEGER, device_id INTEGER, triggered_at TIMESTAMP WITH TIME ZONE,
+    current_value FLOAT, threshold_value FLOAT, operator VARCHAR, metric VARCHAR, metadata JSON)
+{only_new}
+RETURNING alert_events.alert_id
+"""
 
-@functools.cache
-def _pg_insert(*, guarded: bool) -> Any:
-    """The opened events' INSERT, built once: its construct is the same every cycle."""
-    rows = func.json_to_recordset(_rows_param()).table_valued(
-        column("alert_id", Integer),
-        column("device_id", Integer),
-        column("triggered_at", UTCDateTime),
-        column("current_value", Float),
-        column("threshold_value", Float),
-        column("operator", String),
-        column("metric", String),
-        column("metadata", types.JSON),
-        name="opened",
-    )
-    rows = rows.render_derived(with_types=True)
-    source = select(
-        rows.c.alert_id,
-        rows.c.device_id,
-        rows.c.triggered_at,
-        rows.c.current_value,
-        rows.c.threshold_value,
-        rows.c.operator,
-        rows.c.metric,
-        false(),
-        rows.c.metadata,
-    )
-    if not guarded:
-        source = source.where(~_has_open_event(rows.c.alert_id))
-    statement = postgresql.insert(alert_events).from_select(_INSERT_COLUMNS, source)
-    if guarded:
-        # The index is the arbiter; a NOT EXISTS as well would cost an anti-join for nothing.
-        statement = statement.on_conflict_do_nothing(constraint=open_event_index)
-    return statement.returning(alert_events.c.alert_id)
+_PG_INSERT_GUARDED = _PG_INSERT.format(
+    # The one-open-event index is the arbiter; a NOT EXISTS as well would cost an anti-join for
+    # nothing.
+    only_new="ON CONFLICT (alert_id) WHERE NOT is_resolved DO NOTHING"
+)
+
+_PG_INSERT_UNGUARDED = _PG_INSERT.format(
+    only_new="WHERE NOT EXISTS (SELECT FROM alert_events AS existing\n"
+    "                  WHERE existing.alert_id = opened.alert_id AND NOT existing.is_resolved)"
+)
+
+_PG_RESOLVE = """\
+UPDATE alert_events
+SET is_resolved = true, resolved_at = resolution.resolved_at, resolution_value = resolution.value
+FROM json_to_recordset(CAST(%(rows)s AS JSON)) AS resolution(
+    id INTEGER, resolved_at TIMESTAMP WITH TIME ZONE, value FLOAT)
+WHERE alert_events.id = resolution.id AND NOT alert_events.is_resolved
+RETURNING alert_events.id
+"""
 
 
 def _has_open_event(alert_id: Any) -> Any:
     return exists().where(alert_events.c.alert_id == alert_id, OPEN_EVENT_PREDICATE)
-
-
-@functools.cache
-def _pg_resolve() -> Any:
-    rows = (
-        func.json_to_recordset(_rows_param())
-        .table_valued(
-            column("id", Integer),
-            column("resolved_at", UTCDateTime),
-            column("value", Float),
-            name="resolutions",
-        )
-        .render_derived(with_types=True)
-    )
-    return (
-        update(alert_events)
-        .where(alert_events.c.id == rows.c.id, OPEN_EVENT_PREDICATE)
-        .values(is_resolved=True, resolved_at=rows.c.resolved_at, resolution_value=rows.c.value)
-        .returning(alert_events.c.id)
-    )
 
 
 @functools.cache
