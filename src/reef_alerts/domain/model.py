@@ -46,6 +46,7 @@ def _threshold(value: object) -> float:
 
 
 def _parse_operator(symbol: object) -> Operator:
+    # A function of its own: mypy's attrs plugin takes no bound method as a converter.
     return Operator.parse(symbol)
 
 
