@@ -234,7 +234,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--alerts", type=_sizes, action="append", help="sizes, e.g. 1000,10000")
     parser.add_argument("--readings", type=int, default=5, help="readings per device")
     parser.add_argument("--repeat", type=int, default=5, help="reef cycles per copy (first + rest)")
-    parser.add_argument("--copies", type=int, default=3, help="fresh copies reef runs on (median)")
+    parser.add_argument("--copies", type=int, default=5, help="fresh copies reef runs on (median)")
     parser.add_argument(
         "--reference-repeat", type=int, help="reference runs (default 3, 1 > 10,000)"
     )
