@@ -313,7 +313,7 @@ def test_a_cycle_sends_the_same_statements_for_10_and_1000_alerts_but_a_fetch(
         engine.dispose()
 
     # PostgreSQL: DECLARE and CLOSE of the snapshot's cursor, the FETCHes, whose batches grow
-    # from 500 rows to 5,000, then the index look-up (a worker's first write only), the insert
+    # from 500 rows to 5,000, then the index look-up (a worker's first insert only), the insert
     # and the update. SQLite: BEGIN IMMEDIATE, the two snapshot statements, the look-up, the
     # insert and the update.
     assert [s for s in small if s != "FETCH"] == [s for s in large if s != "FETCH"]

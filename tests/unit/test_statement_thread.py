@@ -3,12 +3,18 @@ borrows."""
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
+from datetime import UTC, datetime
+from typing import cast
 
 import pytest
+from sqlalchemy import Connection
 
 from reef_alerts.adapters.background import StatementThread
+from reef_alerts.adapters.events import OpenEventIndex, PostgresEventWriter
+from reef_alerts.ports import EventChanges, Resolution
 
 
 @pytest.mark.parametrize("lane", ["read", "write"])
@@ -87,9 +93,17 @@ def test_a_waiting_read_goes_before_every_waiting_write() -> None:
 def test_closing_waits_for_the_work_in_flight_and_drops_the_work_not_started() -> None:
     thread = StatementThread()
     ran: list[str] = []
-    release = _blocked(thread)
+    started, release = threading.Event(), threading.Event()
+
+    def in_flight() -> None:
+        started.set()
+        release.wait(timeout=10)
+        ran.append("in flight")
+
+    thread.read(in_flight)
+    started.wait(timeout=10)
     waiting = thread.write(ran.append, "waiting")
-    threading.Timer(0.05, lambda: (ran.append("in flight"), release.set())).start()
+    threading.Timer(0.05, release.set).start()
 
     thread.close()
 
@@ -97,6 +111,43 @@ def test_closing_waits_for_the_work_in_flight_and_drops_the_work_not_started() -
     assert ran == ["in flight"]
     with pytest.raises(RuntimeError, match="closed"):
         thread.read(ran.append, "too late")
+
+
+def test_work_queued_before_a_failure_fails_with_it_without_running() -> None:
+    thread = StatementThread()
+    ran: list[str] = []
+    cause = ValueError("insert failed")
+
+    def fail() -> None:
+        raise cause
+
+    try:
+        release = _blocked(thread)
+        failing = thread.write(fail)
+        queued = thread.write(ran.append, "after")
+        release.set()
+        with pytest.raises(ValueError, match="insert failed"):
+            failing.result(timeout=10)
+        with pytest.raises(ValueError, match="insert failed") as raised:
+            queued.result(timeout=10)
+    finally:
+        thread.close()
+
+    assert raised.value is cause
+    assert ran == []
+
+
+def test_a_writer_whose_thread_is_closed_refuses_every_submission_rather_than_keep_one() -> None:
+    thread = StatementThread()
+    thread.close()
+    writer = PostgresEventWriter(
+        cast(Connection, object()), index=OpenEventIndex(logging.getLogger()), thread=thread
+    )
+    changes = EventChanges(resolved=[Resolution(1, 1, datetime(2024, 6, 1, tzinfo=UTC), 80.0)])
+
+    for _ in range(2):  # the second would be kept and never written if the first left a trace
+        with pytest.raises(RuntimeError, match="closed"):
+            writer.submit(changes)
 
 
 def test_shortens_the_switch_interval_while_open_and_restores_it_on_close() -> None:

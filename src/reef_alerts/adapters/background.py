@@ -21,8 +21,9 @@ class StatementThread:
     in the order it was submitted.
 
     A read waiting goes before a write waiting, because the cycle is held up by a read it has not
-    got and by no write until its very end. Reordering them is safe for the snapshot: a cursor
-    sees the data as of its DECLARE, never the transaction's later writes.
+    got and by no write until its very end. So a read must not depend on a write submitted
+    before it. The snapshot's do not: its FETCHes read a cursor, which sees the data as of its
+    DECLARE, and the DECLARE comes before any write.
 
     Once one statement fails, the rest fail with its error rather than with PostgreSQL's "current
     transaction is aborted", so the cause is what the cycle reports.

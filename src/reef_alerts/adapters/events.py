@@ -1,5 +1,5 @@
-"""The event-writing port on SQLAlchemy Core: a cycle's changes in a few statements, written
-at the end of the cycle on SQLite and while it goes on on PostgreSQL."""
+"""The event-writing port: a cycle's changes in a few statements, written at the end of the
+cycle on SQLite (SQLAlchemy Core statements) and while it goes on on PostgreSQL (SQL text)."""
 
 from __future__ import annotations
 
@@ -38,15 +38,16 @@ from reef_alerts.ports import (
 
 class OpenEventIndex:
     """Whether alert_events has the one-open-event index (see `schema.check`), as a worker's
-    units of work find out: looked for at a unit of work's first write until found.
+    units of work find out: looked for by each write that opens events until it is found, then
+    trusted.
 
     Not once at start-up: a worker started while the database is down, or before `db upgrade`,
-    finds out when that changes. And at the first write, not before the read: the look-up then
-    overlaps the cycle's judging, and a cycle with nothing to write needs none.
+    finds out when that changes. And at a write, not before the read: the look-up then overlaps
+    the cycle's judging, and a cycle with no event to open needs none.
     """
 
     def __init__(self, log: logging.Logger, *, present: bool = False) -> None:
-        """`present`: known to exist (a database this process has just upgraded, a test's)."""
+        """`present`: known to exist, so never looked for."""
         self._log = log
         self._present = present
         self._warned = False
@@ -106,7 +107,9 @@ class PostgresEventWriter:
     goes on judging; one statement per kind of change and write.
 
     Whatever is submitted while the thread is busy is written together when it gets to it, so
-    the cycle can submit often: the last write, the one it waits for, is then small. Where the
+    the cycle can submit often. Writes wait while fetches are queued (see background.py); once
+    the snapshot is read they follow one another, and the last, the one the cycle waits for,
+    holds only what was submitted while the one before it ran. Where the
     partial unique index exists, it is the insert's ON CONFLICT target, so concurrent workers
     can never open a second event for an alert; without it (a legacy database not yet upgraded)
     a NOT EXISTS check still prevents duplicates within one worker.
@@ -136,7 +139,12 @@ class PostgresEventWriter:
             if self._write_queued:
                 return
             self._write_queued = True
-        self._writes.append(self._thread.write(self._write_pending))
+        try:
+            self._writes.append(self._thread.write(self._write_pending))
+        except BaseException:
+            with self._lock:  # nothing will take what is pending: let the next submit try
+                self._write_queued = False
+            raise
 
     def flush(self) -> AppliedChanges:
         written = [write.result() for write in self._writes]

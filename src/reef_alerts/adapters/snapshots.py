@@ -2,8 +2,8 @@
 reading and its open event, read as one consistent snapshot in a few statements, none per alert.
 
 PostgreSQL reads it in one statement through a server-side cursor. The unit of work's statement
-thread (adapters/background.py) fetches the next batch of rows while the cycle judges the one
-before, so the server's work on the query overlaps the worker's.
+thread (adapters/background.py) fetches the next two batches of rows while the cycle judges the
+one before, so the server's work on the query overlaps the worker's.
 
 SQLite reads it in two statements, the watched devices with their newest reading and then the
 alerts with their open event. The cycle's transaction began IMMEDIATE, so no other writer can
@@ -134,9 +134,10 @@ def snapshot_query(shard: Shard = WHOLE) -> Select[Any]:
     """PostgreSQL's snapshot in one statement: every enabled alert of `shard` with its device, its
     device's newest reading and its open event; the columns of SNAPSHOT_COLUMNS.
 
-    Each watched device is joined with its row and its newest reading once, in device order,
-    and then with its alerts: the rows stream from the first, where a hash of every device row
-    made the first one wait for all of them.
+    Each watched device is joined with its row and its newest reading once, and then with its
+    alerts. PostgreSQL can then merge-join the watched devices with the device rows in id order,
+    and the rows stream from the first, where a hash of every device row made the first one wait
+    for all of them.
     """
     enabled = _enabled(shard)
     watched = select(alerts.c.device_id).where(enabled).distinct().cte("watched")

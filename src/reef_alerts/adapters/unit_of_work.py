@@ -37,7 +37,9 @@ class SqlUnitOfWork:
         by default it is taken to have it. `lease_ttl`: how long a renewed partition lease
         lasts, when the worker leases any."""
         self._engine = engine
-        self._index = index or OpenEventIndex(logging.getLogger(__name__), present=True)
+        if index is None:
+            index = OpenEventIndex(logging.getLogger(__name__), present=True)
+        self._index = index
         self._lease_ttl = lease_ttl
         self._connection: Connection | None = None
         self._transaction: RootTransaction | None = None

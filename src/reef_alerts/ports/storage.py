@@ -100,9 +100,9 @@ class EventWriter(Protocol):
     def submit(self, changes: EventChanges) -> None:
         """Insert the opened events (never a second open one per alert); close the resolved.
 
-        In a constant number of statements, however many changes. An adapter may write them
-        later, in the background or at `flush`, merging submissions; a failure then surfaces at
-        `flush` or `UnitOfWork.commit`.
+        A constant number of statements per write, however many changes it holds. An adapter
+        may write them later, in the background or at `flush`, merging submissions; a failure
+        then surfaces at `flush` or `UnitOfWork.commit`.
         """
         ...
 
