@@ -52,20 +52,33 @@ def _blocked(thread: StatementThread) -> threading.Event:
     return release
 
 
-def test_a_waiting_read_goes_before_every_waiting_write() -> None:
+@pytest.mark.parametrize(
+    ("reads", "order"),
+    [
+        (2, ["read 0", "read 1", "write 0", "write 1"]),
+        (5, ["read 0", "read 1", "write 0", "read 2", "read 3", "write 1", "read 4"]),
+    ],
+    ids=["reads first", "writes not starved"],
+)
+def test_waiting_reads_go_first_but_a_write_lets_only_write_patience_of_them_ahead(
+    monkeypatch: pytest.MonkeyPatch, reads: int, order: list[str]
+) -> None:
+    """A write waits for the reads the cycle needs, but not for all of them: when fetches keep
+    coming (a server slower than the judging), writes go out as the cycle goes on."""
+    monkeypatch.setattr(StatementThread, "WRITE_PATIENCE", 2)
     thread = StatementThread()
     ran: list[str] = []
     try:
         release = _blocked(thread)
-        writes = [thread.write(ran.append, f"write {n}") for n in range(2)]
-        reads = [thread.read(ran.append, f"read {n}") for n in range(2)]
+        futures = [thread.write(ran.append, f"write {n}") for n in range(2)]
+        futures += [thread.read(ran.append, f"read {n}") for n in range(reads)]
         release.set()
-        for future in (*writes, *reads):
+        for future in futures:
             future.result(timeout=10)
     finally:
         thread.close()
 
-    assert ran == ["read 0", "read 1", "write 0", "write 1"]
+    assert ran == order
 
 
 def test_closing_waits_for_the_work_in_flight_and_drops_the_work_not_started() -> None:

@@ -107,9 +107,9 @@ class PostgresEventWriter:
     goes on judging; one statement per kind of change and write.
 
     Whatever is submitted while the thread is busy is written together when it gets to it, so
-    the cycle can submit often. Writes wait while fetches are queued (see background.py); once
-    the snapshot is read they follow one another, and the last, the one the cycle waits for,
-    holds only what was submitted while the one before it ran. Where the
+    the cycle can submit often. Writes give way to fetches, up to a point (see background.py);
+    once the snapshot is read they follow one another, and the last, the one the cycle waits
+    for, holds only what was submitted while the one before it ran. Where the
     partial unique index exists, it is the insert's ON CONFLICT target, so concurrent workers
     can never open a second event for an alert; without it (a legacy database not yet upgraded)
     a NOT EXISTS check still prevents duplicates within one worker.

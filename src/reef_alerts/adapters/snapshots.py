@@ -67,8 +67,8 @@ and each next batch is fetched in about the time the one before takes to judge."
 
 READ_AHEAD = 2
 """Fetches queued on the statement thread ahead of the cycle. With two, the thread starts the
-next as soon as one ends, and a write, which waits while a fetch is queued (see background.py),
-runs only while the cycle has a fetched batch in hand."""
+next as soon as one ends, and a write, which gives way to queued fetches (see background.py),
+mostly runs while the cycle has a fetched batch in hand."""
 
 _DEFAULT_POLL_INTERVAL = 60
 _cursor_numbers = itertools.count(1)
