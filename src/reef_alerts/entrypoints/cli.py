@@ -15,16 +15,18 @@ from sqlalchemy import Engine
 
 from reef_alerts import __version__
 from reef_alerts.adapters import schema
-from reef_alerts.adapters.coordination import (
-    SqlPartitionCoordinator,
-    unleased_partitions,
-    worker_statuses,
-)
+from reef_alerts.adapters.coordination import unleased_partitions, worker_statuses
 from reef_alerts.application import WorkerStatistics
 from reef_alerts.config import ConfigError, Settings, load_settings, redact
 from reef_alerts.container import Container, build_container
 from reef_alerts.entrypoints.demo import DemoFileInUseError, format_events, run_demo
 from reef_alerts.entrypoints.logging_setup import WORKER_LOGGER, configure_logging
+from reef_alerts.entrypoints.startup import (
+    StartupError,
+    coordinator_for,
+    release_leases,
+    verify_database,
+)
 from reef_alerts.entrypoints.worker import (
     Worker,
     describe_error,
@@ -160,8 +162,11 @@ def run(
             raise typer.Exit(0)
         raise typer.Exit(0 if report.can_run else 1)
 
-    report = _verify_database(engine, settings, log, required=single)
-    coordinator = _coordinator(container, settings, report, partitions, log)
+    try:
+        report = verify_database(engine, settings, log, required=single)
+        coordinator = coordinator_for(container, settings, report, partitions, log)
+    except StartupError:  # logged, on one line
+        raise typer.Exit(1) from None
     statistics = WorkerStatistics(started_at=time.monotonic())
     stop = threading.Event()
     worker = Worker(
@@ -185,7 +190,7 @@ def run(
     finally:
         restore()
         if coordinator is not None:
-            _release(coordinator, log, settings)
+            release_leases(coordinator, log, settings)
         engine.dispose()
 
 
@@ -311,55 +316,6 @@ def _logging(verbose: bool, log_file: Path | None, settings: Settings) -> loggin
 def _engine(settings: Settings) -> Engine:
     container: Container = build_container(settings, logging.getLogger(WORKER_LOGGER))
     return container.adapters.engine()  # type: ignore[no-any-return]
-
-
-def _coordinator(
-    container: Container,
-    settings: Settings,
-    report: schema.SchemaReport,
-    partitions: int,
-    log: logging.Logger,
-) -> SqlPartitionCoordinator | None:
-    """On PostgreSQL, workers lease partitions (hot standby at K = 1). The coordinator finds the
-    lease tables itself, so a worker started before the database or `db upgrade` catches up."""
-    if settings.backend != "postgresql":
-        return None
-    if partitions > 1 and report.connected and not report.coordinated:
-        log.error("--partitions needs the worker's lease tables: run `reef-alerts db upgrade`")
-        raise typer.Exit(1)
-    return container.adapters.coordinator()  # type: ignore[no-any-return]
-
-
-def _release(coordinator: SqlPartitionCoordinator, log: logging.Logger, settings: Settings) -> None:
-    try:
-        coordinator.release()
-    except Exception as error:  # noqa: BLE001 - the leases expire on their own anyway
-        log.warning(
-            "Could not release the partition leases (they expire by themselves): %s",
-            describe_error(error, settings.secrets),
-        )
-
-
-def _verify_database(
-    engine: Engine, settings: Settings, log: logging.Logger, required: bool
-) -> schema.SchemaReport:
-    """Check the tables before the first cycle; create them in the embedded database."""
-    report = schema.check(engine)
-    if report.connected and not report.can_run and settings.embedded:
-        log.info("Creating the tables in the embedded database %s", settings.sqlite_path)
-        report = schema.upgrade(engine)
-    if report.can_run:
-        log.info("Database connection and table verification successful")
-        return report
-    problem = "; ".join(
-        line for line in report.lines() if "MISSING" in line or "unreachable" in line
-    )
-    if not report.connected and not required:
-        # The service keeps trying: the database may be starting, or restarting.
-        log.error("Database verification failed: %s; retrying every interval", problem)
-        return report
-    log.error("Database verification failed: %s", problem)
-    raise typer.Exit(1)
 
 
 def _print_report(report: schema.SchemaReport, settings: Settings) -> None:
