@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from benchmarks.databases import DEFAULT_SERVER_URL, scratch_for
 from benchmarks.generate import generate
+from benchmarks.run import measure_in_process
 
 
 def compare(
@@ -39,25 +36,11 @@ def compare(
         for _ in range(rounds):
             for checkout in checkouts:
                 copy = scratch.clone(template)
-                runs[checkout].append(_measure(checkout, copy, summary.now))
+                runs[checkout].append(
+                    measure_in_process("reef", copy, summary.now, ["--repeat", "2"], checkout)
+                )
                 scratch.drop(copy)
     return [_summary(checkout, measured) for checkout, measured in runs.items()]
-
-
-def _measure(checkout: Path, url: str, now: datetime) -> dict[str, Any]:
-    """Two cycles of `checkout`'s code on `url`, as `benchmarks.measure` times them."""
-    command = [sys.executable, "-m", "benchmarks.measure", "reef", url]
-    command += ["--now", now.isoformat(), "--repeat", "2"]
-    path = os.pathsep.join([str(checkout / "src"), str(checkout)])
-    env = os.environ | {"PYTHONPATH": path}
-    done = subprocess.run(
-        command, cwd=checkout, env=env, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise RuntimeError(f"{checkout} failed: {last}")
-    parsed: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return parsed
 
 
 def _summary(checkout: Path, runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -62,7 +63,7 @@ def bench(scratch: Scratch, alerts: int, args: argparse.Namespace) -> dict[str, 
     if args.profile and alerts == max(n for name, n in args.jobs if name == scratch.backend):
         path = _profile_path(args.profile, scratch.backend, args.jobs)
         copy = scratch.clone(template)
-        _measure("reef", copy, summary.now, ["--profile", str(path)])
+        measure_in_process("reef", copy, summary.now, ["--profile", str(path)])
         result["profile"] = str(path)
         scratch.drop(copy)
     scratch.drop(template)
@@ -144,7 +145,9 @@ def _on_fresh_copies(
     duplicates = 0
     for attempt in range(copies):
         copy = scratch.clone(template)
-        runs.append(_measure(implementation, copy, summary.now, ["--repeat", str(cycles)]))
+        runs.append(
+            measure_in_process(implementation, copy, summary.now, ["--repeat", str(cycles)])
+        )
         if attempt == 0:
             open_ids, duplicates = open_alert_ids(copy)
         scratch.drop(copy)
@@ -175,13 +178,23 @@ def _compare(
     }
 
 
-def _measure(implementation: str, url: str, now: datetime, extra: list[str]) -> dict[str, Any]:
+def measure_in_process(
+    implementation: str, url: str, now: datetime, extra: list[str], checkout: Path = ROOT
+) -> dict[str, Any]:
+    """`benchmarks.measure`'s JSON line for `implementation` on `url`, run in a process of its
+    own with `checkout`'s code: its `src/` goes first on PYTHONPATH, ahead of the installed
+    package."""
     command = [sys.executable, "-m", "benchmarks.measure", implementation, url]
     command += ["--now", now.isoformat(), *extra]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    env = None
+    if checkout != ROOT:
+        env = os.environ | {"PYTHONPATH": os.pathsep.join([str(checkout / "src"), str(checkout)])}
+    done = subprocess.run(
+        command, cwd=checkout, env=env, capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise RuntimeError(f"{implementation} failed: {last}")
+        raise RuntimeError(f"{implementation} in {checkout} failed: {last}")
     parsed: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return parsed
 
