@@ -237,6 +237,35 @@ def test_an_unguarded_legacy_database_still_never_duplicates_within_one_worker(
     assert open_alert_ids(engine) == [1]
 
 
+def test_a_unit_of_work_looks_for_the_missing_index_once_however_many_writes_it_makes(
+    engine: Engine,
+) -> None:
+    schema.upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(text("DROP INDEX uq_alert_events_one_open_per_alert"))
+    for n in (1, 2):
+        add_device(engine, n)
+        add_alert(engine, n, n)
+    lookups: list[str] = []
+
+    def _record(_conn: object, _cursor: object, statement: str, *args: object) -> None:
+        if "uq_alert_events_one_open_per_alert" in str(args[0]):
+            lookups.append(statement)
+
+    event.listen(engine, "before_cursor_execute", _record)
+    try:
+        with SqlUnitOfWork(engine, index=OpenEventIndex(logging.getLogger())) as uow:
+            for n in (1, 2):
+                uow.events.submit(EventChanges(opened=[_too_hot(n, n, 90.0)]))
+                uow.events.flush()
+            uow.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", _record)
+
+    assert len(lookups) == 1
+    assert open_alert_ids(engine) == [1, 2]
+
+
 def test_warns_once_when_the_one_open_event_index_is_missing_and_stops_when_it_is_made(
     engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -7,7 +7,7 @@ import functools
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -38,8 +38,8 @@ from reef_alerts.ports import (
 
 class OpenEventIndex:
     """Whether alert_events has the one-open-event index (see `schema.check`), as a worker's
-    units of work find out: looked for by each write that opens events until it is found, then
-    trusted.
+    units of work find out: looked for at most once per unit of work, at its first insert, until
+    it is found; then trusted.
 
     Not once at start-up: a worker started while the database is down, or before `db upgrade`,
     finds out when that changes. And at a write, not before the read: the look-up then overlaps
@@ -53,6 +53,7 @@ class OpenEventIndex:
         self._warned = False
 
     def present(self, connection: Connection) -> bool:
+        """Whether the index exists, looked for on `connection` unless already found."""
         if not self._present:
             self._present = has_open_event_index(connection)
             if not self._present and not self._warned:
@@ -74,9 +75,10 @@ class SqliteEventWriter:
     began IMMEDIATE, before its read, so nothing can change between the two.
     """
 
-    def __init__(self, connection: Connection, *, index: OpenEventIndex) -> None:
+    def __init__(self, connection: Connection, *, guarded: Callable[[], bool]) -> None:
+        """`guarded()`: whether the one-open-event index exists (asked at the first insert)."""
         self._connection = connection
-        self._index = index
+        self._guarded = guarded
         self._pending: list[EventChanges] = []
 
     def submit(self, changes: EventChanges) -> None:
@@ -88,9 +90,8 @@ class SqliteEventWriter:
         opened = [event for changes in pending for event in changes.opened]
         resolved = [resolution for changes in pending for resolution in changes.resolved]
         if opened:
-            guarded = self._index.present(self._connection)
             self._connection.execute(
-                _sqlite_insert(guarded=guarded), [_event_params(event) for event in opened]
+                _sqlite_insert(guarded=self._guarded()), [_event_params(event) for event in opened]
             )
         if resolved:
             self._connection.execute(_sqlite_resolve(), [_resolution_params(r) for r in resolved])
@@ -109,17 +110,18 @@ class PostgresEventWriter:
     Whatever is submitted while the thread is busy is written together when it gets to it, so
     the cycle can submit often. Writes give way to fetches, up to a point (see background.py);
     once the snapshot is read they follow one another, and the last, the one the cycle waits
-    for, holds only what was submitted while the one before it ran. Where the
-    partial unique index exists, it is the insert's ON CONFLICT target, so concurrent workers
-    can never open a second event for an alert; without it (a legacy database not yet upgraded)
-    a NOT EXISTS check still prevents duplicates within one worker.
+    for, holds only what was submitted while the one before it ran. Where the partial unique
+    index exists, it is the insert's ON CONFLICT target, so concurrent workers can never open a
+    second event for an alert; without it (a legacy database not yet upgraded) a NOT EXISTS
+    check still prevents duplicates within one worker.
     """
 
     def __init__(
-        self, connection: Connection, *, index: OpenEventIndex, thread: StatementThread
+        self, connection: Connection, *, guarded: Callable[[], bool], thread: StatementThread
     ) -> None:
+        """`guarded()`: whether the one-open-event index exists (asked at the first insert)."""
         self._connection = connection
-        self._index = index
+        self._guarded = guarded
         self._thread = thread
         self._lock = threading.Lock()
         self._pending: list[_Encoded] = []
@@ -163,8 +165,7 @@ class PostgresEventWriter:
         closed: frozenset[int] = frozenset()
         opened = _joined_arrays([encoded.opened for encoded in pending])
         if opened is not None:
-            guarded = self._index.present(self._connection)
-            insert = _PG_INSERT_GUARDED if guarded else _PG_INSERT_UNGUARDED
+            insert = _PG_INSERT_GUARDED if self._guarded() else _PG_INSERT_UNGUARDED
             inserted = frozenset(row[0] for row in self._execute(insert, opened))
         resolved = _joined_arrays([encoded.resolved for encoded in pending])
         if resolved is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from datetime import timedelta
@@ -54,13 +55,15 @@ class SqlUnitOfWork:
             raise
         # PostgreSQL's statements go through a helper thread, to overlap the server's work with
         # the cycle's; SQLite's driver holds the GIL too much for that to pay (see snapshots.py).
+        # Asked once per unit of work at most, at its first insert, whatever the writes.
+        guarded = functools.cache(functools.partial(self._index.present, self._connection))
         if self._connection.dialect.name == "postgresql":
             self._thread = StatementThread()
             self.events = PostgresEventWriter(
-                self._connection, index=self._index, thread=self._thread
+                self._connection, guarded=guarded, thread=self._thread
             )
         else:
-            self.events = SqliteEventWriter(self._connection, index=self._index)
+            self.events = SqliteEventWriter(self._connection, guarded=guarded)
         self.snapshots = SqlSnapshotReader(self._connection, self._thread)
         self.leases = SqlLeaseKeeper(self._connection, self._lease_ttl)
         return self
