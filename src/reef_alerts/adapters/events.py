@@ -176,60 +176,6 @@ class PostgresEventWriter:
         return self._connection.exec_driver_sql(sql, {"rows": rows}).cursor.fetchall()
 
 
-@attrs.frozen
-class _Encoded:
-    """A submission's opened events and resolutions as JSON arrays for json_to_recordset."""
-
-    opened: str | None
-    resolved: str | None
-
-    @classmethod
-    def of(cls, changes: EventChanges) -> _Encoded:
-        return cls(
-            _json_rows(_payload(changes.opened)) if changes.opened else None,
-            _json_rows([_resolution_row(r) for r in changes.resolved])
-            if changes.resolved
-            else None,
-        )
-
-
-def _joined_arrays(arrays: list[str | None]) -> str | None:
-    """The non-empty JSON arrays `arrays` as one array: their elements, in order, between one
-    pair of brackets. None if there are none."""
-    elements = [array[1:-1] for array in arrays if array is not None]
-    return f"[{','.join(elements)}]" if elements else None
-
-
-@functools.cache
-def _sqlite_insert(*, guarded: bool) -> Any:
-    source = select(
-        *(bindparam(name, type_=alert_events.c[name].type) for name in _INSERT_COLUMNS)
-    ).where(~_has_open_event(bindparam("alert_id")))
-    statement = sqlite.insert(alert_events).from_select(_INSERT_COLUMNS, source)
-    if guarded:
-        statement = statement.on_conflict_do_nothing(
-            index_elements=[alert_events.c.alert_id], index_where=OPEN_EVENT_PREDICATE
-        )
-    return statement
-
-
-_INSERT_COLUMNS = [
-    "alert_id",
-    "device_id",
-    "triggered_at",
-    "current_value",
-    "threshold_value",
-    "operator",
-    "metric",
-    "is_resolved",
-    "metadata_",
-]
-
-
-def _json_rows(rows: list[dict[str, Any]]) -> str:
-    return json.dumps(rows, separators=(",", ":"))
-
-
 # PostgreSQL's two writes, as SQL text: each takes its rows as one JSON array, and they are
 # PostgreSQL's own dialect anyway. Built as SQLAlchemy constructs, their first compilation and
 # execution held the GIL for 10 ms of a worker's first cycle.
@@ -267,6 +213,80 @@ RETURNING alert_events.id
 """
 
 
+@attrs.frozen
+class _Encoded:
+    """A submission's opened events and resolutions as JSON arrays for json_to_recordset."""
+
+    opened: str | None
+    resolved: str | None
+
+    @classmethod
+    def of(cls, changes: EventChanges) -> _Encoded:
+        return cls(
+            _json_rows(_payload(changes.opened)) if changes.opened else None,
+            _json_rows([_resolution_row(r) for r in changes.resolved])
+            if changes.resolved
+            else None,
+        )
+
+
+def _joined_arrays(arrays: list[str | None]) -> str | None:
+    """The non-empty JSON arrays `arrays` as one array: their elements, in order, between one
+    pair of brackets. None if there are none."""
+    elements = [array[1:-1] for array in arrays if array is not None]
+    return f"[{','.join(elements)}]" if elements else None
+
+
+def _json_rows(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, separators=(",", ":"))
+
+
+def _payload(events: Sequence[AlertEvent]) -> list[dict[str, Any]]:
+    rows = []
+    for event in events:
+        row = _event_params(event)
+        row["triggered_at"] = event.triggered_at.isoformat()
+        row["metadata"] = row.pop("metadata_")
+        rows.append(row)
+    return rows
+
+
+def _resolution_row(resolution: Resolution) -> dict[str, Any]:
+    return {
+        "id": resolution.event_id,
+        "resolved_at": resolution.resolved_at.isoformat(),
+        "value": resolution.value,
+    }
+
+
+# SQLite's two writes: SQLAlchemy Core statements, run with executemany.
+
+_INSERT_COLUMNS = [
+    "alert_id",
+    "device_id",
+    "triggered_at",
+    "current_value",
+    "threshold_value",
+    "operator",
+    "metric",
+    "is_resolved",
+    "metadata_",
+]
+
+
+@functools.cache
+def _sqlite_insert(*, guarded: bool) -> Any:
+    source = select(
+        *(bindparam(name, type_=alert_events.c[name].type) for name in _INSERT_COLUMNS)
+    ).where(~_has_open_event(bindparam("alert_id")))
+    statement = sqlite.insert(alert_events).from_select(_INSERT_COLUMNS, source)
+    if guarded:
+        statement = statement.on_conflict_do_nothing(
+            index_elements=[alert_events.c.alert_id], index_where=OPEN_EVENT_PREDICATE
+        )
+    return statement
+
+
 def _has_open_event(alert_id: Any) -> Any:
     return exists().where(alert_events.c.alert_id == alert_id, OPEN_EVENT_PREDICATE)
 
@@ -295,24 +315,6 @@ def _event_params(event: AlertEvent) -> dict[str, Any]:
         "metric": event.metric,
         "is_resolved": False,
         "metadata_": event.metadata,
-    }
-
-
-def _payload(events: Sequence[AlertEvent]) -> list[dict[str, Any]]:
-    rows = []
-    for event in events:
-        row = _event_params(event)
-        row["triggered_at"] = event.triggered_at.isoformat()
-        row["metadata"] = row.pop("metadata_")
-        rows.append(row)
-    return rows
-
-
-def _resolution_row(resolution: Resolution) -> dict[str, Any]:
-    return {
-        "id": resolution.event_id,
-        "resolved_at": resolution.resolved_at.isoformat(),
-        "value": resolution.value,
     }
 
 

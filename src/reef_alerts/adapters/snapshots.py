@@ -77,7 +77,7 @@ _cursor_numbers = itertools.count(1)
 class SqlSnapshotReader:
     """Reads one cycle's snapshot; iterate it once.
 
-    With a `thread` (PostgreSQL), the snapshot is declared and fetched on it, a batch ahead.
+    With a `thread` (PostgreSQL), the snapshot is declared and fetched on it, two batches ahead.
     """
 
     def __init__(self, connection: Connection, thread: StatementThread | None = None) -> None:
