@@ -108,12 +108,14 @@ class PostgresEventWriter:
     goes on judging; one statement per kind of change and write.
 
     Whatever is submitted while the thread is busy is written together when it gets to it, so
-    the cycle can submit often. Writes give way to fetches, up to a point (see background.py);
-    once the snapshot is read they follow one another, and the last, the one the cycle waits
-    for, holds only what was submitted while the one before it ran. Where the partial unique
-    index exists, it is the insert's ON CONFLICT target, so concurrent workers can never open a
-    second event for an alert; without it (a legacy database not yet upgraded) a NOT EXISTS
-    check still prevents duplicates within one worker.
+    the cycle can submit often. Writes wait while any fetch is queued (see background.py): with
+    a server slower than the judging that is the snapshot's end, and one write may then carry
+    nearly the whole cycle's changes. Once the snapshot is read writes follow one another, and
+    the last, the one the cycle waits for, holds what was submitted while the one before it ran.
+
+    Where the partial unique index exists, it is the insert's ON CONFLICT target, so concurrent
+    workers can never open a second event for an alert; without it (a legacy database not yet
+    upgraded) a NOT EXISTS check still prevents duplicates within one worker.
     """
 
     def __init__(
