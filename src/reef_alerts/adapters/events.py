@@ -244,20 +244,16 @@ def _json_rows(rows: list[dict[str, Any]]) -> str:
 
 
 def _payload(events: Sequence[AlertEvent]) -> list[dict[str, Any]]:
-    """The events as json_to_recordset's rows: the columns _PG_INSERT reads, no others."""
-    return [
-        {
-            "alert_id": event.alert_id,
-            "device_id": event.device_id,
-            "triggered_at": event.triggered_at.isoformat(),
-            "current_value": event.current_value,
-            "threshold_value": event.threshold_value,
-            "operator": event.operator.value,
-            "metric": event.metric,
-            "metadata": event.metadata,
-        }
-        for event in events
-    ]
+    """The events as json_to_recordset's rows: SQLite's parameters (`_event_params`) as the
+    columns _PG_INSERT reads, no others."""
+    rows = []
+    for event in events:
+        row = _event_params(event)
+        del row["is_resolved"]  # the insert's constant
+        row["triggered_at"] = event.triggered_at.isoformat()
+        row["metadata"] = row.pop("metadata_")
+        rows.append(row)
+    return rows
 
 
 def _resolution_row(resolution: Resolution) -> dict[str, Any]:
