@@ -22,17 +22,24 @@ from typing import Any
 
 from benchmarks.databases import DEFAULT_SERVER_URL, scratch_for
 from benchmarks.generate import generate
-from benchmarks.run import measure_in_process
+from benchmarks.run import default_depth, measure_in_process
+from reef_alerts.adapters.tables import Generation
 
 
 def compare(
-    checkouts: Sequence[Path], url: str, sqlite: bool, alerts: int, readings: int, rounds: int
+    checkouts: Sequence[Path],
+    url: str,
+    sqlite: bool,
+    alerts: int,
+    readings: int,
+    rounds: int,
+    generation: Generation = Generation.CURRENT,
 ) -> list[dict[str, Any]]:
     """`rounds` rounds of one run per checkout on `alerts` alerts' worth of data."""
     runs: dict[Path, list[dict[str, Any]]] = {checkout: [] for checkout in checkouts}
     with scratch_for(sqlite, url) as scratch:
         template = scratch.create()
-        summary = generate(template, alerts, readings)
+        summary = generate(template, alerts, readings, generation=generation)
         for _ in range(rounds):
             for checkout in checkouts:
                 copy = scratch.clone(template)
@@ -60,14 +67,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--url", default=DEFAULT_SERVER_URL, help="PostgreSQL server")
     parser.add_argument("--sqlite", action="store_true", help="SQLite files in /tmp instead")
     parser.add_argument("--alerts", type=int, default=10_000)
-    parser.add_argument("--readings", type=int, default=5, help="readings per device")
+    parser.add_argument("--readings", type=int, help="readings per device (as run.py's default)")
     parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument(
+        "--generation", type=Generation, choices=list(Generation), default=Generation.CURRENT
+    )
     args = parser.parse_args(argv)
     checkouts = [checkout.resolve() for checkout in args.checkouts]
     for checkout in checkouts:
         if not (checkout / "src" / "reef_alerts").is_dir():
             parser.error(f"{checkout} holds no src/reef_alerts")
-    for line in compare(checkouts, args.url, args.sqlite, args.alerts, args.readings, args.rounds):
+    readings = args.readings or default_depth(args.alerts)
+    lines = compare(
+        checkouts, args.url, args.sqlite, args.alerts, readings, args.rounds, args.generation
+    )
+    for line in lines:
         print(json.dumps(line))
 
 

@@ -29,7 +29,9 @@ from benchmarks.mix import (
     Row,
     build,
 )
-from reef_alerts.adapters.tables import metadata
+from reef_alerts.adapters import schema
+from reef_alerts.adapters.database import make_engine
+from reef_alerts.adapters.tables import CURRENT, Generation, SharedTables, tables_for
 
 BATCH = 50_000
 
@@ -39,6 +41,7 @@ class Summary:
     """What was loaded, and how long it took."""
 
     url: str
+    generation: Generation
     now: datetime
     """The instant the data was generated for; fresh readings are up to a minute older."""
     devices: int
@@ -49,18 +52,26 @@ class Summary:
     dataset: Dataset
 
 
-def generate(url: str, alerts: int, readings: int = 5, now: datetime | None = None) -> Summary:
-    """Create the four tables in `url` and load `alerts` devices, alerts and their readings."""
+def generate(
+    url: str,
+    alerts: int,
+    readings: int = 5,
+    now: datetime | None = None,
+    generation: Generation = CURRENT.generation,
+) -> Summary:
+    """Create the web app's tables of `generation` in `url`, load `alerts` devices, alerts and
+    their readings, and add the worker's objects as `db upgrade` does."""
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     dataset = build(alerts, readings, now)
+    tables = tables_for(generation)
     engine = sa.create_engine(url, poolclass=sa.NullPool)
     postgres = engine.dialect.name == "postgresql"
     try:
         # Indexes are built after the load: faster than maintaining them row by row.
         with engine.begin() as conn:
-            metadata.create_all(conn)
-            for index in _indexes():
+            tables.metadata.create_all(conn)
+            for index in _indexes(tables):
                 index.drop(conn)
         load = _copy_into if postgres else _insert_into
         raw = engine.raw_connection()
@@ -72,21 +83,27 @@ def generate(url: str, alerts: int, readings: int = 5, now: datetime | None = No
                     "SET session_replication_role = replica; END IF; END $$",
                 )
             load(raw, "devices", DEVICE_COLUMNS, dataset.devices)
-            load(raw, "history", HISTORY_COLUMNS, dataset.history())
+            load(raw, "history", _named(tables.history, HISTORY_COLUMNS), dataset.history())
             load(raw, "alerts", ALERT_COLUMNS, dataset.alerts)
-            load(raw, "alert_events", EVENT_COLUMNS, dataset.events)
+            load(raw, "alert_events", _named(tables.alert_events, EVENT_COLUMNS), dataset.events)
             raw.commit()
         finally:
             raw.close()
         with engine.begin() as conn:
-            for index in _indexes():
+            for index in _indexes(tables):
                 index.create(conn)
         if postgres:
             _finish_postgres(engine)
     finally:
         engine.dispose()
+    upgraded = make_engine(url)
+    try:
+        schema.upgrade(upgraded)  # the worker's objects, on a database with data, as in the field
+    finally:
+        upgraded.dispose()
     return Summary(
         url=url,
+        generation=generation,
         now=now,
         devices=len(dataset.devices),
         history_rows=dataset.history_rows,
@@ -186,8 +203,13 @@ def _finish_postgres(engine: sa.Engine) -> None:
         conn.exec_driver_sql("VACUUM ANALYZE")
 
 
-def _indexes() -> list[sa.Index]:
-    return [index for table in metadata.sorted_tables for index in table.indexes]
+def _indexes(tables: SharedTables) -> list[sa.Index]:
+    return [index for table in tables.metadata.sorted_tables for index in table.indexes]
+
+
+def _named(table: sa.Table, columns: Sequence[str]) -> list[str]:
+    """`columns` as `table` names them in this generation: `metadata` is its `metadata_` key."""
+    return [table.c["metadata_"].name if name == "metadata" else name for name in columns]
 
 
 def _execute(raw: Any, statement: str) -> None:
@@ -208,14 +230,23 @@ def _quoted(columns: Sequence[str]) -> list[str]:
     return [f'"{column}"' for column in columns]
 
 
+def _plain(_instance: object, _attribute: object, value: object) -> object:
+    return value.value if isinstance(value, Generation) else value
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url", help="SQLAlchemy URL of an empty database")
     parser.add_argument("--alerts", type=int, default=10_000, help="devices and alerts")
     parser.add_argument("--readings", type=int, default=5, help="readings per device")
+    parser.add_argument(
+        "--generation", type=Generation, choices=list(Generation), default=CURRENT.generation
+    )
     args = parser.parse_args(argv)
-    summary = generate(args.url, args.alerts, args.readings)
-    counts = attrs.asdict(summary, filter=lambda a, _: a.name not in {"dataset", "now"})
+    summary = generate(args.url, args.alerts, args.readings, generation=args.generation)
+    counts = attrs.asdict(
+        summary, filter=lambda a, _: a.name not in {"dataset", "now"}, value_serializer=_plain
+    )
     print(json.dumps(counts | {"expected_open": len(summary.dataset.expected.open_alert_ids)}))
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from reef_alerts.adapters import snapshots
+from reef_alerts.adapters.schema import detect_tables
 from reef_alerts.application.cycle import CycleStats, RunCycle
 from reef_alerts.domain import EvaluationPolicy
 from reef_alerts.ports import AppliedChanges, EventChanges
@@ -48,8 +49,10 @@ def save(url: str, path: Path, rows: int) -> None:
     """The first `rows` rows of the snapshot of the database at `url`, and its newest reading's
     timestamp, pickled into `path`."""
     engine = sa.create_engine(url, connect_args={"options": "-c timezone=UTC -c jit=off"})
+    with engine.connect() as connection:
+        tables = detect_tables(connection)
     sql = str(
-        snapshots.snapshot_query().compile(
+        snapshots.snapshot_query(tables).compile(
             dialect=engine.dialect, compile_kwargs={"literal_binds": True}
         )
     )

@@ -65,7 +65,8 @@ def reef_cycle(url: str, now: datetime) -> tuple[sa.Engine, Cycle]:
     )  # its INFO per trigger would dominate
     engine = make_engine(url)
     cycle = RunCycle(
-        SqlUnitOfWorkFactory(engine, logging.getLogger("alert_worker")),
+        # With the tables the worker's start-up check tells, before its first cycle.
+        SqlUnitOfWorkFactory(engine, logging.getLogger("alert_worker"), tables=_tables_of(engine)),
         FrozenClock(now),
         EvaluationPolicy(),
         logging.getLogger("alert_worker"),
@@ -76,7 +77,16 @@ def reef_cycle(url: str, now: datetime) -> tuple[sa.Engine, Cycle]:
 def reference_cycle(url: str, now: datetime) -> tuple[sa.Engine, Cycle]:
     """One cycle of the specification's per-alert algorithm."""
     engine = sa.create_engine(url)
-    return engine, lambda: run_reference_cycle(engine, now).as_dict()
+    tables = _tables_of(engine)
+    return engine, lambda: run_reference_cycle(engine, tables, now).as_dict()
+
+
+def _tables_of(engine: sa.Engine) -> Any:
+    """The database's shared tables, of its generation."""
+    from reef_alerts.adapters.schema import detect_tables
+
+    with engine.connect() as connection:
+        return detect_tables(connection)
 
 
 IMPLEMENTATIONS = {"reef": reef_cycle, "reference": reference_cycle}

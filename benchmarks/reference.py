@@ -19,7 +19,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from reef_alerts.adapters.tables import alert_events, alerts, devices, history
+from reef_alerts.adapters.tables import SharedTables
 
 MAX_READING_AGE = timedelta(minutes=5)
 EQUALITY_TOLERANCE = 0.001
@@ -40,10 +40,13 @@ class ReferenceStats:
         return attrs.asdict(self)
 
 
-def run_reference_cycle(engine: sa.Engine, now: datetime | None = None) -> ReferenceStats:
+def run_reference_cycle(
+    engine: sa.Engine, tables: SharedTables, now: datetime | None = None
+) -> ReferenceStats:
     """Evaluate every enabled alert once, committing alert by alert."""
     now = now or datetime.now(UTC)
     stats = ReferenceStats()
+    alerts = tables.alerts
     with engine.connect() as conn:
         enabled = conn.execute(
             sa.select(alerts).where(alerts.c.is_enabled.is_(True)).order_by(alerts.c.id)
@@ -52,7 +55,7 @@ def run_reference_cycle(engine: sa.Engine, now: datetime | None = None) -> Refer
         stats.total_alerts = len(enabled)
         for alert in enabled:
             try:
-                outcome = _evaluate_alert(conn, alert, now)
+                outcome = _evaluate_alert(conn, tables, alert, now)
                 conn.commit()
             except Exception:  # noqa: BLE001 - as the spec says: log and go on to the next alert
                 conn.rollback()
@@ -67,7 +70,8 @@ def run_reference_cycle(engine: sa.Engine, now: datetime | None = None) -> Refer
     return stats
 
 
-def _evaluate_alert(conn: Connection, alert: Row[Any], now: datetime) -> str:
+def _evaluate_alert(conn: Connection, tables: SharedTables, alert: Row[Any], now: datetime) -> str:
+    devices, history, alert_events = tables.devices, tables.history, tables.alert_events
     device = conn.execute(sa.select(devices).where(devices.c.id == alert.device_id)).first()
     if device is None or not device.is_active:
         return "skipped"
@@ -77,7 +81,9 @@ def _evaluate_alert(conn: Connection, alert: Row[Any], now: datetime) -> str:
     reading = conn.execute(latest.order_by(history.c.timestamp.desc()).limit(1)).first()
     if reading is None:
         return "skipped"
-    value = extract_metric_value(reading._mapping, alert.metric)
+    value = extract_metric_value(
+        reading.value, reading.json_value, reading._mapping[history.c.metadata_], alert.metric
+    )
     if value is None:
         return "skipped"
     exceeded = threshold_exceeded(value, alert.operator, alert.threshold_value)
@@ -103,13 +109,15 @@ def _evaluate_alert(conn: Connection, alert: Row[Any], now: datetime) -> str:
     return "evaluated"
 
 
-def extract_metric_value(reading: Mapping[Any, Any], metric: str) -> float | None:
+def extract_metric_value(
+    value: object, json_value: object, metadata: object, metric: str
+) -> float | None:
     """`json_value[metric]` (dotted paths allowed), else `value`, else `metadata[metric]`."""
-    found = _lookup(reading["json_value"], metric)
-    if found is None and reading["value"] is not None:
-        found = reading["value"]
+    found = _lookup(json_value, metric)
+    if found is None and value is not None:
+        found = value
     if found is None:
-        found = _lookup(reading["metadata"], metric)
+        found = _lookup(metadata, metric)
     try:
         number = float(found)  # type: ignore[arg-type]
     except (TypeError, ValueError):

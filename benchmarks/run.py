@@ -1,12 +1,12 @@
 """Time one cycle of reef_alerts against the specification's per-alert reference, size by size.
 
 For each size: generate the data once, clone it, run each implementation in a process of its
-own on its own copy, and print one JSON line. The last line judges issue 5's targets.
+own on its own copy, and print one JSON line. The last line judges the targets.
 
     python -m benchmarks.run                              # PostgreSQL, 10,000 alerts
     python -m benchmarks.run --alerts 1000,10000,100000   # the reference is skipped above 10,000
-    python -m benchmarks.run --sqlite --alerts 100000
-    python -m benchmarks.run --suite                      # every size issue 5's targets need
+    python -m benchmarks.run --sqlite --alerts 100000 --generation legacy
+    python -m benchmarks.run --suite                      # every size the targets need
 """
 
 from __future__ import annotations
@@ -27,26 +27,45 @@ import sqlalchemy as sa
 from benchmarks.databases import DEFAULT_SERVER_URL, Scratch, scratch_for
 from benchmarks.generate import Summary, generate
 from benchmarks.targets import judge_all
-from reef_alerts.adapters.tables import alert_events
+from reef_alerts.adapters.tables import Generation, tables_for
 
 ROOT = Path(__file__).resolve().parents[1]
+LEGACY, CURRENT = Generation.LEGACY, Generation.CURRENT
 SUITE = (
-    ("postgresql", 1_000),
-    ("postgresql", 10_000),
-    ("postgresql", 100_000),
-    ("sqlite", 100_000),
+    ("postgresql", 1_000, CURRENT),
+    ("postgresql", 10_000, CURRENT),
+    ("postgresql", 100_000, LEGACY),
+    ("postgresql", 100_000, CURRENT),
+    ("sqlite", 100_000, LEGACY),
+    ("sqlite", 100_000, CURRENT),
 )
+HISTORY_ROWS = 5_000_000
+"""The history the default depth gives each size: a thousand readings a device at 1,000 alerts,
+500 at 10,000 and 50 at 100,000 (the mix has a device per alert)."""
+MAX_DEPTH = 1_000
 
 
-def bench(scratch: Scratch, alerts: int, args: argparse.Namespace) -> dict[str, Any]:
+def default_depth(alerts: int) -> int:
+    """Readings per device for `alerts` alerts when --readings is not given."""
+    return max(5, min(MAX_DEPTH, HISTORY_ROWS // alerts))
+
+
+def bench(
+    scratch: Scratch, alerts: int, generation: Generation, args: argparse.Namespace
+) -> dict[str, Any]:
     """Generate `alerts` alerts' worth of data and time both implementations on copies of it."""
     template = scratch.create()
-    summary = generate(template, alerts, args.readings)
-    _progress(f"{scratch.backend} {alerts:,}: generated in {summary.seconds:.1f} s")
+    readings = args.readings or default_depth(alerts)
+    summary = generate(template, alerts, readings, generation=generation)
+    _progress(
+        f"{scratch.backend} {generation.value} {alerts:,} x {readings}: "
+        f"generated in {summary.seconds:.1f} s"
+    )
     result: dict[str, Any] = {
         "backend": scratch.backend,
+        "generation": generation.value,
         "alerts": alerts,
-        "readings_per_device": args.readings,
+        "readings_per_device": readings,
         "history_rows": summary.history_rows,
         "generate_seconds": round(summary.seconds, 2),
         "open_events_before": _open_events_before(summary),
@@ -60,7 +79,7 @@ def bench(scratch: Scratch, alerts: int, args: argparse.Namespace) -> dict[str, 
         repeat = args.reference_repeat or (3 if alerts <= 10_000 else 1)
         reference, reference_open = _run_reference(scratch, template, summary, repeat)
         result |= reference | _compare(reef, reef_open, reference, reference_open)
-    if args.profile and alerts == max(n for name, n in args.jobs if name == scratch.backend):
+    if args.profile and alerts == max(n for name, n, _ in args.jobs if name == scratch.backend):
         path = _profile_path(args.profile, scratch.backend, args.jobs)
         copy = scratch.clone(template)
         measure_in_process("reef", copy, summary.now, ["--profile", str(path)])
@@ -201,6 +220,7 @@ def measure_in_process(
 
 def open_alert_ids(url: str) -> tuple[set[int], int]:
     """The alerts with an unresolved event, and how many open events beyond one per alert."""
+    alert_events = tables_for(CURRENT).alert_events  # the columns read are in both generations
     engine = sa.create_engine(url, poolclass=sa.NullPool)
     try:
         with engine.connect() as conn:
@@ -217,9 +237,9 @@ def _open_events_before(summary: Summary) -> int:
     return sum(1 for event in summary.dataset.events if not event[8])  # is_resolved
 
 
-def _profile_path(path: Path, backend: str, jobs: Sequence[tuple[str, int]]) -> Path:
+def _profile_path(path: Path, backend: str, jobs: Sequence[tuple[str, int, Generation]]) -> Path:
     """`path`, or `path` with the backend in its name when both backends run."""
-    if len({name for name, _ in jobs}) == 1:
+    if len({name for name, _, _ in jobs}) == 1:
         return path
     return path.with_name(f"{path.stem}-{backend}{path.suffix}")
 
@@ -245,7 +265,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--sqlite", action="store_true", help="use SQLite files in /tmp instead")
     parser.add_argument("--alerts", type=_sizes, action="append", help="sizes, e.g. 1000,10000")
-    parser.add_argument("--readings", type=int, default=5, help="readings per device")
+    parser.add_argument(
+        "--readings",
+        type=int,
+        help=f"readings per device (default: {HISTORY_ROWS:,} rows of history in all, "
+        f"between 5 and {MAX_DEPTH:,} a device)",
+    )
+    parser.add_argument(
+        "--generation",
+        type=Generation,
+        choices=list(Generation),
+        default=CURRENT,
+        help="of the web app's schema (default current)",
+    )
     parser.add_argument("--repeat", type=int, default=5, help="reef cycles per copy (first + rest)")
     parser.add_argument("--copies", type=int, default=5, help="fresh copies reef runs on (median)")
     parser.add_argument(
@@ -255,11 +287,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--force-reference", action="store_true", help="run it at every size")
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--profile", type=Path, help="pyinstrument profile of one reef cycle")
-    parser.add_argument("--suite", action="store_true", help="PostgreSQL 1k/10k/100k + SQLite 100k")
+    parser.add_argument(
+        "--suite",
+        action="store_true",
+        help="PostgreSQL 1k/10k, and 100k and SQLite 100k on both generations",
+    )
     args = parser.parse_args(argv)
     sizes = sorted({n for group in args.alerts or [[10_000]] for n in group})
     backend = "sqlite" if args.sqlite else "postgresql"
-    args.jobs = list(SUITE) if args.suite else [(backend, n) for n in sizes]
+    args.jobs = list(SUITE) if args.suite else [(backend, n, args.generation) for n in sizes]
     if args.force_reference:
         args.reference_limit = sys.maxsize
     return args
@@ -268,15 +304,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     results: list[dict[str, Any]] = []
-    for backend in dict.fromkeys(name for name, _ in args.jobs):
+    for backend in dict.fromkeys(name for name, _, _ in args.jobs):
         with scratch_for(backend == "sqlite", args.url) as scratch:
-            for name, alerts in args.jobs:
+            for name, alerts, generation in args.jobs:
                 if name != backend:
                     continue
                 try:
-                    result = bench(scratch, alerts, args)
+                    result = bench(scratch, alerts, generation, args)
                 except (RuntimeError, sa.exc.SQLAlchemyError) as error:  # e.g. a server restart
-                    result = {"backend": backend, "alerts": alerts, "error": str(error)[:300]}
+                    result = {
+                        "backend": backend,
+                        "generation": generation.value,
+                        "alerts": alerts,
+                        "error": str(error)[:300],
+                    }
                 results.append(result)
                 print(json.dumps(result), flush=True)
     print(json.dumps(judge_all(results)), flush=True)

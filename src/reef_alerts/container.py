@@ -12,6 +12,7 @@ from dependency_injector import containers, providers
 from reef_alerts.adapters.clock import SystemClock
 from reef_alerts.adapters.coordination import SqlPartitionCoordinator, new_worker_id
 from reef_alerts.adapters.database import make_engine
+from reef_alerts.adapters.tables import SharedTables
 from reef_alerts.adapters.unit_of_work import SqlUnitOfWorkFactory
 from reef_alerts.application import RunCycle
 from reef_alerts.config import Settings
@@ -32,9 +33,12 @@ class Adapters(containers.DeclarativeContainer):
     """The `run` command's options: interval (seconds) and partitions."""
 
     engine = providers.Singleton(make_engine, settings.provided.database_url)
+    tables: providers.Object[SharedTables | None] = providers.Object(None)
+    """The database's shared tables, once the start-up check has told their generation; until
+    then the first unit of work tells it."""
     lease_ttl = providers.Callable(lease_ttl_for, run.interval)
     uow_factory = providers.Singleton(
-        SqlUnitOfWorkFactory, engine=engine, log=log, lease_ttl=lease_ttl
+        SqlUnitOfWorkFactory, engine=engine, log=log, lease_ttl=lease_ttl, tables=tables
     )
     clock = providers.Singleton(SystemClock)
 

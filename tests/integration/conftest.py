@@ -18,10 +18,11 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 
 from reef_alerts.adapters.database import make_engine
+from reef_alerts.adapters.tables import Generation
+
+from .reef import make_app_tables
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-# A verbatim copy of ../shared/spec/legacy_schema.sql, the web app's DDL.
-LEGACY_SCHEMA = Path(__file__).with_name("legacy_schema.sql")
 
 
 def _server_url() -> URL:
@@ -83,19 +84,29 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(fixture))
 
 
+@pytest.fixture(params=list(Generation), ids=[g.value for g in Generation])
+def generation(request: pytest.FixtureRequest) -> Generation:
+    """Each test that takes it runs once on each generation of the web app's schema."""
+    return Generation(request.param)
+
+
 @pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """An engine on an empty database of either backend."""
-    engine = make_engine(database_url)
+def app_database_url(database_url: str, generation: Generation) -> str:
+    """A database of either backend holding the web app's tables of either generation."""
+    make_app_tables(database_url, generation)
+    return database_url
+
+
+@pytest.fixture
+def engine(app_database_url: str) -> Iterator[Engine]:
+    """An engine on a database of either backend and generation, as the web app made it."""
+    engine = make_engine(app_database_url)
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
-def legacy_postgres_url(postgres_url: str) -> str:
-    """A PostgreSQL database made by the web app's DDL, verbatim."""
-    engine = create_engine(postgres_url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql(LEGACY_SCHEMA.read_text())
-    engine.dispose()
+def app_postgres_url(postgres_url: str, generation: Generation) -> str:
+    """A PostgreSQL database made by the web app's DDL of either generation, verbatim."""
+    make_app_tables(postgres_url, generation)
     return postgres_url

@@ -3,20 +3,55 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, create_engine, insert, select
 
 from reef_alerts.adapters.database import make_engine
-from reef_alerts.adapters.tables import alert_events, alerts, devices, history
+from reef_alerts.adapters.schema import detect_tables
+from reef_alerts.adapters.tables import Generation, SharedTables, tables_for
 from reef_alerts.adapters.unit_of_work import SqlUnitOfWorkFactory
 from reef_alerts.application import CycleStats, RunCycle
 from reef_alerts.domain import EvaluationPolicy
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+APP_DDL = {
+    # Verbatim copies of ../shared/spec/*_schema.sql: the web app's DDL, as the specification
+    # declared it and as the app declares it today.
+    Generation.LEGACY: Path(__file__).with_name("legacy_schema.sql"),
+    Generation.CURRENT: Path(__file__).with_name("current_schema.sql"),
+}
+
+
+def make_app_tables(url: str, generation: Generation) -> None:
+    """Create the web app's tables of `generation` in the empty database at `url`, as the app
+    would: PostgreSQL from its DDL verbatim; SQLite, which that DDL does not suit, from the
+    worker's declaration of the same tables (tested to match on PostgreSQL)."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(APP_DDL[generation].read_text())
+        else:
+            tables_for(generation).metadata.create_all(connection)
+    engine.dispose()
+
+
+_tables: weakref.WeakKeyDictionary[Engine, SharedTables] = weakref.WeakKeyDictionary()
+
+
+def tables_of(engine: Engine) -> SharedTables:
+    """The shared tables of `engine`'s database, as its generation declares them."""
+    if engine not in _tables:
+        with engine.connect() as connection:
+            _tables[engine] = detect_tables(connection)
+    return _tables[engine]
 
 
 class FixedClock:
@@ -36,8 +71,9 @@ def add_device(engine: Engine, device_id: int, name: str = "Main Tank", **column
         "unit": "F",
         **columns,
     }
+    table = tables_of(engine).devices  # before BEGIN: SQLite's would lock out its look-up
     with engine.begin() as connection:
-        connection.execute(insert(devices), row)
+        connection.execute(insert(table), row)
     return device_id
 
 
@@ -50,9 +86,10 @@ def add_alert(
     threshold: float = 82.0,
     **columns: Any,
 ) -> int:
+    table = tables_of(engine).alerts
     with engine.begin() as connection:
         connection.execute(
-            insert(alerts),
+            insert(table),
             {
                 "id": alert_id,
                 "device_id": device_id,
@@ -75,9 +112,10 @@ def add_reading(
     metadata: Any = None,
     now: datetime = NOW,
 ) -> None:
+    table = tables_of(engine).history
     with engine.begin() as connection:
         connection.execute(
-            insert(history),
+            insert(table),
             {
                 "device_id": device_id,
                 "timestamp": now - age,
@@ -88,9 +126,11 @@ def add_reading(
         )
 
 
-def add_many(engine: Engine, table: Any, rows: Iterable[dict[str, Any]]) -> None:
+def add_many(engine: Engine, table: str, rows: Iterable[dict[str, Any]]) -> None:
+    """Insert `rows` into the shared table named `table`."""
+    shared = tables_of(engine).metadata.tables[table]
     with engine.begin() as connection:
-        connection.execute(insert(table), list(rows))
+        connection.execute(insert(shared), list(rows))
 
 
 def run_cycle(
@@ -104,9 +144,11 @@ def run_cycle(
 
 
 def events(engine: Engine) -> list[dict[str, Any]]:
+    events = tables_of(engine).alert_events
     with engine.connect() as connection:
-        rows = connection.execute(select(alert_events).order_by(alert_events.c.id))
-        return [dict(row._mapping) for row in rows]
+        rows = connection.execute(select(events).order_by(events.c.id))
+        # By column key, so that the metadata column is `metadata_` in either generation.
+        return [dict(zip(events.c.keys(), row, strict=True)) for row in rows]
 
 
 def open_alert_ids(engine: Engine) -> list[int]:
@@ -118,7 +160,7 @@ def seed_fleet(engine: Engine, count: int, now: datetime = NOW) -> None:
     has an open event that now resolves."""
     add_many(
         engine,
-        devices,
+        "devices",
         (
             {"id": i, "name": f"Tank {i}", "device_type": "heater", "address": f"dev{i}"}
             for i in range(1, count + 1)
@@ -126,7 +168,7 @@ def seed_fleet(engine: Engine, count: int, now: datetime = NOW) -> None:
     )
     add_many(
         engine,
-        alerts,
+        "alerts",
         (
             {
                 "id": i,
@@ -140,7 +182,7 @@ def seed_fleet(engine: Engine, count: int, now: datetime = NOW) -> None:
     )
     add_many(
         engine,
-        history,
+        "history",
         (
             {
                 "device_id": i,
@@ -152,7 +194,7 @@ def seed_fleet(engine: Engine, count: int, now: datetime = NOW) -> None:
     )
     add_many(
         engine,
-        alert_events,
+        "alert_events",
         (
             {
                 "alert_id": i,

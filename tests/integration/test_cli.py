@@ -18,10 +18,11 @@ from typer.testing import CliRunner
 
 from reef_alerts.adapters import schema
 from reef_alerts.adapters.database import make_engine
+from reef_alerts.adapters.tables import Generation
 from reef_alerts.entrypoints.cli import app
 from reef_alerts.entrypoints.logging_setup import reset_logging
 
-from .reef import add_alert, add_device, add_reading, events
+from .reef import add_alert, add_device, add_reading, events, make_app_tables
 
 DATABASE_VARIABLES = (
     "DATABASE_URL",
@@ -68,16 +69,19 @@ def a_hot_tank(engine: Engine) -> None:
 
 
 class TestConfigCheck:
-    def test_passes_on_a_database_with_the_tables(self, database_url: str, tmp_path: Path) -> None:
-        engine = make_engine(database_url)
+    def test_passes_on_a_database_with_the_tables_and_names_their_generation(
+        self, app_database_url: str, generation: Generation, tmp_path: Path
+    ) -> None:
+        engine = make_engine(app_database_url)
         schema.upgrade(engine)
         engine.dispose()
 
         code, out, _ = invoke(
-            ["run", "--config-check", "--log-file", "-"], tmp_path, DATABASE_URL=database_url
+            ["run", "--config-check", "--log-file", "-"], tmp_path, DATABASE_URL=app_database_url
         )
 
         assert code == 0, out
+        assert f"schema generation: {generation.value} (" in out
         assert "result: ready" in out
 
     def test_fails_on_an_unreachable_database(self, tmp_path: Path) -> None:
@@ -149,25 +153,26 @@ class TestDryRun:
         assert PASSWORD not in out + err
 
     @pytest.mark.postgres
-    def test_evaluates_and_writes_on_a_database_made_by_the_legacy_ddl(
-        self, legacy_postgres_url: str, tmp_path: Path
+    def test_evaluates_and_writes_on_a_database_made_by_the_web_apps_ddl(
+        self, app_postgres_url: str, generation: Generation, tmp_path: Path
     ) -> None:
-        engine = make_engine(legacy_postgres_url)
+        engine = make_engine(app_postgres_url)
         add_device(engine, 1, "Main Tank")
         add_alert(engine, 1, 1, "temperature", ">", 82.0)
         add_reading(engine, 1, 85.2, now=datetime.now(UTC))
 
         code, _out, err = invoke(
-            ["run", "--dry-run", "--log-file", "-"], tmp_path, DATABASE_URL=legacy_postgres_url
+            ["run", "--dry-run", "--log-file", "-"], tmp_path, DATABASE_URL=app_postgres_url
         )
 
         assert code == 0, err
+        assert f"Schema generation: {generation.value} (" in err
         assert "Alert 1 triggered: Threshold exceeded: 85.2 > 82.0" in err
         assert "Created alert event for alert 1, device Main Tank, value 85.2" in err
         assert "concurrent workers could duplicate events" in err
         [row] = events(engine)
-        assert row["metadata"]["device_name"] == "Main Tank"
-        with engine.connect() as connection:  # the legacy tables were left as they were
+        assert row["metadata_"]["device_name"] == "Main Tank"
+        with engine.connect() as connection:  # the app's tables were left as they were
             assert not schema.has_open_event_index(connection)
         engine.dispose()
 
@@ -254,13 +259,25 @@ class TestDbCommands:
         code, out, _ = invoke(["db", "check"], tmp_path, DATABASE_URL=database_url)
 
         assert code == 0, out
+        assert "schema generation: current (" in out
         assert "worker object uq_alert_events_one_open_per_alert: present" in out
+        assert "result: ready" in out
+
+    def test_check_warns_while_history_lacks_the_index_the_worker_reads_through(
+        self, sqlite_url: str, tmp_path: Path
+    ) -> None:
+        make_app_tables(sqlite_url, Generation.CURRENT)
+
+        code, out, _ = invoke(["db", "check"], tmp_path, DATABASE_URL=sqlite_url)
+
+        assert code == 0, out
+        assert "WARNING: history has no index on (device_id, timestamp)" in out
 
     @pytest.mark.postgres
     def test_upgrade_refuses_duplicate_open_events_and_changes_nothing(
-        self, legacy_postgres_url: str, tmp_path: Path
+        self, app_postgres_url: str, tmp_path: Path
     ) -> None:
-        engine = make_engine(legacy_postgres_url)
+        engine = make_engine(app_postgres_url)
         add_device(engine, 1)
         add_alert(engine, 3, 1)
         with engine.begin() as connection:
@@ -272,7 +289,7 @@ class TestDbCommands:
                     )
                 )
 
-        code, _out, err = invoke(["db", "upgrade"], tmp_path, DATABASE_URL=legacy_postgres_url)
+        code, _out, err = invoke(["db", "upgrade"], tmp_path, DATABASE_URL=app_postgres_url)
 
         assert code == 1
         assert "more than one unresolved event for alerts 3" in err

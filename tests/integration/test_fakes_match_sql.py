@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import pytest
 from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -31,11 +32,12 @@ from sqlalchemy import Engine, String, insert, select, type_coerce, update
 
 from reef_alerts.adapters import schema
 from reef_alerts.adapters.database import make_engine
-from reef_alerts.adapters.tables import alert_events, alerts, devices, history
+from reef_alerts.adapters.tables import Generation, tables_for
 from reef_alerts.adapters.unit_of_work import SqlUnitOfWorkFactory
 from reef_alerts.application import CycleStats, RunCycle
 from reef_alerts.domain import Device, EvaluationPolicy, Operator, Reading
 from tests.fakes import AlertRow, FakeClock, InMemoryStore
+from tests.integration.reef import make_app_tables, tables_of
 
 POLICY = EvaluationPolicy()
 DEVICE_IDS = (1, 2, 3)
@@ -222,8 +224,9 @@ def fake_events(store: InMemoryStore) -> list[tuple[Any, ...]]:
 
 
 def sql_events(engine: Engine) -> list[tuple[Any, ...]]:
+    events = tables_of(engine).alert_events
     with engine.connect() as connection:
-        rows = connection.execute(select(alert_events)).all()
+        rows = connection.execute(select(*events.c)).all()
     events = [
         normalised(
             r.alert_id,
@@ -236,7 +239,7 @@ def sql_events(engine: Engine) -> list[tuple[Any, ...]]:
             r.is_resolved,
             r.resolved_at,
             r.resolution_value,
-            r.metadata,
+            r.metadata_,
         )
         for r in rows
     ]
@@ -246,12 +249,18 @@ def sql_events(engine: Engine) -> list[tuple[Any, ...]]:
 class FakesAndSqlMachine(RuleBasedStateMachine):
     """One reef kept twice, in memory and in SQLite, driven by the same steps."""
 
+    generation = Generation.CURRENT
+    """Of the web app's schema, in SQLite."""
+
     def __init__(self) -> None:
         super().__init__()
         self.clock = FakeClock()
         self.store = InMemoryStore()
         self.directory = Path(tempfile.mkdtemp(prefix="reef_fakes_match_sql_"))
-        self.engine = make_engine(f"sqlite:///{self.directory / 'reef.db'}")
+        url = f"sqlite:///{self.directory / 'reef.db'}"
+        make_app_tables(url, self.generation)
+        self.tables = tables_for(self.generation)
+        self.engine = make_engine(url)
         schema.upgrade(self.engine)
         self.fake_cycle = RunCycle(self.store.unit_of_work, self.clock, POLICY, LOG)
         self.sql_cycle = RunCycle(SqlUnitOfWorkFactory(self.engine, LOG), self.clock, POLICY, LOG)
@@ -277,7 +286,7 @@ class FakesAndSqlMachine(RuleBasedStateMachine):
         """Devices numbered from 1, each with a fresh simple reading, and alerts numbered from 1."""
         for device_id, seeded in enumerate(seeded_devices, start=1):
             self.store.add_device(seeded.as_device(device_id))
-            self._write(insert(devices), seeded.as_row(device_id))
+            self._write(insert(self.tables.devices), seeded.as_row(device_id))
             self.device_ids.append(device_id)
             if first_values:
                 self.add(device_id, 10, first_values[device_id - 1], None)
@@ -285,7 +294,7 @@ class FakesAndSqlMachine(RuleBasedStateMachine):
             row = attrs.evolve(row, id=alert_id)
             self.store.add_alert(row)
             self._write(
-                insert(alerts),
+                insert(self.tables.alerts),
                 {
                     "id": row.id,
                     "device_id": row.device_id,
@@ -355,7 +364,7 @@ class FakesAndSqlMachine(RuleBasedStateMachine):
         # a string must reach SQLite as text: the Float type would float() it on the way in
         stored_value = type_coerce(value, String()) if isinstance(value, str) else value
         self._write(
-            insert(history).values(
+            insert(self.tables.history).values(
                 id=reading_id,
                 device_id=device_id,
                 timestamp=timestamp,
@@ -393,8 +402,8 @@ class FakesAndSqlMachine(RuleBasedStateMachine):
         )
         self.store.add_alert(row)
         self._write(
-            update(alerts)
-            .where(alerts.c.id == alert_id)
+            update(self.tables.alerts)
+            .where(self.tables.alerts.c.id == alert_id)
             .values(
                 threshold_value=row.threshold,
                 operator=row.operator,
@@ -409,6 +418,7 @@ class FakesAndSqlMachine(RuleBasedStateMachine):
         device_id = data.draw(st.sampled_from(self.device_ids), label="device_id")
         device = self.store.devices()[device_id]
         self.store.add_device(attrs.evolve(device, active=active))
+        devices = self.tables.devices
         self._write(update(devices).where(devices.c.id == device_id).values(is_active=active))
 
     @rule(
@@ -446,13 +456,22 @@ class FakesAndSqlMachine(RuleBasedStateMachine):
             connection.execute(statement, parameters)
 
 
-def test_the_fakes_and_sqlite_make_the_same_events_from_any_sequence_of_steps() -> None:
+class LegacyFakesAndSqlMachine(FakesAndSqlMachine):
+    generation = Generation.LEGACY
+
+
+@pytest.mark.parametrize(
+    "machine", [FakesAndSqlMachine, LegacyFakesAndSqlMachine], ids=["current", "legacy"]
+)
+def test_the_fakes_and_sqlite_make_the_same_events_from_any_sequence_of_steps(
+    machine: type[FakesAndSqlMachine],
+) -> None:
     """Each example creates an SQLite database and runs up to 30 steps. The profile sets how many
-    examples run, capped at 500 so that CI's 1,000 take about a minute instead of over two."""
+    examples run, capped at 250 a generation so that CI's take about a minute instead of four."""
     run_state_machine_as_test(
-        FakesAndSqlMachine,
+        machine,
         settings=settings(
-            max_examples=min(settings.default.max_examples, 500),
+            max_examples=min(settings.default.max_examples, 250),
             stateful_step_count=30,
             deadline=None,
         ),

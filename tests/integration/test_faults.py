@@ -20,7 +20,7 @@ from sqlalchemy import Engine, create_engine, insert, select, text
 
 from reef_alerts.adapters import schema
 from reef_alerts.adapters.database import make_engine
-from reef_alerts.adapters.tables import history, partition_leases
+from reef_alerts.adapters.tables import CURRENT, partition_leases
 
 from .reef import event_outcome, events, open_alert_ids, run_cycle, seed_fleet
 
@@ -192,7 +192,7 @@ def _flip_readings(url: str, alerts: int) -> None:
     now = datetime.now().astimezone()
     with engine.begin() as connection:
         connection.execute(
-            insert(history),
+            insert(CURRENT.history),
             [
                 {"device_id": i, "timestamp": now, "value": 70.0 if i % 2 else 91.0 + i / 1000}
                 for i in range(1, alerts + 1)

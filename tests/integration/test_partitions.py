@@ -128,13 +128,13 @@ class TestCommandLine:
             "so run a single worker on it"
         )
 
-    def test_refuses_partitions_on_a_legacy_database_until_it_is_upgraded(
-        self, legacy_postgres_url: str, tmp_path: Path
+    def test_refuses_partitions_on_an_app_database_until_it_is_upgraded(
+        self, app_postgres_url: str, tmp_path: Path
     ) -> None:
         code, _, err = invoke(
             ["run", "--once", "--partitions", "4", "--log-file", "-"],
             tmp_path,
-            DATABASE_URL=legacy_postgres_url,
+            DATABASE_URL=app_postgres_url,
         )
 
         assert code == 1
@@ -168,9 +168,9 @@ class TestCommandLine:
 
 
 def test_a_worker_started_before_db_upgrade_coordinates_once_it_has_run(
-    legacy_postgres_url: str, caplog: pytest.LogCaptureFixture
+    app_postgres_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    engine = make_engine(legacy_postgres_url)
+    engine = make_engine(app_postgres_url)
     lone = coordinator(engine, "early", count=1)
 
     with caplog.at_level(logging.WARNING, logger="alert_worker"):
@@ -185,9 +185,9 @@ def test_a_worker_started_before_db_upgrade_coordinates_once_it_has_run(
 
 
 def test_partitions_without_the_lease_tables_fail_each_cycle_until_db_upgrade(
-    legacy_postgres_url: str,
+    app_postgres_url: str,
 ) -> None:
-    engine = make_engine(legacy_postgres_url)
+    engine = make_engine(app_postgres_url)
     sharing = coordinator(engine, "early", count=4)
 
     with pytest.raises(MissingLeaseTablesError, match="run `reef-alerts db upgrade`"):

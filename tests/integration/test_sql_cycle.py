@@ -24,7 +24,7 @@ from reef_alerts.adapters.snapshots import (
     snapshot_query,
     watched_devices_query,
 )
-from reef_alerts.adapters.tables import alert_events, alerts, devices, history
+from reef_alerts.adapters.tables import CURRENT, LEGACY, SharedTables
 from reef_alerts.adapters.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
 from reef_alerts.application import RunCycle, cycle
 from reef_alerts.domain import AlertEvent, EvaluationPolicy, Operator
@@ -47,6 +47,7 @@ from .reef import (
     open_alert_ids,
     run_cycle,
     seed_fleet,
+    tables_of,
 )
 
 
@@ -78,7 +79,7 @@ def test_creates_an_event_row_as_the_specification_shows(reef: Engine) -> None:
     assert (row["current_value"], row["threshold_value"]) == (85.2, 82.0)
     assert (row["operator"], row["metric"], row["is_resolved"]) == (">", "temperature", False)
     assert (row["resolved_at"], row["resolution_value"]) == (None, None)
-    assert row["metadata"] == {
+    assert row["metadata_"] == {
         "reading_id": 1,
         "reading_timestamp": (NOW - timedelta(seconds=10)).isoformat(),
         "device_name": "Main Tank",
@@ -312,7 +313,10 @@ def test_warns_once_when_the_one_open_event_index_is_missing_and_stops_when_it_i
 def _statements_of_a_cycle(engine: Engine, alert_count: int) -> list[str]:
     schema.upgrade(engine)
     seed_fleet(engine, alert_count)
-    factory = SqlUnitOfWorkFactory(engine, logging.getLogger("alert_worker"))
+    # As a worker makes it: with the tables its start-up check told.
+    factory = SqlUnitOfWorkFactory(
+        engine, logging.getLogger("alert_worker"), tables=tables_of(engine)
+    )
     sent: list[str] = []
 
     def _record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
@@ -327,15 +331,15 @@ def _statements_of_a_cycle(engine: Engine, alert_count: int) -> list[str]:
 
 
 def test_a_cycle_sends_the_same_statements_for_10_and_1000_alerts_but_a_fetch(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    app_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # One submission of the changes: how many writes several make depends on the thread's timing.
     monkeypatch.setattr(cycle, "SUBMIT_EVERY", 10_000)
-    engine = make_engine(database_url)
+    engine = make_engine(app_database_url)
     try:
         small = _statements_of_a_cycle(engine, 10)
         with engine.begin() as connection:
-            for table in (alert_events, history, alerts, devices):
+            for table in reversed(tables_of(engine).shared):
                 connection.execute(table.delete())
         large = _statements_of_a_cycle(engine, 1000)
     finally:
@@ -669,12 +673,16 @@ def test_a_second_worker_inserting_the_same_open_event_waits_and_then_does_nothi
 
 
 @pytest.mark.parametrize("shard", [WHOLE, Shard.of(4, {1, 3}, "w")], ids=["whole", "shard"])
+@pytest.mark.parametrize("tables", [LEGACY, CURRENT], ids=["legacy", "current"])
 def test_the_snapshot_queries_select_the_columns_in_the_order_they_are_unpacked(
-    shard: Shard,
+    shard: Shard, tables: SharedTables
 ) -> None:
-    assert tuple(snapshot_query(shard).selected_columns.keys()) == SNAPSHOT_COLUMNS
-    assert tuple(watched_devices_query(shard).selected_columns.keys()) == CONTEXT_COLUMNS
-    assert tuple(alerts_query(shard).selected_columns.keys()) == (*ALERT_COLUMNS, "event_id")
+    assert tuple(snapshot_query(tables, shard).selected_columns.keys()) == SNAPSHOT_COLUMNS
+    assert tuple(watched_devices_query(tables, shard).selected_columns.keys()) == CONTEXT_COLUMNS
+    assert tuple(alerts_query(tables, shard).selected_columns.keys()) == (
+        *ALERT_COLUMNS,
+        "event_id",
+    )
 
 
 def _too_hot(alert_id: int, device_id: int, value: float) -> AlertEvent:

@@ -7,7 +7,10 @@ import json
 import re
 from datetime import UTC, datetime
 
-from reef_alerts.adapters.events import _PG_INSERT, _PG_RESOLVE, _Encoded
+import pytest
+
+from reef_alerts.adapters.events import _Encoded, _postgres_writes
+from reef_alerts.adapters.tables import CURRENT, LEGACY, SharedTables
 from reef_alerts.domain import AlertEvent, Operator
 from reef_alerts.ports import EventChanges, Resolution
 
@@ -20,7 +23,13 @@ def _declared_columns(sql: str, alias: str) -> list[str]:
     return [column.split()[0] for column in declared.group(1).split(",")]
 
 
-def test_an_opened_event_row_carries_exactly_the_columns_the_insert_declares() -> None:
+GENERATIONS = pytest.mark.parametrize("tables", [LEGACY, CURRENT], ids=["legacy", "current"])
+
+
+@GENERATIONS
+def test_an_opened_event_row_carries_exactly_the_columns_the_insert_declares(
+    tables: SharedTables,
+) -> None:
     event = AlertEvent(
         alert_id=7,
         device_id=3,
@@ -32,22 +41,28 @@ def test_an_opened_event_row_carries_exactly_the_columns_the_insert_declares() -
         metadata={"device_name": "Heater", "reading_id": 11},
     )
 
-    encoded = _Encoded.of(EventChanges(opened=[event], resolved=[]))
+    encoded = _Encoded.of(EventChanges(opened=[event], resolved=[]), tables)
 
     assert encoded.opened is not None
     (row,) = json.loads(encoded.opened)
-    assert sorted(row) == sorted(_declared_columns(_PG_INSERT, "opened"))
+    insert = _postgres_writes(tables).insert_guarded
+    assert sorted(row) == sorted(_declared_columns(insert, "opened"))
     assert row["operator"] == ">"
     assert row["triggered_at"] == "2024-06-01T12:00:00+00:00"
-    assert row["metadata"] == {"device_name": "Heater", "reading_id": 11}
+    metadata_column = tables.alert_events.c.metadata_.name
+    assert row[metadata_column] == {"device_name": "Heater", "reading_id": 11}
 
 
-def test_a_resolution_row_carries_exactly_the_columns_the_update_declares() -> None:
+@GENERATIONS
+def test_a_resolution_row_carries_exactly_the_columns_the_update_declares(
+    tables: SharedTables,
+) -> None:
     resolution = Resolution(event_id=5, alert_id=7, resolved_at=AT, value=81.4)
 
-    encoded = _Encoded.of(EventChanges(opened=[], resolved=[resolution]))
+    encoded = _Encoded.of(EventChanges(opened=[], resolved=[resolution]), tables)
 
     assert encoded.resolved is not None
     (row,) = json.loads(encoded.resolved)
-    assert sorted(row) == sorted(_declared_columns(_PG_RESOLVE, "resolution"))
+    resolve = _postgres_writes(tables).resolve
+    assert sorted(row) == sorted(_declared_columns(resolve, "resolution"))
     assert row == {"id": 5, "resolved_at": "2024-06-01T12:00:00+00:00", "value": 81.4}

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 
 from reef_alerts.adapters.background import StatementThread
 from reef_alerts.adapters.events import PostgresEventWriter
+from reef_alerts.adapters.tables import CURRENT
 from reef_alerts.ports import EventChanges, Resolution
 
 
@@ -130,7 +131,9 @@ def test_work_after_a_failure_does_not_run_and_fails_with_the_same_error(
 def test_a_writer_whose_thread_is_closed_refuses_every_submission_rather_than_keep_one() -> None:
     thread = StatementThread()
     thread.close()
-    writer = PostgresEventWriter(cast(Connection, object()), guarded=lambda: True, thread=thread)
+    writer = PostgresEventWriter(
+        cast(Connection, object()), CURRENT, guarded=lambda: True, thread=thread
+    )
     changes = EventChanges(resolved=[Resolution(1, 1, datetime(2024, 6, 1, tzinfo=UTC), 80.0)])
 
     for _ in range(2):  # the second would be kept and never written if the first left a trace

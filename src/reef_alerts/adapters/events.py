@@ -9,25 +9,22 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Final
 
 import attrs
 from sqlalchemy import (
+    Column,
     Connection,
     bindparam,
     exists,
     select,
     update,
 )
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 
 from reef_alerts.adapters.background import StatementThread
 from reef_alerts.adapters.schema import has_open_event_index
-from reef_alerts.adapters.tables import (
-    OPEN_EVENT_INDEX,
-    OPEN_EVENT_PREDICATE,
-    alert_events,
-)
+from reef_alerts.adapters.tables import OPEN_EVENT_INDEX, SharedTables
 from reef_alerts.domain import AlertEvent
 from reef_alerts.ports import (
     AppliedChanges,
@@ -75,9 +72,12 @@ class SqliteEventWriter:
     began IMMEDIATE, before its read, so nothing can change between the two.
     """
 
-    def __init__(self, connection: Connection, *, guarded: Callable[[], bool]) -> None:
+    def __init__(
+        self, connection: Connection, tables: SharedTables, *, guarded: Callable[[], bool]
+    ) -> None:
         """`guarded()`: whether the one-open-event index exists (asked at the first insert)."""
         self._connection = connection
+        self._tables = tables
         self._guarded = guarded
         self._pending: list[EventChanges] = []
 
@@ -91,10 +91,13 @@ class SqliteEventWriter:
         resolved = [resolution for changes in pending for resolution in changes.resolved]
         if opened:
             self._connection.execute(
-                _sqlite_insert(guarded=self._guarded()), [_event_params(event) for event in opened]
+                _sqlite_insert(self._tables, guarded=self._guarded()),
+                [_event_params(event) for event in opened],
             )
         if resolved:
-            self._connection.execute(_sqlite_resolve(), [_resolution_params(r) for r in resolved])
+            self._connection.execute(
+                _sqlite_resolve(self._tables), [_resolution_params(r) for r in resolved]
+            )
         # No other writer can have opened or closed these events since the cycle's read (see
         # above), so everything decided was written.
         return AppliedChanges(
@@ -119,10 +122,17 @@ class PostgresEventWriter:
     """
 
     def __init__(
-        self, connection: Connection, *, guarded: Callable[[], bool], thread: StatementThread
+        self,
+        connection: Connection,
+        tables: SharedTables,
+        *,
+        guarded: Callable[[], bool],
+        thread: StatementThread,
     ) -> None:
         """`guarded()`: whether the one-open-event index exists (asked at the first insert)."""
         self._connection = connection
+        self._tables = tables
+        self._writes_sql = _postgres_writes(tables)
         self._guarded = guarded
         self._thread = thread
         self._lock = threading.Lock()
@@ -137,7 +147,7 @@ class PostgresEventWriter:
             return
         # Encoded on the cycle's thread: the helper thread's Python work would hold the GIL the
         # cycle judges with, and only its waits on the server let the two run at once.
-        encoded = _Encoded.of(changes)
+        encoded = _Encoded.of(changes, self._tables)
         with self._lock:
             self._pending.append(encoded)
             if self._write_queued:
@@ -165,54 +175,88 @@ class PostgresEventWriter:
             self._write_queued = False
         inserted: frozenset[int] = frozenset()
         closed: frozenset[int] = frozenset()
+        sql = self._writes_sql
         opened = _joined_arrays([encoded.opened for encoded in pending])
         if opened is not None:
-            insert = _PG_INSERT_GUARDED if self._guarded() else _PG_INSERT_UNGUARDED
+            insert = sql.insert_guarded if self._guarded() else sql.insert_unguarded
             inserted = frozenset(row[0] for row in self._execute(insert, opened))
         resolved = _joined_arrays([encoded.resolved for encoded in pending])
         if resolved is not None:
-            closed = frozenset(row[0] for row in self._execute(_PG_RESOLVE, resolved))
+            closed = frozenset(row[0] for row in self._execute(sql.resolve, resolved))
         return AppliedChanges(inserted, closed)
 
     def _execute(self, sql: str, rows: str) -> Sequence[Any]:
         return self._connection.exec_driver_sql(sql, {"rows": rows}).cursor.fetchall()
 
 
-# PostgreSQL's two writes, as SQL text: each takes its rows as one JSON array, and they are
-# PostgreSQL's own dialect anyway. Built as SQLAlchemy constructs, their first compilation and
-# execution held the GIL for 10 ms of a worker's first cycle.
+# PostgreSQL's two writes, as SQL text generated from the alert_events table of the database's
+# generation: each takes its rows as one JSON array, and they are PostgreSQL's own dialect
+# anyway. Built as SQLAlchemy constructs, their first compilation and execution held the GIL for
+# 10 ms of a worker's first cycle (ADR 8).
 
-_PG_INSERT = """\
-INSERT INTO alert_events (alert_id, device_id, triggered_at, current_value, threshold_value,
-                          operator, metric, is_resolved, metadata)
-SELECT opened.alert_id, opened.device_id, opened.triggered_at, opened.current_value,
-       opened.threshold_value, opened.operator, opened.metric, false, opened.metadata
-FROM json_to_recordset(CAST(%(rows)s AS JSON)) AS opened(
-    alert_id INTEGER, device_id INTEGER, triggered_at TIMESTAMP WITH TIME ZONE,
-    current_value FLOAT, threshold_value FLOAT, operator VARCHAR, metric VARCHAR, metadata JSON)
-{only_new}
-RETURNING alert_events.alert_id
-"""
-
-_PG_INSERT_GUARDED = _PG_INSERT.format(
-    # The one-open-event index is the arbiter; a NOT EXISTS as well would cost an anti-join for
-    # nothing.
-    only_new="ON CONFLICT (alert_id) WHERE NOT is_resolved DO NOTHING"
+_INSERTED = (
+    "alert_id",
+    "device_id",
+    "triggered_at",
+    "current_value",
+    "threshold_value",
+    "operator",
+    "metric",
+    "metadata_",
 )
+"""The columns an opened event's row gives, by key; `is_resolved` is the insert's constant."""
 
-_PG_INSERT_UNGUARDED = _PG_INSERT.format(
-    only_new="WHERE NOT EXISTS (SELECT FROM alert_events AS existing\n"
-    "                  WHERE existing.alert_id = opened.alert_id AND NOT existing.is_resolved)"
-)
+_RESOLVED = {"id": "id", "resolved_at": "resolved_at", "value": "resolution_value"}
+"""A resolution's fields, and the column each is typed after."""
 
-_PG_RESOLVE = """\
-UPDATE alert_events
-SET is_resolved = true, resolved_at = resolution.resolved_at, resolution_value = resolution.value
-FROM json_to_recordset(CAST(%(rows)s AS JSON)) AS resolution(
-    id INTEGER, resolved_at TIMESTAMP WITH TIME ZONE, value FLOAT)
-WHERE alert_events.id = resolution.id AND NOT alert_events.is_resolved
-RETURNING alert_events.id
-"""
+
+@attrs.frozen
+class _PostgresWrites:
+    insert_guarded: str
+    insert_unguarded: str
+    resolve: str
+
+
+@functools.cache
+def _postgres_writes(tables: SharedTables) -> _PostgresWrites:
+    events = tables.alert_events
+    columns = [events.c[key] for key in _INSERTED]
+    names = [column.name for column in columns]
+    opened = ", ".join(f"{column.name} {_pg_type(column)}" for column in columns)
+    insert = (
+        f"INSERT INTO {events.name} ({', '.join(names)}, is_resolved)\n"
+        f"SELECT {', '.join(f'opened.{name}' for name in names)}, false\n"
+        f"FROM json_to_recordset(CAST(%(rows)s AS JSON)) AS opened({opened})\n"
+        "{only_new}\n"
+        f"RETURNING {events.name}.alert_id"
+    )
+    resolution = ", ".join(f"{field} {_pg_type(events.c[c])}" for field, c in _RESOLVED.items())
+    return _PostgresWrites(
+        # The one-open-event index is the arbiter; a NOT EXISTS as well would cost an anti-join
+        # for nothing.
+        insert_guarded=insert.format(
+            only_new="ON CONFLICT (alert_id) WHERE NOT is_resolved DO NOTHING"
+        ),
+        insert_unguarded=insert.format(
+            only_new=f"WHERE NOT EXISTS (SELECT FROM {events.name} AS existing "
+            "WHERE existing.alert_id = opened.alert_id AND NOT existing.is_resolved)"
+        ),
+        resolve=(
+            f"UPDATE {events.name}\n"
+            "SET is_resolved = true, resolved_at = resolution.resolved_at, "
+            "resolution_value = resolution.value\n"
+            f"FROM json_to_recordset(CAST(%(rows)s AS JSON)) AS resolution({resolution})\n"
+            f"WHERE {events.name}.id = resolution.id AND NOT {events.name}.is_resolved\n"
+            f"RETURNING {events.name}.id"
+        ),
+    )
+
+
+_POSTGRESQL: Final = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def _pg_type(column: Column[Any]) -> str:
+    return str(column.type.compile(dialect=_POSTGRESQL))
 
 
 @attrs.frozen
@@ -223,9 +267,9 @@ class _Encoded:
     resolved: str | None
 
     @classmethod
-    def of(cls, changes: EventChanges) -> _Encoded:
+    def of(cls, changes: EventChanges, tables: SharedTables) -> _Encoded:
         return cls(
-            _json_rows(_payload(changes.opened)) if changes.opened else None,
+            _json_rows(_payload(changes.opened, tables)) if changes.opened else None,
             _json_rows([_resolution_row(r) for r in changes.resolved])
             if changes.resolved
             else None,
@@ -243,16 +287,15 @@ def _json_rows(rows: list[dict[str, Any]]) -> str:
     return json.dumps(rows, separators=(",", ":"))
 
 
-def _payload(events: Sequence[AlertEvent]) -> list[dict[str, Any]]:
-    """The events as json_to_recordset's rows: SQLite's parameters (`_event_params`) as the
-    columns _PG_INSERT reads, no others."""
+def _payload(events: Sequence[AlertEvent], tables: SharedTables) -> list[dict[str, Any]]:
+    """The events as json_to_recordset's rows: SQLite's parameters (`_event_params`) under the
+    names of the columns the insert reads, no others."""
+    columns = tables.alert_events.c
     rows = []
     for event in events:
-        row = _event_params(event)
-        del row["is_resolved"]  # the insert's constant
-        row["triggered_at"] = event.triggered_at.isoformat()
-        row["metadata"] = row.pop("metadata_")
-        rows.append(row)
+        params = _event_params(event)
+        params["triggered_at"] = event.triggered_at.isoformat()
+        rows.append({columns[key].name: params[key] for key in _INSERTED})
     return rows
 
 
@@ -266,41 +309,28 @@ def _resolution_row(resolution: Resolution) -> dict[str, Any]:
 
 # SQLite's two writes: SQLAlchemy Core statements, run with executemany.
 
-_INSERT_COLUMNS = [
-    "alert_id",
-    "device_id",
-    "triggered_at",
-    "current_value",
-    "threshold_value",
-    "operator",
-    "metric",
-    "is_resolved",
-    "metadata_",
-]
-
 
 @functools.cache
-def _sqlite_insert(*, guarded: bool) -> Any:
-    source = select(
-        *(bindparam(name, type_=alert_events.c[name].type) for name in _INSERT_COLUMNS)
-    ).where(~_has_open_event(bindparam("alert_id")))
-    statement = sqlite.insert(alert_events).from_select(_INSERT_COLUMNS, source)
+def _sqlite_insert(tables: SharedTables, *, guarded: bool) -> Any:
+    events = tables.alert_events
+    columns = [*_INSERTED, "is_resolved"]
+    source = select(*(bindparam(key, type_=events.c[key].type) for key in columns)).where(
+        ~exists().where(events.c.alert_id == bindparam("alert_id"), tables.open_event_predicate)
+    )
+    statement = sqlite.insert(events).from_select(columns, source)
     if guarded:
         statement = statement.on_conflict_do_nothing(
-            index_elements=[alert_events.c.alert_id], index_where=OPEN_EVENT_PREDICATE
+            index_elements=[events.c.alert_id], index_where=tables.open_event_predicate
         )
     return statement
 
 
-def _has_open_event(alert_id: Any) -> Any:
-    return exists().where(alert_events.c.alert_id == alert_id, OPEN_EVENT_PREDICATE)
-
-
 @functools.cache
-def _sqlite_resolve() -> Any:
+def _sqlite_resolve(tables: SharedTables) -> Any:
+    alert_events = tables.alert_events
     return (
         update(alert_events)
-        .where(alert_events.c.id == bindparam("event_id"), OPEN_EVENT_PREDICATE)
+        .where(alert_events.c.id == bindparam("event_id"), tables.open_event_predicate)
         .values(
             is_resolved=True,
             resolved_at=bindparam("resolved_at"),

@@ -1,4 +1,5 @@
-"""Schema management: `db upgrade` through Alembic, and `db check`'s report of what is there."""
+"""Schema management: which generation of the web app's schema a database has, `db upgrade`
+through Alembic, and `db check`'s report of what is there."""
 
 from __future__ import annotations
 
@@ -9,20 +10,25 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, func, inspect, select, text
+from sqlalchemy import Connection, Engine, Inspector, func, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from reef_alerts.adapters.tables import (
+    CURRENT,
+    HISTORY_INDEX,
     OPEN_EVENT_INDEX,
-    OPEN_EVENT_PREDICATE,
-    SHARED_TABLES,
     WORKER_TABLES,
-    alert_events,
+    Generation,
+    SharedTables,
+    tables_for,
 )
 
 VERSION_TABLE = "reef_alerts_alembic_version"
 
 _DUPLICATES_SHOWN = 20
+_GENERATION_TABLES = ("history", "alert_events")
+"""The tables whose metadata column tells the generation, in `Generation.metadata_columns`'
+order."""
 
 
 class DuplicateOpenEventsError(Exception):
@@ -41,15 +47,63 @@ class DuplicateOpenEventsError(Exception):
         self.alert_ids = alert_ids
 
 
+class UnknownGenerationError(Exception):
+    """The shared tables' columns match neither generation of the web app's schema."""
+
+
+def find_generation(inspector: Inspector) -> Generation | None:
+    """The generation that `history`'s and `alert_events`' metadata columns tell; None when
+    neither table exists. Raises UnknownGenerationError when they disagree or tell none."""
+    found: dict[str, Generation] = {}
+    for position, table in enumerate(_GENERATION_TABLES):
+        if not inspector.has_table(table):
+            continue
+        names = {column["name"] for column in inspector.get_columns(table)}
+        for generation in (Generation.CURRENT, Generation.LEGACY):
+            if generation.metadata_columns[position] in names:
+                found[table] = generation
+                break
+        else:
+            expected = " or ".join(dict.fromkeys(g.metadata_columns[position] for g in Generation))
+            raise UnknownGenerationError(
+                f"table {table} has no {expected} column: it matches neither the "
+                "specification's schema nor the web app's"
+            )
+    if len(set(found.values())) > 1:
+        raise UnknownGenerationError(
+            "history and alert_events are of different generations of the web app's schema "
+            f"(history: {found['history'].value}, alert_events: {found['alert_events'].value}); "
+            "the worker runs on one or the other"
+        )
+    return next(iter(found.values()), None)
+
+
+def detect_tables(connection: Connection) -> SharedTables:
+    """The shared tables as this database's generation declares them (ADR 0011).
+
+    Raises UnknownGenerationError when its tables are missing or of no known generation."""
+    generation = find_generation(inspect(connection))
+    if generation is None:
+        raise UnknownGenerationError(
+            "the shared tables history and alert_events do not exist: run `reef-alerts db check`"
+        )
+    return tables_for(generation)
+
+
 @attrs.frozen
 class SchemaReport:
     """What `db check` found: can the worker run on this database, and is it upgraded?"""
 
     error: str | None = None
     """Why the database could not be reached or inspected; None when it could."""
+    generation: Generation | None = None
+    generation_problem: str | None = None
+    """Why no generation could be told, when tables exist."""
     tables: dict[str, bool] = attrs.field(factory=dict)
     missing_columns: dict[str, list[str]] = attrs.field(factory=dict)
     worker_objects: dict[str, bool] = attrs.field(factory=dict)
+    history_index: str | None = None
+    """The index that serves the newest-reading read, when one does."""
     revision: str | None = None
     head: str | None = None
 
@@ -59,8 +113,13 @@ class SchemaReport:
 
     @property
     def can_run(self) -> bool:
-        """The worker can evaluate: connected, with the four tables and their columns."""
-        return self.connected and all(self.tables.values()) and not self.missing_columns
+        """The worker can evaluate: connected, with the four tables of one generation."""
+        return (
+            self.connected
+            and self.generation is not None
+            and all(self.tables.values())
+            and not self.missing_columns
+        )
 
     @property
     def coordinated(self) -> bool:
@@ -72,23 +131,43 @@ class SchemaReport:
         """The one-open-event index exists, so concurrent workers cannot duplicate events."""
         return self.worker_objects.get(OPEN_EVENT_INDEX, False)
 
+    @property
+    def warnings(self) -> list[str]:
+        """What slows the worker down or makes it unsafe here, though it can run."""
+        found = []
+        if self.can_run and self.history_index is None:
+            found.append(
+                "history has no index on (device_id, timestamp): reading each device's newest "
+                "reading slows down as its history grows; `reef-alerts db upgrade` adds one"
+            )
+        return found
+
     def lines(self) -> list[str]:
         """The report for a person, one fact a line."""
         if self.error is not None:
             return [f"database: unreachable ({self.error})"]
         lines = ["database: connected"]
+        if self.generation is not None:
+            lines.append(f"schema generation: {self.generation.describe()}")
+        elif self.generation_problem is not None:
+            lines.append(f"schema generation: UNKNOWN ({self.generation_problem})")
+        else:
+            lines.append("schema generation: none yet (no history or alert_events table)")
         for table, present in self.tables.items():
             missing = self.missing_columns.get(table)
             state = "present" if present else "MISSING"
             if missing:
-                state = f"present, missing columns {', '.join(missing)}"
+                state = f"present, MISSING columns {', '.join(missing)}"
             lines.append(f"table {table}: {state}")
+        if self.can_run and self.history_index is not None:
+            lines.append(f"history (device_id, timestamp) index: {self.history_index}")
         for name, present in self.worker_objects.items():
             lines.append(f"worker object {name}: {'present' if present else 'missing'}")
         lines.append(f"schema revision: {self.revision or 'none'} (head {self.head})")
+        lines.extend(f"WARNING: {warning}" for warning in self.warnings)
         if not self.can_run:
             lines.append("result: the worker cannot run here; run `reef-alerts db upgrade`")
-        elif not self.guarded or self.revision != self.head:
+        elif not self.guarded or self.revision != self.head or self.warnings:
             lines.append(
                 "result: the worker can run; run `reef-alerts db upgrade` to add its own objects"
             )
@@ -109,19 +188,59 @@ def check(engine: Engine) -> SchemaReport:
 def upgrade(engine: Engine) -> SchemaReport:
     """Create what is absent, add the worker's objects, record the revision; idempotent.
 
-    Raises DuplicateOpenEventsError, having changed nothing, when the index cannot be built.
+    The worker's tables come from Alembic's revisions, each committed on its own. Its indexes
+    on the web app's tables are then made wherever they are missing, whatever the revision, so
+    that one dropped since is made again. Raises DuplicateOpenEventsError, having changed
+    nothing more, when the one-open-event index cannot be built, and UnknownGenerationError on
+    tables of no known generation.
     """
-    with engine.begin() as connection:
-        if inspect(connection).has_table(alert_events.name) and not has_open_event_index(
-            connection
-        ):
-            duplicates = find_duplicate_open_events(connection)
-            if duplicates:
-                raise DuplicateOpenEventsError(duplicates)
+    with engine.connect() as connection:
         config = _alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+        connection.commit()  # whatever Alembic's last look-ups began
+        with connection.begin():
+            tables = detect_tables(connection)
+            create_open_event_index(connection, tables)
+    create_history_index(engine, tables)
     return check(engine)
+
+
+def create_open_event_index(connection: Connection, tables: SharedTables) -> None:
+    """Make the one-open-event index unless it exists (ADR 0004). Raises
+    DuplicateOpenEventsError, making nothing, when alert_events already breaks its rule."""
+    if has_open_event_index(connection):
+        return
+    duplicates = find_duplicate_open_events(connection, tables)
+    if duplicates:
+        raise DuplicateOpenEventsError(duplicates)
+    tables.open_event_index.create(connection)
+
+
+def create_history_index(engine: Engine, tables: SharedTables) -> None:
+    """Make the worker's history (device_id, timestamp) index where no index serves (ADR 0011).
+
+    On PostgreSQL it is built CONCURRENTLY (the index's `postgresql_concurrently`), outside any
+    transaction: history is the web app's busiest table, and a plain CREATE INDEX would hold
+    its writes for as long as the build takes. One left invalid by an interrupted build is
+    dropped and built again.
+    """
+    if engine.dialect.name != "postgresql":
+        with engine.begin() as connection:
+            if history_index(connection) is None:
+                tables.history_index.create(connection)
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        if invalid_history_index(connection):
+            tables.history_index.drop(connection)
+        if history_index(connection) is None:
+            tables.history_index.create(connection)
+
+
+def tables_to_create(connection: Connection) -> SharedTables:
+    """The generation whose missing tables `db upgrade` creates: the database's own, or the
+    current one for a database that has neither history nor alert_events."""
+    return tables_for(find_generation(inspect(connection)) or CURRENT.generation)
 
 
 def has_open_event_index(connection: Connection) -> bool:
@@ -137,31 +256,91 @@ def has_open_event_index(connection: Connection) -> bool:
             "SELECT 1 FROM sqlite_master WHERE type = 'index' AND tbl_name = :table "
             "AND name = :index"
         )
-    found = connection.execute(query, {"table": alert_events.name, "index": OPEN_EVENT_INDEX})
+    found = connection.execute(query, {"table": "alert_events", "index": OPEN_EVENT_INDEX})
     return found.first() is not None
 
 
-def find_duplicate_open_events(connection: Connection) -> list[int]:
+def history_index(connection: Connection) -> str | None:
+    """The name of a valid, whole (not partial) b-tree index of `history` that starts with
+    (device_id, timestamp), the newest-reading read's; None when there is none."""
+    if connection.dialect.name == "postgresql":
+        return connection.execute(_PG_HISTORY_INDEX).scalar()
+    for name, partial in (
+        (row[1], row[4]) for row in connection.exec_driver_sql("PRAGMA index_list(history)")
+    ):
+        columns = [
+            row[2] for row in connection.exec_driver_sql(f"PRAGMA index_info('{_quoted(name)}')")
+        ]
+        if not partial and columns[:2] == ["device_id", "timestamp"]:
+            return str(name)
+    return None
+
+
+def invalid_history_index(connection: Connection) -> bool:
+    """Whether the worker's history index exists but is invalid: a CREATE INDEX CONCURRENTLY
+    that failed or was interrupted leaves one behind on PostgreSQL."""
+    if connection.dialect.name != "postgresql":
+        return False
+    found = connection.execute(
+        text(
+            "SELECT NOT ix.indisvalid FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid "
+            "JOIN pg_namespace n ON n.oid = i.relnamespace "
+            "WHERE n.nspname = current_schema() AND i.relname = :index"
+        ),
+        {"index": HISTORY_INDEX},
+    ).scalar()
+    return bool(found)
+
+
+_PG_HISTORY_INDEX = text(
+    """
+    SELECT i.relname
+    FROM pg_index ix
+    JOIN pg_class i ON i.oid = ix.indexrelid
+    JOIN pg_class t ON t.oid = ix.indrelid
+    JOIN pg_namespace n ON n.oid = t.relnamespace
+    JOIN pg_am am ON am.oid = i.relam
+    WHERE n.nspname = current_schema() AND t.relname = 'history' AND am.amname = 'btree'
+      AND ix.indisvalid AND ix.indpred IS NULL AND ix.indnkeyatts >= 2
+      AND ix.indkey[0] = (SELECT attnum FROM pg_attribute
+                          WHERE attrelid = t.oid AND attname = 'device_id')
+      AND ix.indkey[1] = (SELECT attnum FROM pg_attribute
+                          WHERE attrelid = t.oid AND attname = 'timestamp')
+    ORDER BY i.relname
+    LIMIT 1
+    """
+)
+
+
+def find_duplicate_open_events(connection: Connection, tables: SharedTables) -> list[int]:
     """The alerts that have more than one unresolved event."""
+    events = tables.alert_events
     query = (
-        select(alert_events.c.alert_id)
-        .where(OPEN_EVENT_PREDICATE)
-        .group_by(alert_events.c.alert_id)
+        select(events.c.alert_id)
+        .where(tables.open_event_predicate)
+        .group_by(events.c.alert_id)
         .having(func.count() > 1)
-        .order_by(alert_events.c.alert_id)
+        .order_by(events.c.alert_id)
     )
     return list(connection.scalars(query))
 
 
 def _inspect(connection: Connection) -> SchemaReport:
     inspector = inspect(connection)
-    tables: dict[str, bool] = {}
+    generation: Generation | None = None
+    problem: str | None = None
+    try:
+        generation = find_generation(inspector)
+    except UnknownGenerationError as error:
+        problem = str(error)
+    tables = tables_for(generation or CURRENT.generation)
+    present: dict[str, bool] = {}
     missing_columns: dict[str, list[str]] = {}
-    for table in SHARED_TABLES:
-        tables[table.name] = inspector.has_table(table.name)
-        if tables[table.name]:
-            present = {column["name"] for column in inspector.get_columns(table.name)}
-            missing = [column.name for column in table.columns if column.name not in present]
+    for table in tables.shared:
+        present[table.name] = inspector.has_table(table.name)
+        if present[table.name] and generation is not None:
+            names = {column["name"] for column in inspector.get_columns(table.name)}
+            missing = [column.name for column in table.columns if column.name not in names]
             if missing:
                 missing_columns[table.name] = missing
     revision = MigrationContext.configure(
@@ -169,13 +348,16 @@ def _inspect(connection: Connection) -> SchemaReport:
     ).get_current_revision()
     worker_objects = {
         VERSION_TABLE: inspector.has_table(VERSION_TABLE),
-        OPEN_EVENT_INDEX: tables[alert_events.name] and has_open_event_index(connection),
+        OPEN_EVENT_INDEX: present["alert_events"] and has_open_event_index(connection),
         **{table.name: inspector.has_table(table.name) for table in WORKER_TABLES},
     }
     return SchemaReport(
-        tables=tables,
+        generation=generation,
+        generation_problem=problem,
+        tables=present,
         missing_columns=missing_columns,
         worker_objects=worker_objects,
+        history_index=history_index(connection) if present["history"] else None,
         revision=revision,
         head=ScriptDirectory.from_config(_alembic_config()).get_current_head(),
     )
@@ -185,6 +367,10 @@ def _alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(files("reef_alerts.adapters") / "migrations"))
     return config
+
+
+def _quoted(name: str) -> str:
+    return name.replace("'", "''")
 
 
 def _one_line(error: SQLAlchemyError) -> str:

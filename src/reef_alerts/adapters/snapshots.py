@@ -30,6 +30,7 @@ from sqlalchemy import (
     Connection,
     Dialect,
     Select,
+    Table,
     Text,
     and_,
     cast,
@@ -39,7 +40,7 @@ from sqlalchemy import (
 )
 
 from reef_alerts.adapters.background import StatementThread
-from reef_alerts.adapters.tables import OPEN_EVENT_PREDICATE, alert_events, alerts, devices, history
+from reef_alerts.adapters.tables import SharedTables
 from reef_alerts.domain import Device, Reading
 from reef_alerts.domain.model import JSON
 from reef_alerts.ports import WHOLE, AlertSnapshot, Shard, StoredAlert
@@ -80,13 +81,16 @@ class SqlSnapshotReader:
     With a `thread` (PostgreSQL), the snapshot is declared and fetched on it, two batches ahead.
     """
 
-    def __init__(self, connection: Connection, thread: StatementThread | None = None) -> None:
+    def __init__(
+        self, connection: Connection, tables: SharedTables, thread: StatementThread | None = None
+    ) -> None:
         self._connection = connection
+        self._tables = tables
         self._thread = thread
 
     def enabled_alerts(self, shard: Shard = WHOLE) -> Iterator[AlertSnapshot]:
         if self._thread is not None:
-            sql, params = _compiled_snapshot(self._connection.dialect, shard)
+            sql, params = _compiled_snapshot(self._connection.dialect, self._tables, shard)
             fetch = self._thread.read(self._declare, sql, dict(params)).result()
             return _snapshots(_prefetched(fetch, self._thread))
         return self._sqlite_snapshots(shard)
@@ -120,8 +124,9 @@ class SqlSnapshotReader:
 
     def _sqlite_snapshots(self, shard: Shard) -> Iterator[AlertSnapshot]:
         """Both statements run now, like PostgreSQL's DECLARE: the read has begun on return."""
-        devices = self._connection.execute(watched_devices_query(shard)).cursor.fetchall()
-        rows = self._connection.execute(alerts_query(shard)).cursor.fetchall()
+        tables = self._tables
+        devices = self._connection.execute(watched_devices_query(tables, shard)).cursor.fetchall()
+        rows = self._connection.execute(alerts_query(tables, shard)).cursor.fetchall()
         contexts = {row[0]: _context(row) for row in devices}
         missing: tuple[None, None] = (None, None)
         return (
@@ -130,7 +135,7 @@ class SqlSnapshotReader:
         )
 
 
-def snapshot_query(shard: Shard = WHOLE) -> Select[Any]:
+def snapshot_query(tables: SharedTables, shard: Shard = WHOLE) -> Select[Any]:
     """PostgreSQL's snapshot in one statement: every enabled alert of `shard` with its device, its
     device's newest reading and its open event; the columns of SNAPSHOT_COLUMNS.
 
@@ -139,16 +144,17 @@ def snapshot_query(shard: Shard = WHOLE) -> Select[Any]:
     and the rows stream from the first, where a hash of every device row made the first one wait
     for all of them.
     """
-    enabled = _enabled(shard)
+    alerts, devices, alert_events = tables.alerts, tables.devices, tables.alert_events
+    enabled = _enabled(alerts, shard)
     watched = select(alerts.c.device_id).where(enabled).distinct().cte("watched")
-    c = history.c
+    c = tables.history.c
     latest = _newest_reading(
-        watched.c.device_id, c.id, c.timestamp, c.value, c.json_value, c.metadata_
+        tables.history, watched.c.device_id, c.id, c.timestamp, c.value, c.json_value, c.metadata_
     ).lateral("latest")
     contexts = (
         select(
             watched.c.device_id,
-            *_device_columns(),
+            *_device_columns(devices),
             latest.c.id.label("reading_id"),
             *_reading_columns(latest.c),
         )
@@ -159,13 +165,13 @@ def snapshot_query(shard: Shard = WHOLE) -> Select[Any]:
     )
     open_events = (
         select(alert_events.c.alert_id, func.min(alert_events.c.id).label("event_id"))
-        .where(OPEN_EVENT_PREDICATE)
+        .where(tables.open_event_predicate)
         .group_by(alert_events.c.alert_id)
         .subquery("open_events")
     )
     return (
         select(
-            *_alert_columns(),
+            *_alert_columns(alerts),
             *(contexts.c[name] for name in CONTEXT_COLUMNS),
             open_events.c.event_id,
         )
@@ -179,25 +185,28 @@ def snapshot_query(shard: Shard = WHOLE) -> Select[Any]:
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled_snapshot(dialect: Dialect, shard: Shard) -> tuple[str, Mapping[str, Any]]:
-    """`snapshot_query(shard)` as SQL text and parameters, compiled once per shard: compiling it
-    took 3 ms, a few percent of a 10,000-alert cycle."""
-    compiled = snapshot_query(shard).compile(
+def _compiled_snapshot(
+    dialect: Dialect, tables: SharedTables, shard: Shard
+) -> tuple[str, Mapping[str, Any]]:
+    """`snapshot_query(tables, shard)` as SQL text and parameters, compiled once per shard:
+    compiling it took 3 ms, a few percent of a 10,000-alert cycle."""
+    compiled = snapshot_query(tables, shard).compile(
         dialect=dialect, compile_kwargs={"render_postcompile": True}
     )
     return str(compiled), MappingProxyType(dict(compiled.params))
 
 
-def watched_devices_query(shard: Shard = WHOLE) -> Select[Any]:
+def watched_devices_query(tables: SharedTables, shard: Shard = WHOLE) -> Select[Any]:
     """SQLite's first statement: each device an enabled alert of `shard` watches, with its newest
     reading; the columns of CONTEXT_COLUMNS."""
-    watched = select(alerts.c.device_id).where(_enabled(shard))
+    alerts, devices, history = tables.alerts, tables.devices, tables.history
+    watched = select(alerts.c.device_id).where(_enabled(alerts, shard))
     # SQLite has no LATERAL: the newest reading's id is a correlated subquery, one index probe.
     newer = history.alias("newer")
-    newest_id = _newest_reading(devices.c.id, newer.c.id, readings=newer).scalar_subquery()
+    newest_id = _newest_reading(newer, devices.c.id, newer.c.id).scalar_subquery()
     return (
         select(
-            *_device_columns(),
+            *_device_columns(devices),
             history.c.id.label("reading_id"),
             *_reading_columns(history.c),
         )
@@ -206,25 +215,28 @@ def watched_devices_query(shard: Shard = WHOLE) -> Select[Any]:
     )
 
 
-def alerts_query(shard: Shard = WHOLE) -> Select[Any]:
+def alerts_query(tables: SharedTables, shard: Shard = WHOLE) -> Select[Any]:
     """SQLite's second statement: every enabled alert of `shard` and its open event; the columns
     of ALERT_COLUMNS, then `event_id`."""
+    alerts, alert_events = tables.alerts, tables.alert_events
     open_event = (
         select(func.min(alert_events.c.id))
-        .where(alert_events.c.alert_id == alerts.c.id, OPEN_EVENT_PREDICATE)
+        .where(alert_events.c.alert_id == alerts.c.id, tables.open_event_predicate)
         .scalar_subquery()
     )
-    return select(*_alert_columns(), open_event.label("event_id")).where(_enabled(shard))
+    return select(*_alert_columns(alerts), open_event.label("event_id")).where(
+        _enabled(alerts, shard)
+    )
 
 
-def _enabled(shard: Shard) -> ColumnElement[bool]:
+def _enabled(alerts: Table, shard: Shard) -> ColumnElement[bool]:
     enabled: ColumnElement[bool] = alerts.c.is_enabled.is_(True)
     if shard.whole:
         return enabled
     return and_(enabled, (alerts.c.id % shard.count).in_(sorted(shard.owned)))
 
 
-def _newest_reading(device_id: Any, *columns: Any, readings: Any = history) -> Select[Any]:
+def _newest_reading(readings: Any, device_id: Any, *columns: Any) -> Select[Any]:
     """`columns` of the newest timestamped reading of `device_id`, found through the
     (device_id, timestamp) index: its cost grows with devices, not with history."""
     return (
@@ -235,12 +247,12 @@ def _newest_reading(device_id: Any, *columns: Any, readings: Any = history) -> S
     )
 
 
-def _alert_columns() -> tuple[Any, ...]:
+def _alert_columns(alerts: Table) -> tuple[Any, ...]:
     c = alerts.c
     return (c.id, c.device_id, c.metric, c.operator, c.threshold_value, c.trend_enabled)
 
 
-def _device_columns() -> tuple[Any, ...]:
+def _device_columns(devices: Table) -> tuple[Any, ...]:
     c = devices.c
     return (
         *(c.id.label("device_row_id"), c.name, c.device_type, c.unit, c.is_active),

@@ -1,20 +1,26 @@
-"""SQLAlchemy Core tables for the four tables the worker shares with the web app.
+"""SQLAlchemy Core tables: the ones the worker shares with the web app, in both generations of
+its schema, and the worker's own.
 
-They match `legacy_schema.sql` column for column and index for index, so `metadata.create_all`
-builds the same database the web app declares. The `metadata` columns are keyed `metadata_`
-because `metadata` is SQLAlchemy's own attribute name on declarative classes and Table.c is
-clearer without the clash. The one object the worker adds is `open_event_index`.
+The web app's schema has two generations (see ADR 0011). `LEGACY` matches `legacy_schema.sql`,
+the specification's; `CURRENT` matches `current_schema.sql`, the web app's today, in which the
+two `metadata` columns are `history.history_metadata` and `alert_events.alert_metadata`. Both
+declare those columns under the key `metadata_`, so code that reads or writes them through
+`Table.c` is the same for either generation. `metadata.create_all` of a generation builds the
+database its DDL declares.
 """
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    ColumnElement,
     DateTime,
     Dialect,
     Float,
@@ -28,6 +34,7 @@ from sqlalchemy import (
     TypeDecorator,
     false,
     func,
+    text,
     true,
 )
 from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION
@@ -61,100 +68,277 @@ class UTCDateTime(TypeDecorator[datetime]):
 # DOUBLE PRECISION on PostgreSQL, as the web app declares it; plain FLOAT elsewhere.
 Double = Float().with_variant(DOUBLE_PRECISION(), "postgresql")
 
-metadata = MetaData()
 
-devices = Table(
-    "devices",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("name", String, nullable=False),
-    Column("device_type", String, nullable=False),
-    Column("address", String, nullable=False),
-    Column("poll_enabled", Boolean, server_default=true()),
-    Column("poll_interval", Integer, server_default="60"),
-    Column("unit", String),
-    Column("min_value", Double),
-    Column("max_value", Double),
-    Column("config", JSON),
-    Column("is_active", Boolean, server_default=true()),
-    Column("created_at", UTCDateTime, server_default=func.now()),
-    Column("updated_at", UTCDateTime),
-    Column("last_polled", UTCDateTime),
-    Column("last_error", Text),
-    Index("ix_devices_poll_enabled_active", "poll_enabled", "is_active"),
-)
+class Generation(enum.Enum):
+    """Which generation of the web app's schema a database has."""
 
-history = Table(
-    "history",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("device_id", Integer, ForeignKey("devices.id"), nullable=False),
-    Column("timestamp", UTCDateTime, server_default=func.now()),
-    Column("value", Double),
-    Column("json_value", JSON),
-    Column("metadata", JSON, key="metadata_"),
-    Index("ix_history_device_id", "device_id"),
-    Index("ix_history_timestamp", "timestamp"),
-    Index("ix_history_device_timestamp", "device_id", "timestamp"),
-)
+    LEGACY = "legacy"
+    CURRENT = "current"
 
-alerts = Table(
-    "alerts",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("device_id", Integer, ForeignKey("devices.id"), nullable=False),
-    Column("metric", String, nullable=False),
-    Column("operator", String, nullable=False),
-    Column("threshold_value", Double, nullable=False),
-    Column("is_enabled", Boolean, server_default=true()),
-    Column("trend_enabled", Boolean, server_default=false()),
-    Column("created_at", UTCDateTime, server_default=func.now()),
-    Column("updated_at", UTCDateTime),
-    Index("ix_alerts_device_enabled", "device_id", "is_enabled"),
-)
+    @property
+    def metadata_columns(self) -> tuple[str, str]:
+        """The names of `history`'s and `alert_events`' JSON metadata columns."""
+        if self is Generation.LEGACY:
+            return ("metadata", "metadata")
+        return ("history_metadata", "alert_metadata")
 
-alert_events = Table(
-    "alert_events",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
-    Column("device_id", Integer, ForeignKey("devices.id"), nullable=False),
-    Column("triggered_at", UTCDateTime, server_default=func.now()),
-    Column("current_value", Float),
-    Column("threshold_value", Float, nullable=False),
-    Column("operator", String(10), nullable=False),
-    Column("metric", String(50), nullable=False),
-    Column("is_resolved", Boolean, server_default=false()),
-    Column("resolved_at", UTCDateTime),
-    Column("resolution_value", Float),
-    Column("metadata", JSON, key="metadata_"),
-    Index("ix_alert_events_alert_triggered", "alert_id", "triggered_at"),
-    Index("ix_alert_events_resolved", "is_resolved"),
-)
+    def describe(self) -> str:
+        """The generation and the column names that tell it, for a report."""
+        history, events = self.metadata_columns
+        origin = "the specification's" if self is Generation.LEGACY else "the web app's today"
+        return f"{self.value} ({origin}: history.{history}, alert_events.{events})"
 
-SHARED_TABLES = (devices, history, alerts, alert_events)
-
-# One expression object serves the index and every ON CONFLICT target: PostgreSQL matches the
-# target's predicate to the index's by its text, so both must be rendered from the same thing.
-OPEN_EVENT_PREDICATE = ~alert_events.c.is_resolved
 
 OPEN_EVENT_INDEX = "uq_alert_events_one_open_per_alert"
-
-open_event_index = Index(
-    OPEN_EVENT_INDEX,
-    alert_events.c.alert_id,
-    unique=True,
-    postgresql_where=OPEN_EVENT_PREDICATE,
-    sqlite_where=OPEN_EVENT_PREDICATE,
-)
+HISTORY_INDEX = "ix_reef_alerts_history_device_timestamp"
+"""The worker's own index for the newest-reading read, made where no index serves (ADR 0011)."""
 
 
-# The worker's own tables, created by `db upgrade` (migration 0002): how several workers share the
-# alerts without a broker. The web app never reads them.
+@attrs.frozen
+class SharedTables:
+    """The tables the worker shares with the web app, as one generation declares them."""
+
+    generation: Generation
+    metadata: MetaData
+    devices: Table
+    history: Table
+    alerts: Table
+    alert_events: Table
+    app_only: tuple[Table, ...]
+    """Tables of the web app's the worker never reads; made only in a database made afresh."""
+    open_event_predicate: ColumnElement[bool]
+    """`NOT is_resolved`, as one expression object: PostgreSQL matches an ON CONFLICT target's
+    predicate to the partial index's by its text, so both are rendered from this (ADR 0004)."""
+    open_event_index: Index
+    """The worker's: at most one unresolved event per alert (ADR 0004)."""
+    history_index: Index
+    """The worker's: history (device_id, timestamp), where no index of the app's serves."""
+
+    @property
+    def shared(self) -> tuple[Table, Table, Table, Table]:
+        """The four tables the worker reads or writes."""
+        return (self.devices, self.history, self.alerts, self.alert_events)
+
+
+def _declare(generation: Generation) -> SharedTables:
+    legacy = generation is Generation.LEGACY
+    history_metadata, event_metadata = generation.metadata_columns
+    metadata = MetaData()
+    app_only: tuple[Table, ...] = ()
+    if not legacy:
+        app_only = (_users(metadata),)
+
+    devices = Table(
+        "devices",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        *_device_columns(legacy),
+        *(
+            [Index("ix_devices_poll_enabled_active", "poll_enabled", "is_active")]
+            if legacy
+            else [
+                Index(f"ix_devices_{name}", name)
+                for name in ("role", "parent_device_id", "name", "device_type", "is_active")
+            ]
+            + [Index("ix_devices_poll_enabled", "poll_enabled")]
+        ),
+    )
+    history = Table(
+        "history",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("device_id", Integer, ForeignKey("devices.id"), nullable=False),
+        Column("timestamp", UTCDateTime, server_default=func.now()),
+        Column("value", Double),
+        Column("json_value", JSON),
+        Column(history_metadata, JSON, key="metadata_"),
+        Index("ix_history_device_id", "device_id"),
+        Index("ix_history_timestamp", "timestamp"),
+        *([Index("ix_history_device_timestamp", "device_id", "timestamp")] if legacy else []),
+    )
+    if not legacy:
+        app_only += (_hourly_aggregates(metadata),)
+    alerts = Table(
+        "alerts",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("device_id", Integer, ForeignKey("devices.id"), nullable=False),
+        Column("metric", String, nullable=False),
+        Column("operator", String, nullable=False),
+        Column("threshold_value", Double, nullable=False),
+        Column("is_enabled", Boolean, server_default=true()),
+        Column("trend_enabled", Boolean, server_default=false()),
+        Column("created_at", UTCDateTime, server_default=func.now()),
+        Column("updated_at", UTCDateTime),
+        *(
+            [Index("ix_alerts_device_enabled", "device_id", "is_enabled")]
+            if legacy
+            else [Index(f"ix_alerts_{c}", c) for c in ("device_id", "metric", "is_enabled")]
+        ),
+    )
+    # The legacy DDL says FLOAT, VARCHAR(10) and VARCHAR(50); the current one DOUBLE PRECISION
+    # and VARCHAR. FLOAT is DOUBLE PRECISION on PostgreSQL either way.
+    number = Float if legacy else Double
+    alert_events = Table(
+        "alert_events",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
+        Column("device_id", Integer, ForeignKey("devices.id"), nullable=False),
+        Column("triggered_at", UTCDateTime, server_default=func.now()),
+        Column("current_value", number),
+        Column("threshold_value", number, nullable=False),
+        Column("operator", String(10) if legacy else String, nullable=False),
+        Column("metric", String(50) if legacy else String, nullable=False),
+        Column("is_resolved", Boolean, server_default=false()),
+        Column("resolved_at", UTCDateTime),
+        Column("resolution_value", number),
+        Column(event_metadata, JSON, key="metadata_"),
+        *(
+            [
+                Index("ix_alert_events_alert_triggered", "alert_id", "triggered_at"),
+                Index("ix_alert_events_resolved", "is_resolved"),
+            ]
+            if legacy
+            else [
+                Index(f"ix_alert_events_{name}", name)
+                for name in ("alert_id", "device_id", "triggered_at", "is_resolved")
+            ]
+        ),
+    )
+    predicate = ~alert_events.c.is_resolved
+    return SharedTables(
+        generation=generation,
+        metadata=metadata,
+        devices=devices,
+        history=history,
+        alerts=alerts,
+        alert_events=alert_events,
+        app_only=app_only,
+        open_event_predicate=predicate,
+        open_event_index=_detached(
+            Index(
+                OPEN_EVENT_INDEX,
+                alert_events.c.alert_id,
+                unique=True,
+                postgresql_where=predicate,
+                sqlite_where=predicate,
+            )
+        ),
+        history_index=_detached(
+            Index(
+                HISTORY_INDEX,
+                history.c.device_id,
+                history.c.timestamp,
+                postgresql_concurrently=True,
+            )
+        ),
+    )
+
+
+def _detached(index: Index) -> Index:
+    """`index`, kept out of its table's `indexes`: `db upgrade` makes it, not create_all, whose
+    tables declare only what the web app's DDL declares."""
+    assert index.table is not None
+    index.table.indexes.discard(index)
+    return index
+
+
+def _device_columns(legacy: bool) -> list[Column[Any]]:
+    polling: list[Column[Any]] = [
+        # The current DDL makes them NOT NULL; the legacy one allows NULL (read as the default).
+        Column("poll_enabled", Boolean, nullable=legacy, server_default=true()),
+        Column("poll_interval", Integer, nullable=legacy, server_default="60"),
+    ]
+    readings: list[Column[Any]] = [
+        Column("unit", String),
+        Column("min_value", Double),
+        Column("max_value", Double),
+    ]
+    stamps: list[Column[Any]] = [
+        Column("created_at", UTCDateTime, server_default=func.now()),
+        Column("updated_at", UTCDateTime),
+    ]
+    state: list[Column[Any]] = [Column("last_polled", UTCDateTime), Column("last_error", Text)]
+    if legacy:
+        return [
+            Column("name", String, nullable=False),
+            Column("device_type", String, nullable=False),
+            Column("address", String, nullable=False),
+            *polling,
+            *readings,
+            Column("config", JSON),
+            Column("is_active", Boolean, server_default=true()),
+            *stamps,
+            *state,
+        ]
+    return [
+        Column("role", String, nullable=False, server_default="general"),
+        Column("parent_device_id", Integer, ForeignKey("devices.id")),
+        Column("name", String, nullable=False),
+        Column("device_type", String, nullable=False),
+        Column("address", String, nullable=False, unique=True),
+        *readings,
+        Column("current_value", Double, server_default=text("0.0")),
+        Column("resolution", Integer),
+        Column("config", JSON),
+        Column("is_active", Boolean, server_default=true()),
+        *polling,
+        *state,
+        *stamps,
+    ]
+
+
+def _users(metadata: MetaData) -> Table:
+    return Table(
+        "users",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("username", String, nullable=False, unique=True),
+        Column("email", String, unique=True),
+        Column("phone_number", String),
+        Column("hashed_password", String, nullable=False),
+        Column("is_active", Boolean, server_default=true()),
+        Column("is_admin", Boolean, server_default=false()),
+        Column("created_at", UTCDateTime, server_default=func.now()),
+        Column("updated_at", UTCDateTime),
+    )
+
+
+def _hourly_aggregates(metadata: MetaData) -> Table:
+    return Table(
+        "history_hourly_aggregates",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("device_id", Integer, ForeignKey("devices.id"), nullable=False),
+        Column("hour_timestamp", UTCDateTime, nullable=False),
+        Column("avg_value", Double, nullable=False),
+        Column("min_value", Double, nullable=False),
+        Column("max_value", Double, nullable=False),
+        Column("sample_count", Integer, nullable=False),
+        Column("created_at", UTCDateTime, server_default=func.now()),
+        Index("ix_device_hour", "device_id", "hour_timestamp", unique=True),
+    )
+
+
+LEGACY = _declare(Generation.LEGACY)
+CURRENT = _declare(Generation.CURRENT)
+
+
+def tables_for(generation: Generation) -> SharedTables:
+    """The shared tables as `generation` declares them."""
+    return LEGACY if generation is Generation.LEGACY else CURRENT
+
+
+# The worker's own tables, created by `db upgrade`: how several workers share the alerts without
+# a broker (migration 0002). The web app never reads them, and they are the same beside either
+# generation.
+
+worker_metadata = MetaData()
 
 workers = Table(
     "reef_alerts_workers",
-    metadata,
+    worker_metadata,
     Column("worker_id", String(200), primary_key=True),
     Column("hostname", String(255), nullable=False),
     Column("pid", Integer, nullable=False),
@@ -171,7 +355,7 @@ workers = Table(
 
 partition_leases = Table(
     "reef_alerts_partition_leases",
-    metadata,
+    worker_metadata,
     Column("partition_count", Integer, primary_key=True),
     Column("partition", Integer, primary_key=True),
     Column("owner", String(200)),

@@ -15,9 +15,25 @@ from sqlalchemy import Connection, Engine, RootTransaction
 from reef_alerts.adapters.background import StatementThread
 from reef_alerts.adapters.coordination import SqlLeaseKeeper
 from reef_alerts.adapters.events import OpenEventIndex, PostgresEventWriter, SqliteEventWriter
+from reef_alerts.adapters.schema import detect_tables
 from reef_alerts.adapters.snapshots import SqlSnapshotReader
+from reef_alerts.adapters.tables import SharedTables
 
 _CANCEL_WAIT_SECONDS = 3
+
+
+class KnownTables:
+    """The shared tables of a worker's database, as its generation declares them: told once, by
+    the start-up check or else by the first unit of work that connects (ADR 0011)."""
+
+    def __init__(self, tables: SharedTables | None = None) -> None:
+        self._tables = tables
+
+    def of(self, connection: Connection) -> SharedTables:
+        """The tables, told on `connection` unless already known."""
+        if self._tables is None:
+            self._tables = detect_tables(connection)
+        return self._tables
 
 
 class SqlUnitOfWork:
@@ -31,13 +47,16 @@ class SqlUnitOfWork:
         self,
         engine: Engine,
         *,
+        tables: KnownTables | None = None,
         index: OpenEventIndex | None = None,
         lease_ttl: timedelta | None = None,
     ) -> None:
-        """`index`: whether the database has the one-open-event index (see `schema.check`);
+        """`tables`: the database's generation, if known; by default it is told on connecting.
+        `index`: whether the database has the one-open-event index (see `schema.check`);
         by default it is taken to have it. `lease_ttl`: how long a renewed partition lease
         lasts, when the worker leases any."""
         self._engine = engine
+        self._tables = tables or KnownTables()
         if index is None:
             index = OpenEventIndex(logging.getLogger(__name__), present=True)
         self._index = index
@@ -50,6 +69,7 @@ class SqlUnitOfWork:
         self._connection = self._engine.connect()
         try:
             self._transaction = self._connection.begin()
+            tables = self._tables.of(self._connection)
         except BaseException:
             self._connection.close()
             raise
@@ -60,11 +80,11 @@ class SqlUnitOfWork:
         if self._connection.dialect.name == "postgresql":
             self._thread = StatementThread()
             self.events = PostgresEventWriter(
-                self._connection, guarded=guarded, thread=self._thread
+                self._connection, tables, guarded=guarded, thread=self._thread
             )
         else:
-            self.events = SqliteEventWriter(self._connection, guarded=guarded)
-        self.snapshots = SqlSnapshotReader(self._connection, self._thread)
+            self.events = SqliteEventWriter(self._connection, tables, guarded=guarded)
+        self.snapshots = SqlSnapshotReader(self._connection, tables, self._thread)
         self.leases = SqlLeaseKeeper(self._connection, self._lease_ttl)
         return self
 
@@ -125,14 +145,23 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    """Makes a unit of work per cycle, all sharing what is known of the one-open-event index."""
+    """Makes a unit of work per cycle, all sharing what is known of the database's tables and of
+    its one-open-event index."""
 
     def __init__(
-        self, engine: Engine, log: logging.Logger, lease_ttl: timedelta | None = None
+        self,
+        engine: Engine,
+        log: logging.Logger,
+        lease_ttl: timedelta | None = None,
+        tables: SharedTables | None = None,
     ) -> None:
+        """`tables`: the database's, when the start-up check told its generation."""
         self._engine = engine
+        self._tables = KnownTables(tables)
         self._index = OpenEventIndex(log)
         self._lease_ttl = lease_ttl
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._engine, index=self._index, lease_ttl=self._lease_ttl)
+        return SqlUnitOfWork(
+            self._engine, tables=self._tables, index=self._index, lease_ttl=self._lease_ttl
+        )

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from reef_alerts import __version__
 from reef_alerts.adapters import schema
 from reef_alerts.adapters.coordination import unleased_partitions, worker_statuses
+from reef_alerts.adapters.tables import tables_for
 from reef_alerts.application import WorkerStatistics
 from reef_alerts.config import ConfigError, Settings, load_settings, redact
 from reef_alerts.container import Container, build_container
@@ -167,6 +168,8 @@ def run(
         coordinator = coordinator_for(container, settings, report, partitions, log)
     except StartupError:  # logged, on one line
         raise typer.Exit(1) from None
+    if report.generation is not None:
+        container.adapters.tables.override(tables_for(report.generation))
     statistics = WorkerStatistics(started_at=time.monotonic())
     stop = threading.Event()
     worker = Worker(

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, insert, inspect, select
 
 from reef_alerts.adapters import schema
 from reef_alerts.adapters.database import make_engine
-from reef_alerts.adapters.tables import alert_events, alerts, devices, history
+from reef_alerts.adapters.tables import CURRENT
 from reef_alerts.application import WorkerStatistics
 from reef_alerts.config import Settings
 from reef_alerts.container import build_container
@@ -138,14 +138,14 @@ def _clear_demo_file(path: Path) -> None:
 def _seed(engine: Engine) -> None:
     with engine.begin() as connection:
         connection.execute(
-            insert(devices),
+            insert(CURRENT.devices),
             [
                 {"id": i, "name": name, "device_type": kind, "address": f"demo:{i}", "unit": unit}
                 for i, name, kind, unit in DEVICES
             ],
         )
         connection.execute(
-            insert(alerts),
+            insert(CURRENT.alerts),
             [
                 {"id": i, "device_id": d, "metric": m, "operator": op, "threshold_value": t}
                 for i, d, m, op, t in ALERTS
@@ -182,14 +182,15 @@ def _record(engine: Engine, at: datetime, readings: dict[int, Any]) -> None:
         for device_id, reading in readings.items()
     ]
     with engine.begin() as connection:
-        connection.execute(insert(history), rows)
+        connection.execute(insert(CURRENT.history), rows)
 
 
 def _events(engine: Engine) -> list[dict[str, Any]]:
+    events, devices = CURRENT.alert_events, CURRENT.devices
     query = (
-        select(alert_events, devices.c.name.label("device"))
-        .join(devices, devices.c.id == alert_events.c.device_id)
-        .order_by(alert_events.c.id)
+        select(events, devices.c.name.label("device"))
+        .join(devices, devices.c.id == events.c.device_id)
+        .order_by(events.c.id)
     )
     with engine.connect() as connection:
         return [dict(row._mapping) for row in connection.execute(query)]

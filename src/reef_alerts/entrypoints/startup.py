@@ -36,10 +36,16 @@ def verify_database(
         log.info("Creating the tables in the embedded database %s", settings.sqlite_path)
         report = schema.upgrade(engine)
     if report.can_run:
+        assert report.generation is not None
         log.info("Database connection and table verification successful")
+        log.info("Schema generation: %s", report.generation.describe())
+        for warning in report.warnings:
+            log.warning("%s", warning[0].upper() + warning[1:])
         return report
     problem = "; ".join(
-        line for line in report.lines() if "MISSING" in line or "unreachable" in line
+        line
+        for line in report.lines()
+        if "MISSING" in line or "UNKNOWN" in line or "unreachable" in line
     )
     if not report.connected and not required:
         log.error("Database verification failed: %s; retrying every interval", problem)

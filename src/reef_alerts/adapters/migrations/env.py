@@ -3,15 +3,18 @@
 from alembic import context
 
 from reef_alerts.adapters.schema import VERSION_TABLE
-from reef_alerts.adapters.tables import metadata
+from reef_alerts.adapters.tables import worker_metadata
 
 connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
-    target_metadata=metadata,
+    target_metadata=worker_metadata,
     # Our own version table, so the web app's Alembic history is never touched.
     version_table=VERSION_TABLE,
     transactional_ddl=True,
+    # A transaction per revision: one that builds an index CONCURRENTLY commits the revisions
+    # before it and runs outside any transaction.
+    transaction_per_migration=True,
 )
 with context.begin_transaction():
     context.run_migrations()

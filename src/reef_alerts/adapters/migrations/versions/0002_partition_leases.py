@@ -7,7 +7,7 @@ Create Date: 2026-11-29
 
 from alembic import op
 
-from reef_alerts.adapters.tables import WORKER_TABLES, metadata
+from reef_alerts.adapters.tables import WORKER_TABLES, worker_metadata
 
 revision = "0002"
 down_revision = "0001"
@@ -16,8 +16,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    metadata.create_all(op.get_bind(), tables=list(WORKER_TABLES), checkfirst=True)
+    worker_metadata.create_all(op.get_bind(), tables=list(WORKER_TABLES), checkfirst=True)
 
 
 def downgrade() -> None:
-    metadata.drop_all(op.get_bind(), tables=list(WORKER_TABLES), checkfirst=True)
+    worker_metadata.drop_all(op.get_bind(), tables=list(WORKER_TABLES), checkfirst=True)
