@@ -1,9 +1,10 @@
 """The cycle's judging alone, on snapshot rows fetched beforehand: for counting instructions.
 
 Wall-clock times on a shared machine move by ±10 % from run to run; the instructions a fixed piece
-of work executes do not. This runs `RunCycle`'s judging (building the snapshot objects, the alerts
-and the decisions) over rows saved from a PostgreSQL snapshot, with no database and no thread, so
-that two versions of the code can be compared under `valgrind --tool=callgrind`:
+of work executes do not. This runs the cycle's decoding and judging (building the snapshot
+objects, the alerts and the verdicts) over rows saved from a PostgreSQL snapshot, with no
+database and no thread, so that two versions of the code can be compared under
+`valgrind --tool=callgrind`:
 
     python -m benchmarks.judging save postgresql://postgres@127.0.0.1:5432/DB /tmp/rows.pickle
     valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import logging
 import pickle
 from collections.abc import Sequence
 from datetime import datetime
@@ -30,19 +30,9 @@ import sqlalchemy as sa
 
 from reef_alerts.adapters import snapshots
 from reef_alerts.adapters.schema import detect_tables
-from reef_alerts.application.cycle import CycleStats, RunCycle
+from reef_alerts.adapters.snapshot_queries import snapshot_query
+from reef_alerts.application.judging import Judge
 from reef_alerts.domain import EvaluationPolicy
-from reef_alerts.ports import AppliedChanges, EventChanges
-
-
-class _DiscardingWriter:
-    """An event writer that keeps nothing: the judging is what is measured."""
-
-    def submit(self, changes: EventChanges) -> None:
-        pass
-
-    def flush(self) -> AppliedChanges:
-        return AppliedChanges()
 
 
 def save(url: str, path: Path, rows: int) -> None:
@@ -52,7 +42,7 @@ def save(url: str, path: Path, rows: int) -> None:
     with engine.connect() as connection:
         tables = detect_tables(connection)
     sql = str(
-        snapshots.snapshot_query(tables).compile(
+        snapshot_query(tables).compile(
             dialect=engine.dialect, compile_kwargs={"literal_binds": True}
         )
     )
@@ -70,26 +60,14 @@ def run(path: Path, passes: int) -> None:
     saved: dict[str, Any] = pickle.loads(path.read_bytes())
     rows: Sequence[Any] = saved["rows"]
     now: datetime = saved["now"]
-    log = logging.getLogger("benchmarks.judging")
-    log.setLevel(logging.WARNING)
     gc.disable()  # as during a cycle
+    evaluator = EvaluationPolicy().at(now)
     for _ in range(passes):
-        cycle = RunCycle(_unused_factory, _FixedClock(now), EvaluationPolicy(), log)
+        known = None
         for _first_then_later in range(2):
-            judged = snapshots._snapshots(iter([rows]))
-            cycle._decide_all(judged, now, CycleStats(), _DiscardingWriter())
-
-
-class _FixedClock:
-    def __init__(self, at: datetime) -> None:
-        self._at = at
-
-    def now(self) -> datetime:
-        return self._at
-
-
-def _unused_factory() -> Any:
-    raise AssertionError("the judging benchmark uses no unit of work")
+            judge = Judge(evaluator, known=known)
+            judge(snapshots._snapshots(iter([rows])))
+            known = judge.built
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -14,7 +14,7 @@ from typing import Self
 
 import attrs
 
-from reef_alerts.domain import AlertEvent, Device, Reading
+from reef_alerts.domain import AlertEvent, Device, Reading, Resolution
 from reef_alerts.ports import (
     WHOLE,
     AlertSnapshot,
@@ -22,7 +22,6 @@ from reef_alerts.ports import (
     EventChanges,
     EventWriter,
     LeaseKeeper,
-    Resolution,
     Shard,
     SnapshotReader,
     StoredAlert,
@@ -59,7 +58,8 @@ class AlertRow:
     metric: str
     operator: str
     threshold: float | None
-    enabled: bool = True
+    enabled: bool | None = True
+    """None: is_enabled is NULL, which the worker evaluates as enabled."""
     trend_enabled: bool = False
 
 
@@ -97,14 +97,13 @@ class Tables:
         )
 
     def newest_reading(self, device_id: int) -> Reading | None:
-        # history.timestamp is nullable; like the SQL snapshot, a reading with no time is never
-        # the newest, since its age cannot be judged
-        own = [
-            r
-            for r in self.readings.values()
-            if r.device_id == device_id and r.timestamp is not None
-        ]
-        return max(own, key=lambda r: (r.timestamp, r.id), default=None)
+        # history.timestamp is nullable; like the SQL snapshot, the newest reading is the newest
+        # timestamped one, or, for a device with none, its newest untimed one (by id)
+        own = [r for r in self.readings.values() if r.device_id == device_id]
+        timed = [r for r in own if r.timestamp is not None]
+        if timed:
+            return max(timed, key=lambda r: (r.timestamp, r.id))
+        return max(own, key=lambda r: r.id, default=None)
 
     def insert_event(self, event: AlertEvent) -> AlertEvent | None:
         """Store `event` with a new id; None, storing nothing, if its alert already has an open
@@ -207,7 +206,7 @@ class FakeSnapshotReader:
             raise self._uow.store.read_error
         snapshots = []
         for row in sorted(tables.alerts.values(), key=lambda a: a.id):
-            if not row.enabled or not shard.includes(row.id):
+            if row.enabled is False or not shard.includes(row.id):
                 continue
             open_event = tables.open_event_of(row.id)
             snapshots.append(
@@ -219,6 +218,7 @@ class FakeSnapshotReader:
                         row.operator,
                         row.threshold,
                         row.trend_enabled,
+                        row.enabled,
                     ),
                     device=tables.devices.get(row.device_id),
                     reading=tables.newest_reading(row.device_id),
@@ -230,6 +230,8 @@ class FakeSnapshotReader:
 
 class FakeEventWriter:
     """EventWriter over the transaction's tables; writes each submission at once."""
+
+    metric_limit: int | None = None
 
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow

@@ -1,4 +1,4 @@
-"""Settings from the environment, validated once before anything runs, and password masking.
+"""Settings from the environment, validated once before anything runs.
 
 Every `ConfigError` names the variable at fault; no password ever reaches a message.
 """
@@ -11,18 +11,18 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Final, Literal
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote
 
 import attrs
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from reef_alerts.domain import DEFAULT_TOLERANCE, EvaluationPolicy
+from reef_alerts.domain import DEFAULT_TOLERANCE, MAX_AGE_LIMIT, EvaluationPolicy
+from reef_alerts.redaction import mask_url, redact, spellings, url_secrets
 
 Env = Literal["development", "production"]
 ENVIRONMENTS: Final = ("development", "production")
 
-MASK: Final = "***"
 DEFAULT_SQLITE_PATH: Final = "reef_alerts.db"
 POSTGRES_REQUIRED: Final = ("POSTGRES_SERVER", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD")
 DATABASE_VARIABLES: Final = ("DATABASE_URL", *POSTGRES_REQUIRED, "POSTGRES_PORT")
@@ -30,18 +30,6 @@ DATABASE_VARIABLES: Final = ("DATABASE_URL", *POSTGRES_REQUIRED, "POSTGRES_PORT"
 # backend -> the drivers we ship and test; "" is SQLAlchemy's default driver for the backend.
 _DRIVERS: Final = {"postgresql": ("", "psycopg2"), "sqlite": ("", "pysqlite")}
 _URL_HINT: Final = "postgresql://user:password@host/dbname or sqlite:///path/to/file.db"
-
-# `scheme://user:password@`: the password runs to the last `@` before the host part, so an
-# unquoted `@` in it is masked whole. It stops at `/ ? #` and blanks, where the host part begins.
-# The lookbehind and possessive `*+` keep this linear on long runs of letters (big SQL errors).
-_URL_CREDENTIALS: Final = re.compile(
-    r"(?P<head>(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]*+://[^\s:/?#@]*+)"
-    r":(?P<password>[^\s/?#]+)@"
-)
-# libpq keyword/value connection strings, which some driver messages quote.
-_DSN_PASSWORD: Final = re.compile(
-    r"(?P<head>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s'\"]+)", re.I
-)
 
 
 class ConfigError(Exception):
@@ -120,26 +108,21 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         env=env,
         embedded=database.embedded,
         sqlite_path=database.sqlite_path,
-        max_reading_age=_seconds(environ, "REEF_ALERTS_MAX_READING_AGE", 300.0, positive=True),
-        clock_skew=_seconds(environ, "REEF_ALERTS_CLOCK_SKEW", 30.0, positive=False),
-        tolerance=_number(environ, "REEF_ALERTS_TOLERANCE", DEFAULT_TOLERANCE, positive=False),
+        max_reading_age=_seconds(
+            environ, "REEF_ALERTS_MAX_READING_AGE", 300.0, positive=True, most=_A_DAY
+        ),
+        clock_skew=_seconds(environ, "REEF_ALERTS_CLOCK_SKEW", 30.0, positive=False, most=_A_DAY),
+        tolerance=_number(
+            environ,
+            "REEF_ALERTS_TOLERANCE",
+            DEFAULT_TOLERANCE,
+            positive=False,
+            most=MAX_TOLERANCE,
+            why="it applies to every alert: values this close to a threshold count as equal to it",
+        ),
         stats_every=_whole_number(environ, "REEF_ALERTS_STATS_EVERY", 10),
         secrets=database.secrets,
     )
-
-
-def mask_url(url: str) -> str:
-    """`url` with the password in its `user:password@` part replaced by ***."""
-    return _URL_CREDENTIALS.sub(rf"\g<head>:{MASK}@", url)
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """`text` with each secret, and each password in a URL or `password=` pair, replaced by ***."""
-    # Longest first, so a secret that contains a shorter one is not left half-masked.
-    for secret in sorted({secret for secret in secrets if secret}, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    text = _URL_CREDENTIALS.sub(rf"\g<head>:{MASK}@", text)
-    return _DSN_PASSWORD.sub(rf"\g<head>{MASK}", text)
 
 
 def _get(environ: Mapping[str, str], name: str) -> str | None:
@@ -219,9 +202,10 @@ def _check_url(url: str) -> _Database:
             f"DATABASE_URL is not a valid database URL (check the port, and URL-quote special "
             f"characters in the password); expected {_URL_HINT}",
         ) from None
-    secrets = _url_secrets(url)
+    found = url_secrets(url)
     if parsed.password:
-        secrets = tuple(sorted({*secrets, *_spellings(parsed.password)}))
+        found |= spellings(parsed.password)
+    secrets = tuple(sorted(found))
     backend, _, driver = parsed.drivername.partition("+")
     if backend == "postgres":
         raise ConfigError(
@@ -247,19 +231,6 @@ def _check_url(url: str) -> _Database:
     return _Database(url, sqlite_path=sqlite_path, secrets=secrets)
 
 
-def _url_secrets(url: str) -> tuple[str, ...]:
-    """The password as `url` spells it (quoted or not), which the driver may echo verbatim."""
-    found: set[str] = set()
-    for match in _URL_CREDENTIALS.finditer(url):
-        found.update(_spellings(match["password"]))
-    return tuple(sorted(found))
-
-
-def _spellings(password: str) -> set[str]:
-    """The password as written, and as URL-quoting would write it, so every form is masked."""
-    return {password, quote(password, safe=""), quote_plus(password)} - {""}
-
-
 def _sqlite_path(environ: Mapping[str, str]) -> Path:
     raw = _get(environ, "REEF_ALERTS_SQLITE_PATH") or f"./{DEFAULT_SQLITE_PATH}"
     path = Path(raw).expanduser().resolve()
@@ -282,7 +253,20 @@ def _sqlite_path(environ: Mapping[str, str]) -> Path:
     return path
 
 
-def _number(environ: Mapping[str, str], name: str, default: float, *, positive: bool) -> float:
+_A_DAY: Final = MAX_AGE_LIMIT.total_seconds()
+MAX_TOLERANCE: Final = 1.0
+"""A tolerance of 1 already makes `pH > 8.3` wait for 9.3; more has no use."""
+
+
+def _number(
+    environ: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    positive: bool,
+    most: float,
+    why: str = "",
+) -> float:
     raw = _get(environ, name)
     if raw is None:
         return default
@@ -296,15 +280,16 @@ def _number(environ: Mapping[str, str], name: str, default: float, *, positive: 
         raise ConfigError(name, f"{name} must be greater than 0, got {raw!r}")
     if value < 0:
         raise ConfigError(name, f"{name} must not be negative, got {raw!r}")
+    if value > most:
+        because = f" ({why})" if why else ""
+        raise ConfigError(name, f"{name} must be at most {most:g}{because}, got {raw!r}")
     return value
 
 
-def _seconds(environ: Mapping[str, str], name: str, default: float, *, positive: bool) -> timedelta:
-    seconds = _number(environ, name, default, positive=positive)
-    try:
-        return timedelta(seconds=seconds)
-    except OverflowError:
-        raise ConfigError(name, f"{name} is too large, got {environ[name].strip()!r}") from None
+def _seconds(
+    environ: Mapping[str, str], name: str, default: float, *, positive: bool, most: float
+) -> timedelta:
+    return timedelta(seconds=_number(environ, name, default, positive=positive, most=most))
 
 
 def _whole_number(environ: Mapping[str, str], name: str, default: int) -> int:

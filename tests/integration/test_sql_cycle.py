@@ -12,28 +12,27 @@ import pytest
 from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import IntegrityError
 
-from reef_alerts.adapters import schema, snapshots
+from reef_alerts.adapters import schema
 from reef_alerts.adapters.database import make_engine
 from reef_alerts.adapters.events import OpenEventIndex
-from reef_alerts.adapters.snapshots import (
+from reef_alerts.adapters.snapshot_queries import (
     ALERT_COLUMNS,
     CONTEXT_COLUMNS,
     SNAPSHOT_COLUMNS,
-    SqlSnapshotReader,
     alerts_query,
     snapshot_query,
     watched_devices_query,
 )
-from reef_alerts.adapters.tables import CURRENT, LEGACY, SharedTables
+from reef_alerts.adapters.snapshots import SnapshotBatches, SqlSnapshotReader
+from reef_alerts.adapters.tables import CURRENT, LEGACY, Generation, SharedTables
 from reef_alerts.adapters.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
-from reef_alerts.application import RunCycle, cycle
-from reef_alerts.domain import AlertEvent, EvaluationPolicy, Operator
+from reef_alerts.application import RunCycle
+from reef_alerts.domain import AlertEvent, EvaluationPolicy, Operator, Resolution
 from reef_alerts.ports import (
     WHOLE,
     AlertSnapshot,
     AppliedChanges,
     EventChanges,
-    Resolution,
     Shard,
 )
 
@@ -323,7 +322,10 @@ def _statements_of_a_cycle(engine: Engine, alert_count: int) -> list[str]:
         sent.append(statement.split()[0])
 
     event.listen(engine, "before_cursor_execute", _record)
-    stats = RunCycle(factory, FixedClock(), EvaluationPolicy(), logging.getLogger())()
+    # One submission of the changes: how many writes several make depends on the thread's timing.
+    stats = RunCycle(
+        factory, FixedClock(), EvaluationPolicy(), logging.getLogger(), submit_every=10_000
+    )()
     event.remove(engine, "before_cursor_execute", _record)
     assert stats.triggered == alert_count // 2
     assert stats.resolved == len(range(2, alert_count + 1, 20))
@@ -331,10 +333,8 @@ def _statements_of_a_cycle(engine: Engine, alert_count: int) -> list[str]:
 
 
 def test_a_cycle_sends_the_same_statements_for_10_and_1000_alerts_but_a_fetch(
-    app_database_url: str, monkeypatch: pytest.MonkeyPatch
+    app_database_url: str,
 ) -> None:
-    # One submission of the changes: how many writes several make depends on the thread's timing.
-    monkeypatch.setattr(cycle, "SUBMIT_EVERY", 10_000)
     engine = make_engine(app_database_url)
     try:
         small = _statements_of_a_cycle(engine, 10)
@@ -356,18 +356,17 @@ def test_a_cycle_sends_the_same_statements_for_10_and_1000_alerts_but_a_fetch(
 
 @pytest.mark.parametrize("alert_count", [40, 41], ids=["short last batch", "full last batch"])
 def test_a_cycle_read_in_many_batches_and_written_in_many_submissions_misses_nothing(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch, alert_count: int
+    engine: Engine, alert_count: int
 ) -> None:
     """The streamed read and the writes submitted while it goes on, at a scale a test can seed:
     batches of 2, then 3 rows, and a submission every 4 alerts. 41 alerts fill the last batch,
     so the end is found by a fetch that returns nothing, with another queued behind it."""
-    monkeypatch.setattr(snapshots, "FIRST_BATCH_ROWS", 2)
-    monkeypatch.setattr(snapshots, "SNAPSHOT_BATCH_ROWS", 3)
-    monkeypatch.setattr(cycle, "SUBMIT_EVERY", 4)
     schema.upgrade(engine)
     seed_fleet(engine, alert_count)
+    log = logging.getLogger("alert_worker")
+    factory = SqlUnitOfWorkFactory(engine, log, batches=SnapshotBatches(first=2, largest=3))
 
-    stats = run_cycle(engine)
+    stats = RunCycle(factory, FixedClock(), EvaluationPolicy(), log, submit_every=4)()
 
     resolved = len(range(2, alert_count + 1, 20))
     assert (stats.total_alerts, stats.triggered, stats.resolved) == (
@@ -415,12 +414,10 @@ def test_changes_submitted_while_the_statement_thread_is_busy_are_written_togeth
 
 
 def test_a_failed_background_write_is_the_error_the_cycle_sees_and_nothing_is_kept(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    postgres_url: str,
 ) -> None:
     """A write that fails on the statement thread aborts PostgreSQL's transaction: the fetches
     after it report the write's error, not "current transaction is aborted"."""
-    monkeypatch.setattr(snapshots, "FIRST_BATCH_ROWS", 1)
-    monkeypatch.setattr(snapshots, "SNAPSHOT_BATCH_ROWS", 1)
     engine = make_engine(postgres_url)
     schema.upgrade(engine)
     for n in range(1, 5):
@@ -428,7 +425,7 @@ def test_a_failed_background_write_is_the_error_the_cycle_sees_and_nothing_is_ke
         add_alert(engine, n, n)
     no_such_alert = _too_hot(alert_id=99, device_id=1, value=90.0)
     try:
-        with SqlUnitOfWork(engine) as uow:
+        with SqlUnitOfWork(engine, batches=SnapshotBatches(first=1, largest=1)) as uow:
             read = iter(uow.snapshots.enabled_alerts())
             next(read)  # the second batch is being fetched; the third waits for its turn
             uow.events.submit(EventChanges(opened=[no_such_alert]))
@@ -484,11 +481,15 @@ class TestBadDataNeverStopsACycle:
             stats = run_cycle(reef)
 
         assert (stats.errors, stats.triggered) == (1, 1)
-        assert "Alert 7 could not be evaluated: unknown operator '=>'" in caplog.text
+        assert (
+            "Alert 7 could not be evaluated: device 1, reading 1: unknown operator '=>'"
+            in caplog.text
+        )
 
-    def test_counts_an_alert_whose_metric_an_event_cannot_hold_as_an_error(
-        self, reef: Engine, caplog: pytest.LogCaptureFixture
+    def test_counts_an_alert_whose_metric_the_events_column_cannot_hold_as_an_error(
+        self, reef: Engine, generation: Generation, caplog: pytest.LogCaptureFixture
     ) -> None:
+        """The legacy alert_events.metric is VARCHAR(50); the current one has no limit."""
         long_metric = "probe1.temperature_sensor_channel_a.calibrated_celsius"
         add_device(reef, 2, "Multi", device_type="multi")
         add_alert(reef, 7, 2, long_metric, ">", 20.0)
@@ -502,9 +503,14 @@ class TestBadDataNeverStopsACycle:
         with caplog.at_level(logging.WARNING, logger="alert_worker"):
             stats = run_cycle(reef)
 
-        assert (stats.errors, stats.triggered) == (1, 1)
-        assert open_alert_ids(reef) == [1]
-        assert "Alert 7 could not be evaluated: metric" in caplog.text
+        if generation is Generation.LEGACY:
+            assert (stats.errors, stats.triggered) == (1, 1)
+            assert open_alert_ids(reef) == [1]
+            assert "Alert 7 could not be evaluated: device 2, reading 1: metric" in caplog.text
+            assert "is longer than the 50 characters alert_events.metric can hold" in caplog.text
+        else:
+            assert (stats.errors, stats.triggered) == (0, 2)
+            assert open_alert_ids(reef) == [1, 7]
 
     def test_counts_an_alert_with_a_nan_threshold_as_an_error(
         self, postgres_url: str, caplog: pytest.LogCaptureFixture
@@ -521,7 +527,9 @@ class TestBadDataNeverStopsACycle:
             stats = run_cycle(reef)
 
         assert (stats.errors, stats.triggered) == (1, 1)
-        assert "Alert 7 could not be evaluated: threshold must be a finite number" in caplog.text
+        assert (
+            "Alert 7 could not be evaluated: device 1, reading 1: threshold must be" in caplog.text
+        )
         reef.dispose()
 
     @pytest.mark.parametrize(

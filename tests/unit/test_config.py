@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from reef_alerts.config import ConfigError, Settings, load_settings, mask_url, redact
+from reef_alerts.config import ConfigError, Settings, load_settings
 from reef_alerts.domain import EvaluationPolicy
+from reef_alerts.redaction import mask_url, redact
 
 PG = {
     "POSTGRES_SERVER": "db.reef.lan",
@@ -190,7 +191,15 @@ def test_an_unknown_env_is_an_error_naming_env(value: str) -> None:
         ("REEF_ALERTS_MAX_READING_AGE", "0", "greater than 0"),
         ("REEF_ALERTS_MAX_READING_AGE", "-10", "greater than 0"),
         ("REEF_ALERTS_MAX_READING_AGE", "inf", "finite"),
-        ("REEF_ALERTS_MAX_READING_AGE", "1e300", "too large"),
+        ("REEF_ALERTS_MAX_READING_AGE", "1e300", "must be at most 86400, got '1e300'"),
+        ("REEF_ALERTS_MAX_READING_AGE", "86401", "must be at most 86400"),
+        ("REEF_ALERTS_CLOCK_SKEW", "1e9", "must be at most 86400"),
+        (
+            "REEF_ALERTS_TOLERANCE",
+            "1e308",
+            "must be at most 1 (it applies to every alert: values this close to a threshold "
+            "count as equal to it), got '1e308'",
+        ),
         ("REEF_ALERTS_CLOCK_SKEW", "-1", "must not be negative"),
         ("REEF_ALERTS_CLOCK_SKEW", "soon", "must be a number"),
         ("REEF_ALERTS_TOLERANCE", "-0.1", "must not be negative"),

@@ -89,6 +89,46 @@ def test_the_maximum_age_stretches_to_two_poll_intervals_for_a_slow_poller():
     assert decision == Skip(SkipCode.STALE_READING, "newest reading 7 is 1260s old (limit 1200s)")
 
 
+def test_no_poll_interval_keeps_a_reading_fresh_longer_than_a_day():
+    """A device polled every 2,147,483,647 s once made a reading from 1990 fresh today."""
+    glacial = attrs.evolve(TANK, poll_interval=timedelta(seconds=2_147_483_647))
+    assert isinstance(decide(device=glacial, newest=reading(age=timedelta(hours=23))), Trigger)
+
+    decision = decide(device=glacial, newest=reading(age=timedelta(days=365 * 36)))
+
+    assert decision == Skip(
+        SkipCode.STALE_READING,
+        "newest reading 7 is 1135296000s old (limit 86400s: two poll intervals of "
+        "2147483647s, capped at 1 day)",
+    )
+
+
+def test_the_policys_maximum_age_is_at_most_the_day_no_reading_outlives():
+    with pytest.raises(
+        ValueError, match="max_reading_age must be greater than 0 and at most 1 day"
+    ):
+        EvaluationPolicy(max_reading_age=timedelta(days=2))
+
+
+def test_skips_a_newest_reading_without_a_timestamp_saying_so():
+    decision = decide(newest=Reading(id=7, device_id=1, timestamp=None, value=85.2))
+    assert decision == Skip(
+        SkipCode.UNTIMED_READING,
+        "device 'Main Tank''s newest reading 7 has no timestamp, so its age cannot be judged",
+    )
+
+
+def test_a_name_in_a_reason_is_quoted_with_its_controls_escaped_and_cut_short():
+    forger = attrs.evolve(TANK, active=False, name="x\n2026 - alert_worker - CRITICAL\x1b[2J" * 999)
+
+    decision = decide(device=forger, newest=reading())
+
+    assert isinstance(decision, Skip)
+    assert "\n" not in decision.reason
+    assert "\x1b" not in decision.reason
+    assert len(decision.reason) < 100
+
+
 def test_a_non_polled_devices_reading_never_goes_stale():
     pushed = attrs.evolve(TANK, polled=False)
     decision = decide(device=pushed, newest=reading(age=timedelta(days=30)))

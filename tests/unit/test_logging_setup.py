@@ -188,3 +188,42 @@ def test_a_failing_worker_never_writes_the_password_even_at_debug(
     assert "Traceback" in text
     assert PASSWORD not in text
     assert PASSWORD not in capsys.readouterr().err
+
+
+def test_text_from_the_database_cannot_forge_a_line_or_reach_the_terminal_raw(
+    tmp_path: Path,
+) -> None:
+    log_file = tmp_path / "alert_worker.log"
+    configure_logging(verbose=False, log_file=log_file, secrets=())
+    forged = "x\n2026-12-02 12:00:00,000 - alert_worker - CRITICAL - FAKE\x1b[31m\u202e"
+
+    logging.getLogger(WORKER_LOGGER).info("Created alert event for alert %d, device %s", 1, forged)
+
+    [line] = log_file.read_text(encoding="utf-8").splitlines()
+    assert line.endswith(
+        "device x\\n2026-12-02 12:00:00,000 - alert_worker - CRITICAL - FAKE\\x1b[31m\\u202e"
+    )
+
+
+def test_a_huge_argument_is_cut_short_saying_how_long_it_was(tmp_path: Path) -> None:
+    log_file = tmp_path / "alert_worker.log"
+    configure_logging(verbose=False, log_file=log_file, secrets=())
+
+    logging.getLogger(WORKER_LOGGER).info("device %s, value %s", "N" * 100_000, 85.2)
+
+    [line] = log_file.read_text(encoding="utf-8").splitlines()
+    assert len(line) < 700
+    assert "N... (100,000 characters), value 85.2" in line
+
+
+def test_a_cut_never_leaves_part_of_a_secret_behind(tmp_path: Path) -> None:
+    log_file = tmp_path / "alert_worker.log"
+    configure_logging(verbose=False, log_file=log_file, secrets=(PASSWORD,))
+    # The password straddles the cut, 500 characters in.
+    error = "x" * 495 + PASSWORD + " y" * 50
+
+    logging.getLogger(WORKER_LOGGER).error("failed: %s", error)
+
+    text = log_file.read_text(encoding="utf-8")
+    assert PASSWORD[:5] not in text
+    assert "***" in text

@@ -11,8 +11,8 @@ import pytest
 
 from reef_alerts.adapters.events import _Encoded, _postgres_writes
 from reef_alerts.adapters.tables import CURRENT, LEGACY, SharedTables
-from reef_alerts.domain import AlertEvent, Operator
-from reef_alerts.ports import EventChanges, Resolution
+from reef_alerts.domain import AlertEvent, Operator, Resolution
+from reef_alerts.ports import EventChanges
 
 AT = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 

@@ -14,7 +14,8 @@ from sqlalchemy import Connection
 from reef_alerts.adapters.background import StatementThread
 from reef_alerts.adapters.events import PostgresEventWriter
 from reef_alerts.adapters.tables import CURRENT
-from reef_alerts.ports import EventChanges, Resolution
+from reef_alerts.domain import Resolution
+from reef_alerts.ports import EventChanges
 
 
 @pytest.mark.parametrize("lane", ["read", "write"])
@@ -141,23 +142,10 @@ def test_a_writer_whose_thread_is_closed_refuses_every_submission_rather_than_ke
             writer.submit(changes)
 
 
-def test_shortens_the_switch_interval_while_open_and_restores_it_on_close() -> None:
+def test_a_statement_thread_leaves_the_process_switch_interval_alone() -> None:
     before = sys.getswitchinterval()
     thread = StatementThread()
     during = sys.getswitchinterval()
     thread.close()
 
-    assert during == pytest.approx(min(before, StatementThread.SWITCH_INTERVAL))
-    assert sys.getswitchinterval() == before
-
-
-def test_overlapping_threads_restore_the_switch_interval_only_when_the_last_one_closes() -> None:
-    before = sys.getswitchinterval()
-    first, second = StatementThread(), StatementThread()
-    first.close()
-    while_second_runs = sys.getswitchinterval()
-    second.close()
-    second.close()  # closing twice gives nothing back twice
-
-    assert while_second_runs == pytest.approx(min(before, StatementThread.SWITCH_INTERVAL))
-    assert sys.getswitchinterval() == before
+    assert during == before == sys.getswitchinterval()

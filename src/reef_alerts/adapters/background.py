@@ -1,15 +1,16 @@
-"""One helper thread per unit of work, through which its statements reach the database.
+"""One helper thread per unit of work, through which its statements reach the database, and
+the pipeline that fetches a cursor's batches on it ahead of the caller.
 
 While the helper waits on PostgreSQL (psycopg2 lets go of the GIL), the cycle goes on judging
-alerts: the server's work on the snapshot and on the event writes overlaps the worker's.
+alerts: the server's work on the snapshot and on the event writes overlaps the worker's (ADR 8).
 """
 
 from __future__ import annotations
 
-import sys
+import itertools
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
@@ -34,13 +35,10 @@ class StatementThread:
     Once one statement fails, the rest fail with its error rather than with PostgreSQL's "current
     transaction is aborted", so the cause is what the cycle reports.
 
-    While it runs, the interpreter offers the GIL to another thread every millisecond instead of
-    every five: when the server answers, the helper gets on with the next statement at once
-    instead of waiting out the cycle's judging. (At 100,000 alerts this took a tenth off the
-    cycle that writes; the judging is not slowed measurably.)
+    The helper gets on with the next statement when the server answers only once the cycle's
+    thread offers it the GIL: the worker shortens the interpreter's switch interval for that
+    (entrypoints/worker.py, ADR 8), a process-wide setting this class leaves alone.
     """
-
-    SWITCH_INTERVAL = 0.001
 
     def __init__(self) -> None:
         self._lock = threading.Condition()
@@ -48,7 +46,6 @@ class StatementThread:
         self._writes: deque[_Job[Any]] = deque()
         self._closing = False
         self._failure: BaseException | None = None
-        _switch_interval.borrow(self.SWITCH_INTERVAL)
         self._thread = threading.Thread(target=self._serve, name="reef-alerts-sql", daemon=True)
         self._thread.start()
 
@@ -102,12 +99,9 @@ class StatementThread:
             self._reads.clear()
             self._writes.clear()
             self._lock.notify()
-        try:
-            for job in dropped:
-                job.future.cancel()
-            self._thread.join()
-        finally:
-            _switch_interval.give_back()
+        for job in dropped:
+            job.future.cancel()
+        self._thread.join()
 
 
 class _Job(Generic[T]):
@@ -119,30 +113,38 @@ class _Job(Generic[T]):
         self.future: Future[T] = Future()
 
 
-class _SwitchInterval:
-    """The interpreter's switch interval, lowered while any statement thread is open.
+def prefetched(
+    fetch: Callable[[int], Sequence[T]],
+    thread: StatementThread,
+    *,
+    first: int,
+    largest: int,
+    ahead: int,
+) -> Iterator[Sequence[T]]:
+    """The batches `fetch(size)` returns, up to the first short one, fetched on `thread` `ahead`
+    fetches before the caller asks for them.
 
-    It is process-wide and units of work may overlap, so the first borrower saves it and the
-    last one to give it back restores it.
+    Batches grow from `first` rows, doubling up to `largest`: the caller can start on the first
+    after a few milliseconds, and each next one is fetched in about the time the one before
+    takes to use (ADR 8).
     """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._borrowers = 0
-        self._saved = 0.0
-
-    def borrow(self, seconds: float) -> None:
-        with self._lock:
-            if self._borrowers == 0:
-                self._saved = sys.getswitchinterval()
-                sys.setswitchinterval(min(self._saved, seconds))
-            self._borrowers += 1
-
-    def give_back(self) -> None:
-        with self._lock:
-            self._borrowers -= 1
-            if self._borrowers == 0:
-                sys.setswitchinterval(self._saved)
+    sizes = _doubling(first, largest)
+    queued = deque((size, thread.read(fetch, size)) for size in itertools.islice(sizes, ahead))
+    while queued:
+        size, fetched = queued.popleft()
+        batch = fetched.result()
+        if len(batch) < size:  # the last: what was fetched ahead of it is empty
+            for _, empty in queued:
+                empty.cancel()
+            queued.clear()
+        else:
+            size = next(sizes)
+            queued.append((size, thread.read(fetch, size)))
+        yield batch
 
 
-_switch_interval = _SwitchInterval()
+def _doubling(first: int, largest: int) -> Iterator[int]:
+    size = first
+    while True:
+        yield size
+        size = min(2 * size, largest)

@@ -25,12 +25,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from reef_alerts.adapters.background import StatementThread
 from reef_alerts.adapters.schema import has_open_event_index
 from reef_alerts.adapters.tables import OPEN_EVENT_INDEX, SharedTables
-from reef_alerts.domain import AlertEvent
-from reef_alerts.ports import (
-    AppliedChanges,
-    EventChanges,
-    Resolution,
-)
+from reef_alerts.domain import AlertEvent, Resolution
+from reef_alerts.ports import AppliedChanges, EventChanges
 
 
 class OpenEventIndex:
@@ -81,6 +77,10 @@ class SqliteEventWriter:
         self._guarded = guarded
         self._pending: list[EventChanges] = []
 
+    @property
+    def metric_limit(self) -> int | None:
+        return _metric_limit(self._tables)
+
     def submit(self, changes: EventChanges) -> None:
         if changes:
             self._pending.append(changes)
@@ -101,7 +101,7 @@ class SqliteEventWriter:
         # No other writer can have opened or closed these events since the cycle's read (see
         # above), so everything decided was written.
         return AppliedChanges(
-            frozenset(event.alert_id for event in opened),
+            frozenset(event.alert_id for event in opened if event.alert_id is not None),
             frozenset(resolution.event_id for resolution in resolved),
         )
 
@@ -141,6 +141,10 @@ class PostgresEventWriter:
         self._write_queued = False
         """A write waits on the thread and will take what is pending; guarded by `_lock`."""
         self._writes: list[Future[AppliedChanges]] = []
+
+    @property
+    def metric_limit(self) -> int | None:
+        return _metric_limit(self._tables)
 
     def submit(self, changes: EventChanges) -> None:
         if not changes:
@@ -187,6 +191,12 @@ class PostgresEventWriter:
 
     def _execute(self, sql: str, rows: str) -> Sequence[Any]:
         return self._connection.exec_driver_sql(sql, {"rows": rows}).cursor.fetchall()
+
+
+def _metric_limit(tables: SharedTables) -> int | None:
+    """alert_events.metric's length: VARCHAR(50) in the legacy generation, none in the current."""
+    length: int | None = getattr(tables.alert_events.c.metric.type, "length", None)
+    return length
 
 
 # PostgreSQL's two writes, as SQL text generated from the alert_events table of the database's

@@ -16,7 +16,7 @@ from reef_alerts.adapters.background import StatementThread
 from reef_alerts.adapters.coordination import SqlLeaseKeeper
 from reef_alerts.adapters.events import OpenEventIndex, PostgresEventWriter, SqliteEventWriter
 from reef_alerts.adapters.schema import detect_tables
-from reef_alerts.adapters.snapshots import SqlSnapshotReader
+from reef_alerts.adapters.snapshots import DEFAULT_BATCHES, SnapshotBatches, SqlSnapshotReader
 from reef_alerts.adapters.tables import SharedTables
 
 _CANCEL_WAIT_SECONDS = 3
@@ -50,6 +50,7 @@ class SqlUnitOfWork:
         tables: KnownTables | None = None,
         index: OpenEventIndex | None = None,
         lease_ttl: timedelta | None = None,
+        batches: SnapshotBatches = DEFAULT_BATCHES,
     ) -> None:
         """`tables`: the database's generation, if known; by default it is told on connecting.
         `index`: whether the database has the one-open-event index (see `schema.check`);
@@ -57,6 +58,7 @@ class SqlUnitOfWork:
         lasts, when the worker leases any."""
         self._engine = engine
         self._tables = tables or KnownTables()
+        self._batches = batches
         if index is None:
             index = OpenEventIndex(logging.getLogger(__name__), present=True)
         self._index = index
@@ -84,7 +86,7 @@ class SqlUnitOfWork:
             )
         else:
             self.events = SqliteEventWriter(self._connection, tables, guarded=guarded)
-        self.snapshots = SqlSnapshotReader(self._connection, tables, self._thread)
+        self.snapshots = SqlSnapshotReader(self._connection, tables, self._thread, self._batches)
         self.leases = SqlLeaseKeeper(self._connection, self._lease_ttl)
         return self
 
@@ -154,14 +156,20 @@ class SqlUnitOfWorkFactory:
         log: logging.Logger,
         lease_ttl: timedelta | None = None,
         tables: SharedTables | None = None,
+        batches: SnapshotBatches = DEFAULT_BATCHES,
     ) -> None:
         """`tables`: the database's, when the start-up check told its generation."""
         self._engine = engine
         self._tables = KnownTables(tables)
         self._index = OpenEventIndex(log)
         self._lease_ttl = lease_ttl
+        self._batches = batches
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(
-            self._engine, tables=self._tables, index=self._index, lease_ttl=self._lease_ttl
+            self._engine,
+            tables=self._tables,
+            index=self._index,
+            lease_ttl=self._lease_ttl,
+            batches=self._batches,
         )

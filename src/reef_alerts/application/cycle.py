@@ -1,38 +1,42 @@
-"""The evaluation cycle: read every enabled alert at once, decide each, write the changes once."""
+"""The evaluation cycle: read every enabled alert at once, judge them batch by batch, write the
+changes as they are decided, commit them together."""
 
 from __future__ import annotations
 
-import contextlib
-import gc
+import itertools
 import logging
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from typing import TypeVar, assert_never
 
 import attrs
 
+from reef_alerts.application.judging import Fault, Judge, Judged
 from reef_alerts.domain import (
     Alert,
+    AlertEvent,
     EvaluationPolicy,
     NoChange,
+    Resolution,
     Resolve,
     Skip,
     Trigger,
+    fold,
 )
 from reef_alerts.ports import (
     WHOLE,
-    AlertSnapshot,
     AppliedChanges,
     Clock,
     CycleRecord,
     EventChanges,
-    EventWriter,
     LeaseLostError,
     PartitionCoordinator,
-    Resolution,
     Shard,
     StoredAlert,
     UnitOfWorkFactory,
 )
+
+T = TypeVar("T")
 
 
 @attrs.define
@@ -53,10 +57,12 @@ class CycleStats:
         return attrs.asdict(self)
 
 
-SUBMIT_EVERY = 1_000
-"""Alerts judged between two submissions of their changes to the event writer. A writer that
-writes while the cycle judges can then have most of them written by the end, when the cycle
-waits for the rest; one that is busy merges submissions."""
+@attrs.define
+class _Decided:
+    """What a cycle decided to write, for its report once the writes are known."""
+
+    triggers: list[Trigger] = attrs.Factory(list)
+    resolves: list[tuple[Resolution, Resolve]] = attrs.Factory(list)
 
 
 class RunCycle:
@@ -69,13 +75,20 @@ class RunCycle:
         policy: EvaluationPolicy,
         log: logging.Logger,
         coordinator: PartitionCoordinator | None = None,
+        *,
+        submit_every: int = 1_000,
     ) -> None:
-        """With a `coordinator`, each cycle evaluates only the partitions it leases."""
+        """With a `coordinator`, each cycle evaluates only the partitions it leases.
+
+        `submit_every`: alerts judged between two submissions of their changes to the event
+        writer, which may write them while judging goes on (ADR 8).
+        """
         self._uow_factory = uow_factory
         self._clock = clock
         self._policy = policy
         self._log = log
         self._coordinator = coordinator
+        self._submit_every = submit_every
         self._last_cycle: CycleRecord | None = None
         self._known_alerts: dict[StoredAlert, Alert] = {}
 
@@ -85,8 +98,7 @@ class RunCycle:
         stats = CycleStats()
         try:
             if shard.owned:
-                with _collector_paused():
-                    self._evaluate(shard, stats)
+                self._evaluate(shard, stats)
             else:
                 self._log.info(
                     "Found 0 enabled alerts to evaluate: all %d partitions are leased by other "
@@ -104,11 +116,22 @@ class RunCycle:
         return CycleRecord(started, seconds, stats.total_alerts, succeeded)
 
     def _evaluate(self, shard: Shard, stats: CycleStats) -> None:
+        decided = _Decided()
         with self._uow_factory() as uow:
             snapshots = uow.snapshots.enabled_alerts(shard)
             # After the read has begun, so that no reading it sees is newer than `now`.
             now = self._clock.now()
-            triggers, resolves = self._decide_all(snapshots, now, stats, uow.events)
+            judge = Judge(
+                self._policy.at(now),
+                metric_limit=uow.events.metric_limit,
+                known=self._known_alerts,
+            )
+            for batch in _batches(snapshots, self._submit_every):
+                uow.events.submit(self._tally(judge(batch), now, stats, decided))
+            # Only this cycle's alerts are kept: edited or deleted ones do not pile up.
+            self._known_alerts = judge.built
+            for alert_id, note in judge.notes:
+                self._log.warning("Alert %d: %s", alert_id, note)
             if shard.count == 1:
                 self._log.info("Found %d enabled alerts to evaluate", stats.total_alerts)
             else:
@@ -124,93 +147,49 @@ class RunCycle:
                     "the partitions' new holder evaluates them"
                 )
             uow.commit()
-        self._report(triggers, resolves, applied, stats)
+        self._report(decided, applied, stats)
 
-    def _decide_all(
-        self,
-        snapshots: Iterable[AlertSnapshot],
-        now: datetime,
-        stats: CycleStats,
-        writer: EventWriter,
-    ) -> tuple[list[Trigger], list[tuple[Resolution, Resolve]]]:
-        """Judge each snapshot as it is read, counting into `stats`, and submit the changes to
-        `writer` every SUBMIT_EVERY alerts, so that it can write them while judging goes on.
-
-        The loop body runs once per alert, up to 100,000 times a cycle: it keeps its counters
-        and look-ups in locals.
-        """
-        triggers: list[Trigger] = []
-        resolves: list[tuple[Resolution, Resolve]] = []
+    def _tally(
+        self, judged: list[Judged], now: datetime, stats: CycleStats, decided: _Decided
+    ) -> EventChanges:
+        """Count each verdict into `stats`, log the skips and faults, and fold the decisions
+        into the event changes they make."""
         debug = self._log.isEnabledFor(logging.DEBUG)
-        evaluate = self._policy.at(now).evaluate
-        known = self._known_alerts.get
-        seen: dict[StoredAlert, Alert] = {}
-        total = evaluated = skipped = errors = 0
-        opened_sent = resolved_sent = 0
-
-        def submit() -> None:
-            """Hand the writer what was decided since the last submission."""
-            nonlocal opened_sent, resolved_sent
-            writer.submit(
-                EventChanges(
-                    opened=[trigger.event for trigger in triggers[opened_sent:]],
-                    resolved=[resolution for resolution, _ in resolves[resolved_sent:]],
-                )
-            )
-            opened_sent, resolved_sent = len(triggers), len(resolves)
-
-        try:
-            for stored, device, reading, open_event_id in snapshots:
-                total += 1
-                if total % SUBMIT_EVERY == 0:
-                    submit()
-                try:
-                    alert = known(stored)
-                    if alert is None:
-                        alert = _build_alert(stored)
-                    seen[stored] = alert
-                    decision = evaluate(alert, device, reading, open_event_id is not None)
-                except Exception as error:  # noqa: BLE001 - one bad alert must not stop the cycle
-                    errors += 1
-                    self._log.warning("Alert %d could not be evaluated: %s", stored.id, error)
-                    continue
-                if type(decision) is NoChange:  # by far the most common: checked first
-                    evaluated += 1
-                elif type(decision) is Skip:
-                    skipped += 1
+        opened: list[AlertEvent] = []
+        resolved: list[Resolution] = []
+        for snapshot, verdict in judged:
+            stats.total_alerts += 1
+            match verdict:
+                case NoChange():
+                    stats.evaluated += 1
+                case Skip(reason=reason):
+                    stats.skipped += 1
                     if debug:
-                        self._log.debug("Alert %d skipped: %s", stored.id, decision.reason)
-                elif type(decision) is Trigger:
-                    evaluated += 1
-                    triggers.append(decision)
-                else:
-                    evaluated += 1
-                    # evaluate() resolves only when an event is open
-                    assert isinstance(decision, Resolve)
-                    assert open_event_id is not None
-                    resolution = Resolution(open_event_id, stored.id, now, decision.value)
-                    resolves.append((resolution, decision))
-            submit()
-        finally:
-            stats.total_alerts += total
-            stats.evaluated += evaluated
-            stats.skipped += skipped
-            stats.errors += errors
-        # Only this cycle's alerts are kept: the alerts reused next cycle are those whose rows
-        # are unchanged (alerts are edited rarely, and building 100,000 was a tenth of a cycle),
-        # and edited or deleted ones do not pile up.
-        self._known_alerts = seen
-        return triggers, resolves
+                        self._log.debug("Alert %d skipped: %s", snapshot.alert_id, reason)
+                case Fault(reason=reason):
+                    stats.errors += 1
+                    self._log.warning(
+                        "Alert %d could not be evaluated: %s", snapshot.alert_id, reason
+                    )
+                case Trigger():
+                    stats.evaluated += 1
+                    event = fold(snapshot.alert_id, verdict, snapshot.open_event_id, now)
+                    assert isinstance(event, AlertEvent)
+                    opened.append(event)
+                    decided.triggers.append(verdict)
+                case Resolve():
+                    stats.evaluated += 1
+                    resolution = fold(snapshot.alert_id, verdict, snapshot.open_event_id, now)
+                    assert isinstance(resolution, Resolution)
+                    resolved.append(resolution)
+                    decided.resolves.append((resolution, verdict))
+                case _:
+                    assert_never(verdict)
+        return EventChanges(opened=opened, resolved=resolved)
 
-    def _report(
-        self,
-        triggers: list[Trigger],
-        resolves: list[tuple[Resolution, Resolve]],
-        applied: AppliedChanges,
-        stats: CycleStats,
-    ) -> None:
+    def _report(self, decided: _Decided, applied: AppliedChanges, stats: CycleStats) -> None:
         """Count and log what was written, which under concurrency can be less than decided."""
-        for trigger in triggers:
+        for trigger in decided.triggers:
             event = trigger.event
             if event.alert_id not in applied.opened:
                 self._log.debug("Alert %d: another worker opened its event first", event.alert_id)
@@ -223,7 +202,7 @@ class RunCycle:
                 event.metadata["device_name"],
                 event.current_value,
             )
-        for resolution, resolve in resolves:
+        for resolution, resolve in decided.resolves:
             if resolution.event_id not in applied.resolved:
                 self._log.debug(
                     "Alert %d: another worker resolved its event first", resolution.alert_id
@@ -233,23 +212,8 @@ class RunCycle:
             self._log.info("Alert %d resolved: %s", resolution.alert_id, resolve.reason)
 
 
-def _build_alert(stored: StoredAlert) -> Alert:
-    # Positional: one per alert in a worker's first cycle, and keywords cost a fifth more.
-    alert_id, device_id, metric, operator, threshold, trend_enabled = stored
-    return Alert(alert_id, device_id, metric, operator, threshold, True, bool(trend_enabled))
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for one cycle.
-
-    A cycle builds a few objects per alert, all short-lived and acyclic; at 100,000 alerts the
-    collector's repeated full passes over them took a third of the cycle's CPU time.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """`items` in lists of `size`, the last shorter."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch

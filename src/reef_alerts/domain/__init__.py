@@ -3,8 +3,14 @@
 Standard library and attrs only, so the web app can embed it to preview an alert.
 """
 
-from reef_alerts.domain.errors import InvalidAlertError, UnknownOperatorError
+from reef_alerts.domain.changes import EventChange, fold
+from reef_alerts.domain.errors import (
+    InvalidAlertError,
+    UnknownOperatorError,
+    UnreadableValueError,
+)
 from reef_alerts.domain.evaluation import (
+    MAX_AGE_LIMIT,
     Decision,
     EvaluationPolicy,
     Evaluator,
@@ -16,7 +22,7 @@ from reef_alerts.domain.evaluation import (
     evaluate,
 )
 from reef_alerts.domain.extraction import Metric, NoMetric, extract_metric
-from reef_alerts.domain.model import Alert, AlertEvent, Device, Reading
+from reef_alerts.domain.model import Alert, AlertEvent, Device, Reading, Resolution, quoted
 from reef_alerts.domain.operators import (
     DEFAULT_TOLERANCE,
     Operator,
@@ -26,12 +32,14 @@ from reef_alerts.domain.operators import (
 
 __all__ = [
     "DEFAULT_TOLERANCE",
+    "MAX_AGE_LIMIT",
     "Alert",
     "AlertEvent",
     "Decision",
     "Device",
     "EvaluationPolicy",
     "Evaluator",
+    "EventChange",
     "InvalidAlertError",
     "Metric",
     "NoChange",
@@ -39,12 +47,16 @@ __all__ = [
     "Operator",
     "Ordering",
     "Reading",
+    "Resolution",
     "Resolve",
     "Skip",
     "SkipCode",
     "Trigger",
     "UnknownOperatorError",
+    "UnreadableValueError",
     "compare",
     "evaluate",
     "extract_metric",
+    "fold",
+    "quoted",
 ]

@@ -13,3 +13,8 @@ class UnknownOperatorError(InvalidAlertError):
             f"unknown operator {operator!r}; allowed operators are {', '.join(allowed)}"
         )
         self.operator = operator
+
+
+class UnreadableValueError(ValueError):
+    """A stored value cannot be read as what its column holds: text where a number belongs, a
+    timestamp that is no date, JSON nested deeper than it can be decoded."""

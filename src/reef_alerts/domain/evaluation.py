@@ -7,20 +7,29 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timedelta
-from math import isfinite
 
 import attrs
 
-from reef_alerts.domain.extraction import Metric, NoMetric, extract_metric
-from reef_alerts.domain.model import Alert, AlertEvent, Device, Reading
+from reef_alerts.domain.extraction import NoMetric, extract_metric
+from reef_alerts.domain.model import Alert, AlertEvent, Device, Reading, quoted
 from reef_alerts.domain.operators import DEFAULT_TOLERANCE
+
+MAX_AGE_LIMIT = timedelta(days=1)
+"""The longest any reading stays fresh, however slowly its device is polled."""
+
+
+def _within_limit(
+    _instance: object, attribute: attrs.Attribute[timedelta], value: timedelta
+) -> None:
+    if not timedelta(0) < value <= MAX_AGE_LIMIT:
+        raise ValueError(f"{attribute.name} must be greater than 0 and at most 1 day, got {value}")
 
 
 @attrs.frozen
 class EvaluationPolicy:
     """The tunables of evaluation."""
 
-    max_reading_age: timedelta = timedelta(minutes=5)
+    max_reading_age: timedelta = attrs.field(default=timedelta(minutes=5), validator=_within_limit)
     """How old a polled device's newest reading may be (stretched to two poll intervals)."""
     clock_skew: timedelta = timedelta(seconds=30)
     """How far in the future a reading's timestamp may be before it is distrusted."""
@@ -28,8 +37,9 @@ class EvaluationPolicy:
     """Values this close to the threshold count as equal to it."""
 
     def max_age_for(self, device: Device) -> timedelta:
-        """The age past which `device`'s reading is stale; a slow poller gets two intervals."""
-        return max(self.max_reading_age, 2 * device.poll_interval)
+        """The age past which `device`'s reading is stale: a slow poller gets two intervals, up
+        to MAX_AGE_LIMIT."""
+        return min(max(self.max_reading_age, 2 * device.poll_interval), MAX_AGE_LIMIT)
 
     def at(self, now: datetime) -> Evaluator:
         """This policy fixed at `now`, to judge one cycle's alerts with."""
@@ -43,6 +53,7 @@ class SkipCode(enum.Enum):
     DEVICE_MISSING = "device missing"
     DEVICE_INACTIVE = "device inactive"
     NO_READING = "no reading"
+    UNTIMED_READING = "reading without a timestamp"
     STALE_READING = "stale reading"
     FUTURE_READING = "reading from the future"
     METRIC_MISSING = "metric missing"
@@ -125,53 +136,70 @@ class Evaluator:
             return Skip(SkipCode.ALERT_DISABLED, f"alert {alert.id} is disabled")
         if device is None:
             return Skip(SkipCode.DEVICE_MISSING, f"device {alert.device_id} does not exist")
+        name = quoted(device.name)
         if not device.active:
-            return Skip(SkipCode.DEVICE_INACTIVE, f"device {device.name!r} is inactive")
+            return Skip(SkipCode.DEVICE_INACTIVE, f"device {name} is inactive")
         if reading is None:
-            return Skip(SkipCode.NO_READING, f"device {device.name!r} has no readings")
+            return Skip(SkipCode.NO_READING, f"device {name} has no readings")
         now, timestamp = self.now, reading.timestamp
+        if timestamp is None:
+            return Skip(
+                SkipCode.UNTIMED_READING,
+                f"device {name}'s newest reading {reading.id} has no timestamp, so its age "
+                "cannot be judged",
+            )
         if timestamp > self._newest_trusted:
             ahead = (timestamp - now).total_seconds()
             return Skip(
                 SkipCode.FUTURE_READING,
                 f"reading {reading.id} is timestamped {ahead:.0f}s in the future",
             )
-        # Older than the policy's limit and than the device's own (see max_age_for); the second
-        # is worked out only for readings past the first.
-        if (
-            device.polled
-            and timestamp < self._fresh_since
-            and timestamp < now - (limit := self.policy.max_age_for(device))
-        ):
-            return Skip(
-                SkipCode.STALE_READING,
-                f"newest reading {reading.id} is {(now - timestamp).total_seconds():.0f}s old "
-                f"(limit {limit.total_seconds():.0f}s)",
-            )
+        # Readings newer than the policy's limit are fresh whatever the device: only older ones
+        # are held against the device's own limit (see max_age_for).
+        if device.polled and timestamp < self._fresh_since:
+            limit = self.policy.max_age_for(device)
+            if timestamp < now - limit:
+                return Skip(
+                    SkipCode.STALE_READING,
+                    f"newest reading {reading.id} is {(now - timestamp).total_seconds():.0f}s old "
+                    f"(limit {_limit(limit, device)})",
+                )
 
-        value = reading.value
-        # A simple reading's finite value is every metric's (extract_metric's rule, ADR 2),
-        # taken here without building a Metric: most readings are simple.
-        if reading.json_value is not None or type(value) is not float or not isfinite(value):
-            extracted = extract_metric(reading, alert.metric)
-            if type(extracted) is not Metric:
-                assert isinstance(extracted, NoMetric)
-                code = SkipCode.INVALID_VALUE if extracted.invalid else SkipCode.METRIC_MISSING
-                return Skip(code, extracted.reason)
-            value = extracted.value
+        extracted = extract_metric(reading, alert.metric)
+        if isinstance(extracted, NoMetric):
+            code = SkipCode.INVALID_VALUE if extracted.invalid else SkipCode.METRIC_MISSING
+            return Skip(code, extracted.reason)
+        value = extracted.value
         holds = alert.operator.holds(value, alert.threshold, self.policy.tolerance)
         if holds == has_open_event:
             return NoChange(value)
         condition = f"{value} {alert.operator.value} {alert.threshold}"
         if holds:
             return Trigger(
-                _open_event(alert, device, reading, value, now), f"Threshold exceeded: {condition}"
+                _open_event(alert, device, reading, timestamp, value, now),
+                f"Threshold exceeded: {condition}",
             )
         return Resolve(value, f"Condition cleared: {condition} no longer holds")
 
 
+def _limit(limit: timedelta, device: Device) -> str:
+    """The staleness limit for a reason; where it was capped, what the device asked for."""
+    seconds = f"{limit.total_seconds():.0f}s"
+    if limit == MAX_AGE_LIMIT and 2 * device.poll_interval > MAX_AGE_LIMIT:
+        return (
+            f"{seconds}: two poll intervals of {device.poll_interval.total_seconds():.0f}s, "
+            "capped at 1 day"
+        )
+    return seconds
+
+
 def _open_event(
-    alert: Alert, device: Device, reading: Reading, value: float, now: datetime
+    alert: Alert,
+    device: Device,
+    reading: Reading,
+    timestamp: datetime,
+    value: float,
+    now: datetime,
 ) -> AlertEvent:
     return AlertEvent(
         alert_id=alert.id,
@@ -183,7 +211,7 @@ def _open_event(
         metric=alert.metric,
         metadata={
             "reading_id": reading.id,
-            "reading_timestamp": reading.timestamp.isoformat(),
+            "reading_timestamp": timestamp.isoformat(),
             "device_name": device.name,
             "device_type": device.type,
             "unit": device.unit,

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import math
 import re
-import reprlib
 from collections.abc import Mapping
 from typing import Final, Literal
 
 import attrs
 
-from reef_alerts.domain.model import JSON, Reading
+from reef_alerts.domain.model import JSON, Reading, quoted
 
 Source = Literal["json_value", "value", "metadata"]
 
@@ -55,7 +54,7 @@ def extract_metric(reading: Reading, metric: str) -> Metric | NoMetric:
     found = _lookup(reading.metadata, metric)
     if found is not _MISSING:
         return _as_metric(found, metric, "metadata")
-    return NoMetric(f"metric {metric!r} not in reading {reading.id}", invalid=False)
+    return NoMetric(f"metric {quoted(metric)} not in reading {reading.id}", invalid=False)
 
 
 def _lookup(document: JSON, metric: str) -> object:
@@ -73,26 +72,22 @@ def _lookup(document: JSON, metric: str) -> object:
 
 
 def _is_object(document: object) -> bool:
-    # A JSON object is nearly always a plain dict, and the rest is mostly None: test those before
-    # the slower ABC check.
-    if type(document) is dict:
-        return True
-    return document is not None and isinstance(document, Mapping)
+    return isinstance(document, Mapping)
 
 
 def _as_metric(raw: object, metric: str, source: Source) -> Metric | NoMetric:
     number = as_finite_number(raw)
     if number is None:
         kind = "null" if raw is None else type(raw).__name__
-        shown = reprlib.repr(raw)  # a whole JSON object would flood the log
-        return NoMetric(f"{metric!r} in {source} is not a finite number: {shown} ({kind})", True)
+        shown = quoted(raw)  # a whole JSON object would flood the log
+        return NoMetric(
+            f"{quoted(metric)} in {source} is not a finite number: {shown} ({kind})", True
+        )
     return Metric(number, source)
 
 
 def as_finite_number(raw: object) -> float | None:
     """`raw` as a finite float if it is a number or a numeric string; None otherwise (bools too)."""
-    if type(raw) is float:  # the common case, first
-        return raw if math.isfinite(raw) else None
     if isinstance(raw, bool):
         return None
     if isinstance(raw, int | float):

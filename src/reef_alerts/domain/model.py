@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+import reprlib
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -16,8 +17,6 @@ JSON = Any
 
 
 def _aware(_instance: object, attribute: attrs.Attribute[Any], value: datetime) -> None:
-    if type(value) is datetime and value.tzinfo is UTC:  # the common case, checked without a call
-        return
     if not isinstance(value, datetime):
         raise TypeError(f"{attribute.name} must be a datetime, got {value!r}")
     if value.utcoffset() is None:
@@ -33,8 +32,6 @@ def _aware_or_none(
 
 def _threshold(value: object) -> float:
     """A stored threshold as a finite float; anything else makes the alert invalid."""
-    if type(value) is float and math.isfinite(value):  # the common case, first
-        return value
     if value is None:
         raise InvalidAlertError("threshold is missing (NULL)")
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -50,16 +47,20 @@ def _parse_operator(symbol: object) -> Operator:
     return Operator.parse(symbol)
 
 
-EVENT_METRIC_MAX_LENGTH = 50
-"""The shared schema stores an event's metric as VARCHAR(50)."""
+def _metric(_instance: object, _attribute: attrs.Attribute[Any], metric: object) -> None:
+    if not isinstance(metric, str):
+        raise InvalidAlertError(f"metric must be text, got {quoted(metric)}")
 
 
-def _recordable_metric(_instance: object, _attribute: attrs.Attribute[Any], metric: str) -> None:
-    if len(metric) > EVENT_METRIC_MAX_LENGTH:
-        raise InvalidAlertError(
-            f"metric {metric!r} is longer than the {EVENT_METRIC_MAX_LENGTH} characters an alert "
-            "event can record"
-        )
+_QUOTED = reprlib.Repr()
+_QUOTED.maxstring = 60
+_QUOTED.maxother = 60
+
+
+def quoted(value: object) -> str:
+    """`value` as a reason names it: its repr, so control characters are escaped, and cut short
+    (a name can be as long as the database lets it be)."""
+    return _QUOTED.repr(value)
 
 
 @attrs.frozen
@@ -80,9 +81,10 @@ class Device:
 class Alert:
     """A keeper's rule: `metric <operator> threshold` on one device."""
 
-    id: int
+    id: int | None
+    """None for a draft, one the web app previews before it saves it."""
     device_id: int
-    metric: str
+    metric: str = attrs.field(validator=_metric)
     operator: Operator = attrs.field(converter=_parse_operator)
     threshold: float = attrs.field(converter=_threshold)
     enabled: bool = True
@@ -96,7 +98,8 @@ class Reading:
 
     id: int
     device_id: int
-    timestamp: datetime = attrs.field(validator=_aware)
+    timestamp: datetime | None = attrs.field(validator=_aware_or_none)
+    """None when the row has none: the reading's age cannot be judged."""
     value: float | None = None
     """The single metric of a simple device."""
     json_value: JSON = None
@@ -109,14 +112,15 @@ class Reading:
 class AlertEvent:
     """One excursion of an alert: opened when its condition holds, resolved when it stops."""
 
-    alert_id: int
+    alert_id: int | None
+    """None for an event of a draft alert, in a preview."""
     device_id: int
     triggered_at: datetime = attrs.field(validator=_aware)
     current_value: float
     """The value that triggered the event."""
     threshold_value: float
     operator: Operator
-    metric: str = attrs.field(validator=_recordable_metric)
+    metric: str
     resolved: bool = False
     resolved_at: datetime | None = attrs.field(default=None, validator=_aware_or_none)
     resolution_value: float | None = None
@@ -130,3 +134,14 @@ class AlertEvent:
         if self.resolved:
             raise ValueError(f"event for alert {self.alert_id} is already resolved")
         return attrs.evolve(self, resolved=True, resolved_at=at, resolution_value=value)
+
+
+@attrs.frozen
+class Resolution:
+    """Close the open event `event_id` of alert `alert_id` at `resolved_at`: the condition no
+    longer holds at `value`."""
+
+    event_id: int
+    alert_id: int | None
+    resolved_at: datetime
+    value: float

@@ -18,6 +18,10 @@ class Ordering(enum.Enum):
     EQUAL = "equal"
     ABOVE = "above"
 
+    # Members are singletons, equal only to themselves: hashed by identity, in C, as every
+    # alert's judgement looks its ordering up in a set (Enum's own hash is a Python call).
+    __hash__ = object.__hash__
+
 
 def compare(
     value: float, threshold: float, tolerance: float = DEFAULT_TOLERANCE
@@ -30,12 +34,25 @@ def compare(
     if not (math.isfinite(value) and math.isfinite(threshold)):
         return None
     if abs(value - threshold) <= tolerance:
-        return _EQUAL
-    return _ABOVE if value > threshold else _BELOW
+        return EQUAL
+    return ABOVE if value > threshold else BELOW
+
+
+# Named once: looking a member up through its class is a Python call on Python 3.11.
+BELOW, EQUAL, ABOVE = Ordering.BELOW, Ordering.EQUAL, Ordering.ABOVE
+
+_SATISFIED_BY = {
+    ">": frozenset({ABOVE}),
+    "<": frozenset({BELOW}),
+    "==": frozenset({EQUAL}),
+    ">=": frozenset({ABOVE, EQUAL}),
+    "<=": frozenset({BELOW, EQUAL}),
+    "!=": frozenset({ABOVE, BELOW}),
+}
 
 
 class Operator(enum.Enum):
-    """An alert's comparison; each is the set of orderings that satisfy it."""
+    """An alert's comparison: each is the set of orderings that satisfy it."""
 
     GT = ">"
     LT = "<"
@@ -44,39 +61,25 @@ class Operator(enum.Enum):
     LE = "<="
     NE = "!="
 
+    orderings: frozenset[Ordering]
+    """The orderings of value against threshold for which this operator holds; None (NaN or
+    infinity) is in none of them."""
+
+    def __init__(self, symbol: str) -> None:
+        self.orderings = _SATISFIED_BY[symbol]
+
     @classmethod
     def parse(cls, symbol: object) -> Operator:
         """The operator spelled `symbol` (surrounding blanks ignored)."""
-        if isinstance(symbol, str):  # the common case, first: a stored row's text
-            found = _BY_SYMBOL.get(symbol) or _BY_SYMBOL.get(symbol.strip())
-            if found is not None:
-                return found
-        elif isinstance(symbol, Operator):
+        if isinstance(symbol, Operator):
             return symbol
+        if isinstance(symbol, str):
+            try:
+                return cls(symbol.strip())
+            except ValueError:
+                pass
         raise UnknownOperatorError(symbol, [op.value for op in cls])
-
-    @property
-    def orderings(self) -> frozenset[Ordering]:
-        """The orderings of value against threshold for which this operator holds."""
-        return frozenset(_SATISFIED_BY[self._value_])
 
     def holds(self, value: float, threshold: float, tolerance: float = DEFAULT_TOLERANCE) -> bool:
         """Whether `value <op> threshold`; never true for NaN or infinity."""
-        # Judged once per alert per cycle. Enum members hash in Python code, so the orderings are
-        # found by the symbol and tested by identity in a tuple: no hashing on this path.
-        return compare(value, threshold, tolerance) in _SATISFIED_BY[self._value_]
-
-
-# Looked up once per alert per cycle: a dict is several times faster than Enum's own lookup.
-_BY_SYMBOL: dict[str, Operator] = {op.value: op for op in Operator}
-
-_BELOW, _EQUAL, _ABOVE = Ordering.BELOW, Ordering.EQUAL, Ordering.ABOVE
-_SATISFIED_BY: dict[str, tuple[Ordering, ...]] = {
-    Operator.GT.value: (_ABOVE,),
-    Operator.LT.value: (_BELOW,),
-    Operator.EQ.value: (_EQUAL,),
-    Operator.GE.value: (_ABOVE, _EQUAL),
-    Operator.LE.value: (_BELOW, _EQUAL),
-    Operator.NE.value: (_ABOVE, _BELOW),
-}
-"""Each operator's orderings, by symbol. None (NaN or infinity) is in none of them."""
+        return compare(value, threshold, tolerance) in self.orderings

@@ -18,7 +18,7 @@ from reef_alerts.adapters import schema
 from reef_alerts.adapters.coordination import unleased_partitions, worker_statuses
 from reef_alerts.adapters.tables import tables_for
 from reef_alerts.application import WorkerStatistics
-from reef_alerts.config import ConfigError, Settings, load_settings, redact
+from reef_alerts.config import ConfigError, Settings, load_settings
 from reef_alerts.container import Container, build_container
 from reef_alerts.entrypoints.demo import DemoFileInUseError, format_events, run_demo
 from reef_alerts.entrypoints.logging_setup import WORKER_LOGGER, configure_logging
@@ -28,12 +28,14 @@ from reef_alerts.entrypoints.startup import (
     release_leases,
     verify_database,
 )
+from reef_alerts.entrypoints.tuning import switch_interval
 from reef_alerts.entrypoints.worker import (
     Worker,
     describe_error,
     install_signal_handlers,
     log_startup,
 )
+from reef_alerts.redaction import redact
 
 app = typer.Typer(
     name="reef-alerts",
@@ -186,10 +188,11 @@ def run(
     # the leases are handed back on the way out.
     restore = install_signal_handlers(stop, log)
     try:
-        if single:
-            _run_once(worker)
-        else:
-            _run_until_stopped(worker)
+        with switch_interval():
+            if single:
+                _run_once(worker)
+            else:
+                _run_until_stopped(worker)
     finally:
         restore()
         if coordinator is not None:

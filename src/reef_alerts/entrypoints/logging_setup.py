@@ -1,4 +1,5 @@
-"""Logging as the specification shows it: one format, to the console and a file, redacted."""
+"""Logging as the specification shows it: one format, to the console and a file; every line
+redacted, on one line, and of a readable length whatever text from the database it holds."""
 
 from __future__ import annotations
 
@@ -9,15 +10,21 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
-from reef_alerts.config import redact
+from reef_alerts.redaction import printable, redact
 
 WORKER_LOGGER: Final = "alert_worker"
 """The logger name of the worker's own lines, as in the specification's example output."""
 LOG_FORMAT: Final = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+ARGUMENT_LIMIT: Final = 500
+"""Characters of one text argument a line shows: a device's name, a metric, an error."""
+LINE_LIMIT: Final = 4_000
 
 
 class RedactingFilter(logging.Filter):
-    """Masks secrets, and passwords in URLs, in a record's message, traceback and stack text."""
+    """Makes a record safe to show: secrets and passwords in URLs masked in its message,
+    traceback and stack text; its message on one line, with control characters escaped (text
+    from the database cannot forge a line or move a terminal's cursor), and each text argument
+    cut short."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
@@ -25,8 +32,12 @@ class RedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         # The record is rewritten in place, fully rendered, so that every handler sharing it
-        # (and any formatter) only ever sees the redacted text.
-        record.msg = redact(_rendered(record), self._secrets)
+        # (and any formatter) only ever sees the safe text. Arguments are redacted before they
+        # are cut, so that no cut leaves part of a secret behind.
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._shortened(arg) for arg in record.args)
+        message = redact(_rendered(record), self._secrets)
+        record.msg = printable(message, LINE_LIMIT)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
@@ -35,6 +46,11 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info, self._secrets)
         return True
+
+    def _shortened(self, argument: object) -> object:
+        if not isinstance(argument, str) or len(argument) <= ARGUMENT_LIMIT:
+            return argument
+        return printable(redact(argument, self._secrets), ARGUMENT_LIMIT)
 
 
 def configure_logging(verbose: bool, log_file: Path | None, secrets: Iterable[str]) -> None:

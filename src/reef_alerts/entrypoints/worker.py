@@ -15,7 +15,9 @@ from typing import Final
 
 from reef_alerts import __version__
 from reef_alerts.application import CycleStats, WorkerStatistics
-from reef_alerts.config import Settings, redact
+from reef_alerts.config import Settings
+from reef_alerts.entrypoints.tuning import collector_paused
+from reef_alerts.redaction import redact
 
 MAX_ERROR_LENGTH: Final = 500
 """Error lines are cut here: SQLAlchemy appends the statement and its parameters to messages."""
@@ -117,7 +119,8 @@ class Worker:
         number = self._statistics.attempted + 1
         self._log.info("Starting evaluation cycle %d", number)
         try:
-            stats = self._run_cycle()
+            with collector_paused():
+                stats = self._run_cycle()
         except Exception as error:
             self._statistics.record_failure(self._monotonic())
             self._log.error(

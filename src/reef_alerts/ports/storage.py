@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
 from types import TracebackType
 from typing import NamedTuple, Protocol, Self
 
 import attrs
 
-from reef_alerts.domain import AlertEvent, Device, Reading
+from reef_alerts.domain import AlertEvent, Device, Reading, Resolution
 from reef_alerts.ports.coordination import WHOLE, LeaseKeeper, Shard
 
 
@@ -17,9 +16,8 @@ class StoredAlert(NamedTuple):
     """An enabled alert's row as stored, before the domain has validated it.
 
     Raw, so that a row with a bad operator or threshold reaches the application, which counts it
-    as an error, instead of failing the whole read. A tuple, so that an adapter can take it from
-    the driver's row without a Python call, and the application can key the alerts it has already
-    built by it: an unchanged row is the same key.
+    as an error, instead of failing the whole read. A tuple, so that the application can key the
+    alerts it has already built by it: an unchanged row is the same key.
     """
 
     id: int
@@ -27,38 +25,31 @@ class StoredAlert(NamedTuple):
     metric: str
     operator: str
     threshold: float | None
-    trend_enabled: bool | int | None
-    """As the driver gives it: SQLite stores booleans as 0 and 1."""
+    trend_enabled: bool | None
+    enabled: bool | None
+    """None when the row's is_enabled is NULL: neither enabled nor disabled (ADR 12)."""
 
 
 class AlertSnapshot(NamedTuple):
     """One enabled alert as stored, with its device, the newest reading and its open event.
 
-    A tuple, like StoredAlert: a cycle makes one per alert, and a tuple is built in a third of
-    the time of a frozen attrs class.
+    A tuple, like StoredAlert: a cycle makes one per alert.
     """
 
     alert: StoredAlert
     device: Device | None
-    """None when the alert's device row does not exist."""
+    """None when the alert's device row does not exist, or could not be read (`problem`)."""
     reading: Reading | None
-    """The device's newest reading, None when it has none."""
+    """The device's newest reading; None when it has none, or it could not be read."""
     open_event_id: int | None
     """The alert's unresolved event, None when there is none."""
+    problem: str | None = None
+    """Why the device's row or its newest reading's could not be read (naming the row and what
+    is wrong with it); None when both were."""
 
     @property
     def alert_id(self) -> int:
         return self.alert.id
-
-
-@attrs.frozen
-class Resolution:
-    """Close the open event `event_id` of alert `alert_id`."""
-
-    event_id: int
-    alert_id: int
-    resolved_at: datetime
-    value: float
 
 
 @attrs.frozen
@@ -96,6 +87,11 @@ class SnapshotReader(Protocol):
 
 class EventWriter(Protocol):
     """Writes a cycle's event changes, possibly while the cycle is still judging."""
+
+    @property
+    def metric_limit(self) -> int | None:
+        """The most characters an event's metric can hold here; None when unlimited."""
+        ...
 
     def submit(self, changes: EventChanges) -> None:
         """Insert the opened events (never a second open one per alert); close the resolved.

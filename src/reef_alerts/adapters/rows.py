@@ -1,0 +1,268 @@
+"""Snapshot rows as the domain's values: an alert's row kept raw, a device and its newest reading
+decoded, and a row that cannot be decoded named instead of raised (ADR 12).
+
+A row comes as the driver gives it: from PostgreSQL with the types its columns declare, from
+SQLite with whatever was stored, since SQLite keeps any value in any column. So every column the
+domain relies on is checked here; what does not fit becomes the `problem` of that device's
+alerts, and the rest of the cycle goes on.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, NamedTuple
+
+from reef_alerts.adapters.snapshot_queries import (
+    ALERT_COLUMNS,
+    CONTEXT_COLUMNS,
+    DEVICE_COLUMNS,
+    SNAPSHOT_COLUMNS,
+)
+from reef_alerts.domain import Device, Reading, UnreadableValueError, quoted
+from reef_alerts.domain.model import JSON
+from reef_alerts.ports import StoredAlert
+
+# Where each group of columns lies in a snapshot row, from the column tuples.
+ALERT: Final = slice(0, len(ALERT_COLUMNS))
+CONTEXT: Final = slice(ALERT.stop, ALERT.stop + len(CONTEXT_COLUMNS))
+EVENT_ID: Final = SNAPSHOT_COLUMNS.index("event_id")
+ALERT_DEVICE_ID: Final = ALERT_COLUMNS.index("device_id")
+_DEVICE: Final = slice(0, len(DEVICE_COLUMNS))
+_READING: Final = slice(len(DEVICE_COLUMNS), len(CONTEXT_COLUMNS))
+
+DEFAULT_POLL_INTERVAL: Final = timedelta(seconds=60)
+"""The schema's default, for a device whose poll_interval is NULL or not positive."""
+_LONGEST_POLL_SECONDS: Final = 10**12
+"""Beyond what any freshness limit needs (ADR 12), and within what a timedelta holds."""
+
+
+class UnreadableColumnError(UnreadableValueError):
+    """A column holds a value of a type or form its table does not allow."""
+
+
+class Context(NamedTuple):
+    """A watched device and its newest reading, or why they could not be read."""
+
+    device: Device | None
+    reading: Reading | None
+    problem: str | None = None
+
+
+def decode_alert(columns: Sequence[Any]) -> StoredAlert:
+    """An alert's columns (ALERT_COLUMNS), as stored: the application judges whether they make
+    an alert."""
+    return StoredAlert(*columns)
+
+
+def decode_context(columns: Sequence[Any]) -> Context:
+    """The device and its newest reading from the columns of CONTEXT_COLUMNS; a Context with
+    only a `problem` when either row cannot be decoded."""
+    device_id = columns[0]
+    if device_id is None:
+        return Context(None, None)
+    try:
+        device = _device(columns[_DEVICE])
+    except UnreadableColumnError as error:
+        return Context(None, None, f"device {device_id}: {error}")
+    reading_id = columns[_READING][0]
+    try:
+        return Context(device, _reading(device_id, *columns[_READING]))
+    except UnreadableColumnError as error:
+        return Context(None, None, f"reading {reading_id} of device {device_id}: {error}")
+
+
+def _device(columns: Sequence[Any]) -> Device:
+    device_id, name, device_type, unit, is_active, poll_enabled, poll_interval = columns
+    return Device(
+        device_id,
+        _text("devices.name", name),
+        _text("devices.device_type", device_type),
+        None if unit is None else _text("devices.unit", unit),
+        # NULL flags take the schema's defaults: active, polled, every 60 s.
+        _flag("devices.is_active", is_active),
+        _flag("devices.poll_enabled", poll_enabled),
+        _poll_interval(poll_interval),
+    )
+
+
+def _reading(
+    device_id: int,
+    reading_id: int | None,
+    timestamp: Any,
+    value: Any,
+    json_value: Any,
+    metadata: Any,
+    untimed_reading_id: int | None,
+) -> Reading | None:
+    if reading_id is None:
+        # None timestamped: its newest reading, if any, has a NULL timestamp (ADR 12).
+        return None if untimed_reading_id is None else Reading(untimed_reading_id, device_id, None)
+    return Reading(
+        reading_id,
+        device_id,
+        parse_timestamp(timestamp),
+        value,
+        # json_value is nearly always looked into; metadata nearly never (ADR 7).
+        decode_json(json_value, "history.json_value"),
+        decode_json_lazily(metadata, "history.metadata"),
+    )
+
+
+def _text(column: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise UnreadableColumnError(f"{column} {quoted(value)} is not text")
+    return value
+
+
+def _flag(column: str, value: Any) -> bool:
+    """A boolean column; NULL is the schema's default, true. SQLite stores 0 and 1."""
+    if value is None:
+        return True
+    if value in (True, False) and isinstance(value, bool | int):
+        return bool(value)
+    raise UnreadableColumnError(f"{column} {quoted(value)} is not a boolean")
+
+
+@functools.lru_cache(maxsize=64)  # a device table holds a handful of distinct intervals
+def _poll_interval(seconds: Any) -> timedelta:
+    """A device's poll interval; NULL or not positive is the schema's default, 60 s."""
+    if seconds is None:
+        return DEFAULT_POLL_INTERVAL
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds != seconds:
+        raise UnreadableColumnError(
+            f"devices.poll_interval {quoted(seconds)} is not a number of seconds"
+        )
+    if seconds <= 0:
+        return DEFAULT_POLL_INTERVAL
+    return timedelta(seconds=min(seconds, _LONGEST_POLL_SECONDS))
+
+
+_END_OF_TIME: Final = datetime.max.replace(tzinfo=UTC)
+_START_OF_TIME: Final = datetime.min.replace(tzinfo=UTC)
+_AFTER_9999: Final = re.compile(r"\d{5,}-")
+
+
+def parse_timestamp(text: Any) -> datetime:
+    """A stored timestamp's text as an aware UTC datetime (ADR 10).
+
+    PostgreSQL's is ISO text in UTC, the session's time zone ("2024-06-01 12:00:00.5+00");
+    SQLite's is ISO text, naive by convention in UTC. PostgreSQL also stores what a datetime
+    cannot hold: "infinity" and years after 9999 are read as the last instant a datetime can
+    hold, so such a reading is from the future; "-infinity" and years BC as the first, so it is
+    as old as can be. Anything else raises UnreadableColumnError.
+    """
+    if not isinstance(text, str):
+        raise UnreadableColumnError(
+            f"history.timestamp {quoted(text)} is not a date and time but {type(text).__name__}"
+        )
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return _beyond_datetime(text)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _beyond_datetime(text: str) -> datetime:
+    """The datetime standing for a PostgreSQL timestamp outside datetime's years 1 to 9999."""
+    if text == "infinity" or _AFTER_9999.match(text):
+        return _END_OF_TIME
+    if text == "-infinity" or text.endswith(" BC"):
+        return _START_OF_TIME
+    raise UnreadableColumnError(f"history.timestamp {quoted(text)} is not a date and time")
+
+
+_DECODER: Final = json.JSONDecoder()
+
+
+def decode_json(text: Any, column: str) -> JSON:
+    """A JSON column's value, read from its text by one rule (ADR 12):
+
+    - JSON text is its value;
+    - a number is itself (SQLite gives a JSON column numeric affinity, so stores a bare number
+      as one, and one beyond the float range as the REAL infinity);
+    - text that is not JSON is that text, a string, which names no metric (SQLite lets a JSON
+      column hold anything);
+    - JSON nested deeper than the decoder can follow raises UnreadableColumnError, as does a
+      value that is neither text nor a number (a blob).
+    """
+    if text is None:
+        return None
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return text
+    if not isinstance(text, str):
+        raise UnreadableColumnError(f"{column} is {type(text).__name__}, not JSON text")
+    try:
+        # raw_decode is json.loads without its checks for blanks around the value, and faster
+        # (ADR 7); text it cannot read to the end gets json.loads's full rules.
+        decoded, end = _DECODER.raw_decode(text)
+        if end == len(text):
+            return decoded
+    except ValueError:
+        pass
+    except RecursionError:
+        raise _too_deep(column) from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+    except RecursionError:
+        raise _too_deep(column) from None
+
+
+def _too_deep(column: str) -> UnreadableColumnError:
+    return UnreadableColumnError(f"{column} nests JSON deeper than it can be decoded")
+
+
+def decode_json_lazily(text: Any, column: str) -> JSON:
+    """decode_json's value; an object's only when first looked into (ADR 7)."""
+    if isinstance(text, str) and text.lstrip().startswith("{"):
+        return LazyJSONObject(text, column)
+    return decode_json(text, column)
+
+
+class LazyJSONObject(Mapping[str, JSON]):
+    """A JSON column whose text looks like an object, decoded by decode_json on first use.
+
+    What decode_json reads as an object is that object; what it reads as anything else (text
+    that is not JSON, such as '{"a": 1} trailing') is an empty one, which names no metric, as
+    the text itself would.
+    """
+
+    __slots__ = ("_column", "_text", "_value")
+
+    def __init__(self, text: str, column: str) -> None:
+        self._text = text
+        self._column = column
+        self._value: dict[str, JSON] | None = None
+
+    def _decoded(self) -> dict[str, JSON]:
+        if self._value is None:
+            decoded = decode_json(self._text, self._column)
+            self._value = decoded if isinstance(decoded, dict) else {}
+        return self._value
+
+    def __getitem__(self, key: str) -> JSON:
+        return self._decoded()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._decoded()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
+
+    def __eq__(self, other: object) -> bool:
+        return self._decoded() == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._decoded())

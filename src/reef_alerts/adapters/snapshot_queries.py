@@ -1,0 +1,203 @@
+"""The statements that read a cycle's snapshot: every enabled alert with its device, its device's
+newest reading and its open event, in a few statements, none per alert (ADR 3).
+
+PostgreSQL reads it in one statement (`snapshot_query`). SQLite reads it in two,
+`watched_devices_query` and `alerts_query`, in one transaction: the one-statement form makes
+SQLite copy every newest reading into a temporary table and index it, and hands each device's
+columns back once per alert.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Final
+
+from sqlalchemy import (
+    ColumnElement,
+    Dialect,
+    Select,
+    Table,
+    Text,
+    and_,
+    case,
+    cast,
+    false,
+    func,
+    select,
+    true,
+)
+
+from reef_alerts.adapters.tables import SharedTables
+from reef_alerts.ports import WHOLE, Shard
+
+ALERT_COLUMNS: Final = (
+    *("id", "device_id", "metric", "operator", "threshold_value", "trend_enabled"),
+    "is_enabled",
+)
+"""An alert's columns, in StoredAlert's order."""
+
+DEVICE_COLUMNS: Final = (
+    *("device_row_id", "name", "device_type", "unit", "is_active", "poll_enabled"),
+    "poll_interval",
+)
+READING_COLUMNS: Final = (
+    *("reading_id", "timestamp", "value", "json_value", "metadata"),
+    "untimed_reading_id",
+)
+"""The newest timestamped reading's columns, then, for a device that has none, the id of its
+newest reading without a timestamp."""
+
+CONTEXT_COLUMNS: Final = (*DEVICE_COLUMNS, *READING_COLUMNS)
+"""What SQLite's first statement reads of each watched device."""
+
+SNAPSHOT_COLUMNS: Final = (*ALERT_COLUMNS, *CONTEXT_COLUMNS, "event_id")
+"""The columns of PostgreSQL's one-statement snapshot, in order."""
+
+
+def snapshot_query(tables: SharedTables, shard: Shard = WHOLE) -> Select[Any]:
+    """PostgreSQL's snapshot in one statement: every enabled alert of `shard` with its device, its
+    device's newest reading and its open event; the columns of SNAPSHOT_COLUMNS.
+
+    Each watched device is joined with its row and its newest reading once, and then with its
+    alerts. PostgreSQL can then merge-join the watched devices with the device rows in id order,
+    and the rows stream from the first, where a hash of every device row made the first one wait
+    for all of them.
+    """
+    alerts, devices, alert_events = tables.alerts, tables.devices, tables.alert_events
+    enabled = _enabled(alerts, shard)
+    watched = select(alerts.c.device_id).where(enabled).distinct().cte("watched")
+    history = tables.history
+    c = history.c
+    latest = _newest_reading(
+        history, watched.c.device_id, c.id, c.timestamp, c.value, c.json_value, c.metadata_
+    ).lateral("latest")
+    contexts = (
+        select(
+            watched.c.device_id,
+            *_device_columns(devices),
+            latest.c.id.label("reading_id"),
+            *_reading_columns(latest.c, as_text=True),
+            _untimed_reading(history, watched.c.device_id, latest.c.id),
+        )
+        .select_from(
+            watched.join(devices, devices.c.id == watched.c.device_id).outerjoin(latest, true())
+        )
+        .subquery("contexts")
+    )
+    open_events = (
+        select(alert_events.c.alert_id, func.min(alert_events.c.id).label("event_id"))
+        .where(tables.open_event_predicate)
+        .group_by(alert_events.c.alert_id)
+        .subquery("open_events")
+    )
+    return (
+        select(
+            *_alert_columns(alerts),
+            *(contexts.c[name] for name in CONTEXT_COLUMNS),
+            open_events.c.event_id,
+        )
+        .select_from(
+            alerts.outerjoin(contexts, contexts.c.device_id == alerts.c.device_id).outerjoin(
+                open_events, open_events.c.alert_id == alerts.c.id
+            )
+        )
+        .where(enabled)
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def compiled_snapshot(
+    dialect: Dialect, tables: SharedTables, shard: Shard
+) -> tuple[str, Mapping[str, Any]]:
+    """`snapshot_query(tables, shard)` as SQL text and parameters, compiled once per shard (a
+    few percent of a 10,000-alert cycle, ADR 7)."""
+    compiled = snapshot_query(tables, shard).compile(
+        dialect=dialect, compile_kwargs={"render_postcompile": True}
+    )
+    return str(compiled), MappingProxyType(dict(compiled.params))
+
+
+def watched_devices_query(tables: SharedTables, shard: Shard = WHOLE) -> Select[Any]:
+    """SQLite's first statement: each device an enabled alert of `shard` watches, with its newest
+    reading; the columns of CONTEXT_COLUMNS."""
+    alerts, devices, history = tables.alerts, tables.devices, tables.history
+    watched = select(alerts.c.device_id).where(_enabled(alerts, shard))
+    # SQLite has no LATERAL: the newest reading's id is a correlated subquery, one index probe.
+    newer = history.alias("newer")
+    newest_id = _newest_reading(newer, devices.c.id, newer.c.id).scalar_subquery()
+    return (
+        select(
+            *_device_columns(devices),
+            history.c.id.label("reading_id"),
+            *_reading_columns(history.c, as_text=False),
+            _untimed_reading(newer, devices.c.id, history.c.id),
+        )
+        .select_from(devices.outerjoin(history, history.c.id == newest_id))
+        .where(devices.c.id.in_(watched))
+    )
+
+
+def alerts_query(tables: SharedTables, shard: Shard = WHOLE) -> Select[Any]:
+    """SQLite's second statement: every enabled alert of `shard` and its open event; the columns
+    of ALERT_COLUMNS, then `event_id`."""
+    alerts, alert_events = tables.alerts, tables.alert_events
+    open_event = (
+        select(func.min(alert_events.c.id))
+        .where(alert_events.c.alert_id == alerts.c.id, tables.open_event_predicate)
+        .scalar_subquery()
+    )
+    return select(*_alert_columns(alerts), open_event.label("event_id")).where(
+        _enabled(alerts, shard)
+    )
+
+
+def _enabled(alerts: Table, shard: Shard) -> ColumnElement[bool]:
+    """The alerts a cycle evaluates: those not disabled (a NULL is_enabled too, ADR 12)."""
+    enabled: ColumnElement[bool] = alerts.c.is_enabled.is_not(false())
+    if shard.whole:
+        return enabled
+    return and_(enabled, (alerts.c.id % shard.count).in_(sorted(shard.owned)))
+
+
+def _newest_reading(readings: Any, device_id: Any, *columns: Any) -> Select[Any]:
+    """`columns` of the newest timestamped reading of `device_id`, found through an index on
+    history (device_id, timestamp): its cost grows with devices, not with history (ADR 11)."""
+    return (
+        select(*columns)
+        .where(readings.c.device_id == device_id, readings.c.timestamp.is_not(None))
+        .order_by(readings.c.timestamp.desc(), readings.c.id.desc())
+        .limit(1)
+    )
+
+
+def _untimed_reading(readings: Any, device_id: Any, newest_id: Any) -> Any:
+    """For a device with no timestamped reading, the id of its newest reading (whose timestamp
+    is NULL), so that a skip can say so; worked out only for such devices (ADR 12)."""
+    newest_untimed = select(func.max(readings.c.id)).where(readings.c.device_id == device_id)
+    return case((newest_id.is_(None), newest_untimed.scalar_subquery())).label("untimed_reading_id")
+
+
+def _alert_columns(alerts: Table) -> tuple[Any, ...]:
+    return tuple(alerts.c[name] for name in ALERT_COLUMNS)
+
+
+def _device_columns(devices: Table) -> tuple[Any, ...]:
+    c = devices.c
+    return (c.id.label("device_row_id"), *(c[name] for name in DEVICE_COLUMNS[1:]))
+
+
+def _reading_columns(c: Any, *, as_text: bool) -> tuple[Any, ...]:
+    """The timestamp and the JSON columns as text, decoded once per device in Python (ADR 7 and
+    ADR 10): psycopg2 decoded them on every alert row, and cannot represent every timestamp
+    PostgreSQL can. SQLite's driver gives them as stored, text if the web app wrote them, and
+    whatever else SQLite was given otherwise, which the decoding then sees for what it is."""
+    if not as_text:
+        return (c.timestamp, c.value, c.json_value, c.metadata_.label("metadata"))
+    return (
+        cast(c.timestamp, Text).label("timestamp"),
+        c.value,
+        cast(c.json_value, Text).label("json_value"),
+        cast(c.metadata_, Text).label("metadata"),
+    )
