@@ -22,8 +22,10 @@ from reef_alerts.ports import (
     EventChanges,
     EventWriter,
     LeaseKeeper,
+    RecordedStatus,
     Shard,
     SnapshotReader,
+    StatusChange,
     StoredAlert,
 )
 
@@ -80,6 +82,10 @@ class Tables:
     alerts: dict[int, AlertRow] = attrs.Factory(dict)
     events: dict[int, AlertEvent] = attrs.Factory(dict)
     next_event_id: int = 1
+    statuses: dict[int, RecordedStatus] = attrs.Factory(dict)
+    """The worker's status table: why an alert cannot be judged, and since when."""
+    reasons: dict[int, str] = attrs.Factory(dict)
+    """The reason column of the status table."""
 
     def copy(self) -> Tables:
         # copying the dicts is a full snapshot because no row is ever mutated
@@ -89,7 +95,20 @@ class Tables:
             dict(self.alerts),
             dict(self.events),
             self.next_event_id,
+            dict(self.statuses),
+            dict(self.reasons),
         )
+
+    def record(self, change: StatusChange) -> None:
+        """Set or clear an alert's status, as the status table's upsert and delete do."""
+        if change.state is None:
+            self.statuses.pop(change.alert_id, None)
+            self.reasons.pop(change.alert_id, None)
+            return
+        assert change.code is not None
+        assert change.reason is not None
+        self.statuses[change.alert_id] = RecordedStatus(change.state, change.code, change.since)
+        self.reasons[change.alert_id] = change.reason
 
     def open_event_of(self, alert_id: int) -> AlertEvent | None:
         return next(
@@ -174,6 +193,11 @@ class InMemoryStore:
         """Every committed event by id."""
         return dict(self._committed.events)
 
+    def statuses(self) -> Mapping[int, tuple[RecordedStatus, str]]:
+        """Every committed alert status, with its reason, by alert id."""
+        committed = self._committed
+        return {a: (status, committed.reasons[a]) for a, status in committed.statuses.items()}
+
     def open_events(self) -> list[AlertEvent]:
         return [e for e in self._committed.events.values() if not e.resolved]
 
@@ -223,6 +247,7 @@ class FakeSnapshotReader:
                     device=tables.devices.get(row.device_id),
                     reading=tables.newest_reading(row.device_id),
                     open_event_id=open_event.id if open_event is not None else None,
+                    status=tables.statuses.get(row.id),
                 )
             )
         return snapshots
@@ -245,6 +270,8 @@ class FakeEventWriter:
         if self._uow.store.apply_error is not None:
             raise self._uow.store.apply_error
         self._resolved |= {r.event_id for r in changes.resolved if tables.resolve_event(r)}
+        for change in changes.statuses:
+            tables.record(change)
 
     def flush(self) -> AppliedChanges:
         applied = AppliedChanges(frozenset(self._opened), frozenset(self._resolved))

@@ -62,6 +62,10 @@ class Settings:
     tolerance: float = DEFAULT_TOLERANCE
     stats_every: int = 10
     """Log the worker's statistics every this many cycles."""
+    lock_timeout: timedelta | None = None
+    """How long a worker's statement may wait for a lock; None: derived from the interval."""
+    statement_timeout: timedelta | None = None
+    """How long a worker's statement may run; None: derived from the interval."""
     secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
     """Strings to redact from every output: the database password in each spelling it may take."""
 
@@ -93,6 +97,8 @@ class Settings:
             "clock_skew": f"{self.clock_skew.total_seconds():g}s",
             "tolerance": f"{self.tolerance:g}",
             "stats_every": f"{self.stats_every} cycles",
+            "lock_timeout": _or_derived(self.lock_timeout),
+            "statement_timeout": _or_derived(self.statement_timeout),
         }
 
 
@@ -121,6 +127,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             why="it applies to every alert: values this close to a threshold count as equal to it",
         ),
         stats_every=_whole_number(environ, "REEF_ALERTS_STATS_EVERY", 10),
+        lock_timeout=_optional_seconds(environ, "REEF_ALERTS_LOCK_TIMEOUT"),
+        statement_timeout=_optional_seconds(environ, "REEF_ALERTS_STATEMENT_TIMEOUT"),
         secrets=database.secrets,
     )
 
@@ -202,6 +210,15 @@ def _check_url(url: str) -> _Database:
             f"DATABASE_URL is not a valid database URL (check the port, and URL-quote special "
             f"characters in the password); expected {_URL_HINT}",
         ) from None
+    if parsed.host and "@" in parsed.host:
+        # The password ran on past a raw `@`, and what followed it would be taken for the host:
+        # a DNS error would then show part of the password.
+        raise ConfigError(
+            "DATABASE_URL",
+            "DATABASE_URL has a raw '@' in its password or user name: percent-encode it as %40 "
+            "(postgresql://user:p%40ssword@host/db), or set POSTGRES_PASSWORD, which is taken "
+            "as written",
+        )
     found = url_secrets(url)
     if parsed.password:
         found |= spellings(parsed.password)
@@ -290,6 +307,16 @@ def _seconds(
     environ: Mapping[str, str], name: str, default: float, *, positive: bool, most: float
 ) -> timedelta:
     return timedelta(seconds=_number(environ, name, default, positive=positive, most=most))
+
+
+def _optional_seconds(environ: Mapping[str, str], name: str) -> timedelta | None:
+    if _get(environ, name) is None:
+        return None
+    return _seconds(environ, name, 0.0, positive=True, most=_A_DAY)
+
+
+def _or_derived(timeout: timedelta | None) -> str:
+    return "from the interval" if timeout is None else f"{timeout.total_seconds():g}s"
 
 
 def _whole_number(environ: Mapping[str, str], name: str, default: int) -> int:

@@ -11,11 +11,27 @@ from dependency_injector import containers, providers
 
 from reef_alerts.adapters.clock import SystemClock
 from reef_alerts.adapters.coordination import SqlPartitionCoordinator, new_worker_id
-from reef_alerts.adapters.database import make_engine
+from reef_alerts.adapters.database import Timeouts, make_engine
 from reef_alerts.adapters.tables import SharedTables
 from reef_alerts.adapters.unit_of_work import SqlUnitOfWorkFactory
 from reef_alerts.application import RunCycle
 from reef_alerts.config import Settings
+
+LOCK_TIMEOUT = timedelta(seconds=5)
+"""The longest a worker's statement waits for a lock, unless the interval is shorter."""
+STATEMENT_SHARE = 0.8
+"""Of the interval, how long a worker's statement may run."""
+
+
+def timeouts_for(settings: Settings, interval: float | None) -> Timeouts | None:
+    """The worker's statement timeouts: as configured, else below the interval, so that a cycle
+    blocked on a lock fails and is retried at the next instead of hanging; None outside `run`
+    (`db upgrade` may build an index for minutes)."""
+    if interval is None:
+        return None
+    statement = settings.statement_timeout or timedelta(seconds=STATEMENT_SHARE * interval)
+    lock = settings.lock_timeout or min(LOCK_TIMEOUT, statement)
+    return Timeouts(lock=lock, statement=statement)
 
 
 def lease_ttl_for(interval: float | None) -> timedelta | None:
@@ -32,7 +48,8 @@ class Adapters(containers.DeclarativeContainer):
     run = providers.Configuration()
     """The `run` command's options: interval (seconds) and partitions."""
 
-    engine = providers.Singleton(make_engine, settings.provided.database_url)
+    timeouts = providers.Callable(timeouts_for, settings, run.interval)
+    engine = providers.Singleton(make_engine, settings.provided.database_url, timeouts=timeouts)
     tables: providers.Object[SharedTables | None] = providers.Object(None)
     """The database's shared tables, once the start-up check has told their generation; until
     then the first unit of work tells it."""

@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from reef_alerts.adapters.database import make_engine
 from reef_alerts.adapters.tables import Generation
+from reef_alerts.entrypoints.logging_setup import reset_logging
 
 from .reef import make_app_tables
 
@@ -27,6 +28,13 @@ DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 def _server_url() -> URL:
     return make_url(os.environ.get("REEF_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL))
+
+
+@pytest.fixture(autouse=True)
+def _clean_logging() -> Iterator[None]:
+    """What a command run in-process configured (handlers on the root logger) goes with it."""
+    yield
+    reset_logging()
 
 
 @pytest.fixture(scope="session")

@@ -191,7 +191,7 @@ def test_a_device_whose_readings_have_no_timestamp_is_skipped_saying_so(
 
     assert (stats.skipped, stats.triggered) == (1, 1)
     assert (
-        "Alert 2 skipped: device 'Sump''s newest reading 3 has no timestamp, so its age cannot "
+        "Alert 2 is skipped: device 'Sump''s newest reading 3 has no timestamp, so its age cannot "
         "be judged" in caplog.text
     )
 

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from reef_alerts.adapters import schema
 from reef_alerts.adapters.database import make_engine
 from reef_alerts.adapters.tables import Generation
 from reef_alerts.entrypoints.cli import app
-from reef_alerts.entrypoints.logging_setup import reset_logging
 
 from .reef import add_alert, add_device, add_reading, events, make_app_tables
 
@@ -39,12 +37,6 @@ LOG_LINE = re.compile(
 )
 PASSWORD = "Tr0ub4dor&3"
 UNREACHABLE = f"postgresql://reef:{PASSWORD}@127.0.0.1:9/bellasreef"
-
-
-@pytest.fixture(autouse=True)
-def _clean_logging() -> Iterator[None]:
-    yield
-    reset_logging()
 
 
 def invoke(args: list[str], cwd: Path, **env: str) -> tuple[int, str, str]:
@@ -115,8 +107,8 @@ class TestConfigCheck:
         assert err.startswith("reef-alerts: configuration error: DATABASE_URL is not set")
 
 
-class TestDryRun:
-    def test_writes_the_triggered_events_and_prints_the_statistics(
+class TestSingleCycles:
+    def test_a_dry_run_prints_what_it_would_write_and_writes_nothing(
         self, database_url: str, tmp_path: Path
     ) -> None:
         engine = make_engine(database_url)
@@ -127,20 +119,27 @@ class TestDryRun:
         )
 
         assert code == 0, out
+        assert out.splitlines()[:2] == [
+            "would trigger alert 1 at 85.2: Threshold exceeded: 85.2 > 82.0",
+            "dry run: nothing was written; 1 changes rolled back",
+        ]
         assert '"triggered": 1' in out
-        assert [(e["alert_id"], e["current_value"]) for e in events(engine)] == [(1, 85.2)]
+        assert events(engine) == []
         engine.dispose()
 
-    def test_once_is_the_same_as_dry_run(self, sqlite_url: str, tmp_path: Path) -> None:
-        engine = make_engine(sqlite_url)
+    def test_once_writes_the_triggered_events_and_prints_the_statistics(
+        self, database_url: str, tmp_path: Path
+    ) -> None:
+        engine = make_engine(database_url)
         a_hot_tank(engine)
 
         code, out, _ = invoke(
-            ["run", "--once", "--log-file", "-"], tmp_path, DATABASE_URL=sqlite_url
+            ["run", "--once", "--log-file", "-"], tmp_path, DATABASE_URL=database_url
         )
 
         assert code == 0, out
-        assert len(events(engine)) == 1
+        assert '"triggered": 1' in out
+        assert [(e["alert_id"], e["current_value"]) for e in events(engine)] == [(1, 85.2)]
         engine.dispose()
 
     def test_fails_with_exit_1_when_the_database_is_unreachable(self, tmp_path: Path) -> None:
@@ -162,7 +161,7 @@ class TestDryRun:
         add_reading(engine, 1, 85.2, now=datetime.now(UTC))
 
         code, _out, err = invoke(
-            ["run", "--dry-run", "--log-file", "-"], tmp_path, DATABASE_URL=app_postgres_url
+            ["run", "--once", "--log-file", "-"], tmp_path, DATABASE_URL=app_postgres_url
         )
 
         assert code == 0, err
@@ -371,3 +370,85 @@ def test_python_dash_m_runs_the_same_command(tmp_path: Path) -> None:
 
     assert done.returncode == 0
     assert done.stdout.startswith("reef-alerts ")
+
+
+class TestEveryUserFailureIsOneLine:
+    """What a person can get wrong ends in one line on stderr and a non-zero exit."""
+
+    def test_the_demo_refuses_a_file_that_is_not_a_database(self, tmp_path: Path) -> None:
+        notes = tmp_path / "notes.txt"
+        notes.write_text("feed the fish twice a day\n")
+
+        code, _, err = invoke(["demo", "--path", str(notes)], tmp_path)
+
+        assert code == 1
+        assert err.count("\n") == 1
+        assert f"reef-alerts: {notes} exists and is not a demo database" in err
+        assert notes.read_text() == "feed the fish twice a day\n"
+
+    def test_the_demo_makes_no_directory_for_its_file(self, tmp_path: Path) -> None:
+        missing = tmp_path / "nonexistent"
+
+        code, _, err = invoke(["demo", "--path", str(missing / "x.db")], tmp_path)
+
+        assert code == 1
+        assert err.count("\n") == 1
+        assert f"{missing} is not an existing directory" in err
+        assert not missing.exists()
+
+    def test_a_log_file_that_cannot_be_written_is_said_once(self, tmp_path: Path) -> None:
+        code, _, err = invoke(
+            ["run", "--once", "--log-file", "/dev/full"],
+            tmp_path,
+            REEF_ALERTS_SQLITE_PATH=str(tmp_path / "reef.db"),
+        )
+
+        assert code == 1
+        assert "Traceback" not in err
+        failures = [line for line in err.splitlines() if line.startswith("reef-alerts:")]
+        assert failures == [
+            "reef-alerts: cannot write the log file /dev/full: No space left on device; "
+            "logging to stderr only"
+        ]
+
+    def test_config_check_on_a_new_sqlite_path_creates_nothing_and_fails(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "fresh.db"
+
+        code, out, _ = invoke(
+            ["run", "--config-check", "--log-file", "-"],
+            tmp_path,
+            REEF_ALERTS_SQLITE_PATH=str(path),
+        )
+
+        assert code == 1
+        assert f"database: no SQLite file at {path}" in out
+        assert "`reef-alerts run` creates it and its tables on first start" in out
+        assert not path.exists()
+
+    def test_db_check_on_a_missing_sqlite_file_creates_nothing(self, tmp_path: Path) -> None:
+        path = tmp_path / "typo.db"
+
+        code, _, _ = invoke(["db", "check"], tmp_path, DATABASE_URL=f"sqlite:///{path}")
+
+        assert code == 1
+        assert not path.exists()
+
+    @pytest.mark.parametrize(
+        ("variable", "value", "said"),
+        [
+            ("REEF_ALERTS_TOLERANCE", "1e308", "REEF_ALERTS_TOLERANCE must be at most 1"),
+            ("DATABASE_URL", "postgresql://u:Head7@Tail9x@host/db", "percent-encode it as %40"),
+        ],
+    )
+    def test_an_absurd_setting_is_refused_before_anything_runs(
+        self, tmp_path: Path, variable: str, value: str, said: str
+    ) -> None:
+        code, out, err = invoke(["run", "--once", "--log-file", "-"], tmp_path, **{variable: value})
+
+        assert code == 1
+        assert out == ""
+        assert err.count("\n") == 1
+        assert said in err
+        assert "Tail9x" not in err

@@ -14,13 +14,13 @@ from sqlalchemy import Engine
 from reef_alerts.adapters import schema
 from reef_alerts.adapters.coordination import (
     MissingLeaseTablesError,
+    PartitionCountMismatchError,
     SqlLeaseKeeper,
     SqlPartitionCoordinator,
     unleased_partitions,
     worker_statuses,
 )
 from reef_alerts.adapters.database import make_engine
-from reef_alerts.entrypoints.logging_setup import reset_logging
 from reef_alerts.ports import CycleRecord
 
 from .reef import seed_fleet
@@ -112,11 +112,6 @@ def test_status_reports_each_workers_partitions_and_last_cycle(upgraded: Engine)
 
 
 class TestCommandLine:
-    @pytest.fixture(autouse=True)
-    def _clean_logging(self) -> Iterator[None]:
-        yield
-        reset_logging()
-
     def test_refuses_partitions_on_sqlite_with_one_line(
         self, sqlite_url: str, tmp_path: Path
     ) -> None:
@@ -156,6 +151,35 @@ class TestCommandLine:
         assert '"triggered": 20' in out
         assert unleased_partitions(upgraded) == {4: [0, 1, 2, 3]}
 
+    def test_refuses_more_partitions_than_the_bound_with_one_line(
+        self, postgres_url: str, tmp_path: Path
+    ) -> None:
+        code, _, err = invoke(
+            ["run", "--once", "--partitions", "1000000"], tmp_path, DATABASE_URL=postgres_url
+        )
+
+        assert code == 2
+        assert "Invalid value for '--partitions'" in err
+        assert "less than or equal to 1000" in err
+
+    def test_a_worker_with_another_partition_count_refuses_to_start(
+        self, upgraded: Engine, postgres_url: str, tmp_path: Path
+    ) -> None:
+        coordinator(upgraded, "host:42:cafe", count=4).claim(None)
+
+        code, _, err = invoke(
+            ["run", "--once", "--partitions", "2", "--log-file", "-"],
+            tmp_path,
+            DATABASE_URL=postgres_url,
+        )
+
+        assert code == 1
+        assert (
+            "worker host:42:cafe runs on this database with --partitions 4, this one with "
+            "--partitions 2: every worker on a database must use the same number"
+        ) in err
+        assert [w.worker_id for w in worker_statuses(upgraded)] == ["host:42:cafe"]
+
     def test_status_lists_the_workers(
         self, upgraded: Engine, postgres_url: str, tmp_path: Path
     ) -> None:
@@ -165,6 +189,24 @@ class TestCommandLine:
 
         assert code == 0
         assert out.startswith("host:42:cafe  alive, heartbeat 0s ago  partitions 0, 1, 2, 3 of 4")
+
+
+def test_a_claim_with_another_count_than_a_live_workers_is_refused(upgraded: Engine) -> None:
+    coordinator(upgraded, "a", count=4).claim(None)
+    other = coordinator(upgraded, "b", count=8)
+
+    with pytest.raises(PartitionCountMismatchError, match="worker a runs on this database"):
+        other.claim(None)
+
+    assert coordinator(upgraded, "c", count=4).claim(None).count == 4
+
+
+def test_a_gone_workers_count_no_longer_binds_the_others(upgraded: Engine) -> None:
+    first = coordinator(upgraded, "a", count=4)
+    first.claim(None)
+    first.release()
+
+    assert coordinator(upgraded, "b", count=8).claim(None).owned == set(range(8))
 
 
 def test_a_worker_started_before_db_upgrade_coordinates_once_it_has_run(

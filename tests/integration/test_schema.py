@@ -3,16 +3,21 @@ apart, `db upgrade` on each and from nothing, and the index the newest-reading r
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
 
 from reef_alerts.adapters import schema
 from reef_alerts.adapters.database import make_engine
 from reef_alerts.adapters.tables import HISTORY_INDEX, Generation, tables_for
 
 from .reef import make_app_tables
+from .test_cli import invoke
 
 
 def _shape(url: str) -> dict[str, Any]:
@@ -92,6 +97,7 @@ def test_upgrade_leaves_the_app_tables_of_an_existing_database_as_they_were(
         "reef_alerts_alembic_version",
         "reef_alerts_workers",
         "reef_alerts_partition_leases",
+        "reef_alerts_alert_status",
     }
     assert schema.check(engine).generation is generation
 
@@ -187,3 +193,56 @@ class TestHistoryIndex:
 
         assert report.history_index == HISTORY_INDEX
         engine.dispose()
+
+
+@pytest.fixture
+def reader(app_postgres_url: str, postgres_server: Engine) -> Iterator[str]:
+    """The URL of the app's database for a role that may only SELECT its tables."""
+    role = f"reef_reader_{uuid.uuid4().hex[:8]}"
+    with postgres_server.connect() as connection:
+        connection.execute(text(f"CREATE ROLE {role} LOGIN"))
+    owner = create_engine(app_postgres_url)
+    with owner.begin() as connection:
+        connection.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"))
+    try:
+        yield make_url(app_postgres_url).set(username=role).render_as_string(hide_password=False)
+    finally:
+        with owner.begin() as connection:
+            connection.execute(text(f"DROP OWNED BY {role}"))
+        owner.dispose()
+        with postgres_server.connect() as connection:
+            connection.execute(text(f"DROP ROLE {role}"))
+
+
+@pytest.mark.postgres
+def test_a_role_that_may_only_select_is_told_what_it_lacks_and_never_runs(
+    reader: str, app_postgres_url: str, tmp_path: Path
+) -> None:
+    engine = make_engine(app_postgres_url)
+    schema.upgrade(engine)  # as the owner
+    with engine.begin() as connection:
+        role = make_url(reader).username
+        connection.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"))
+    engine.dispose()
+
+    for command in (["db", "check"], ["run", "--config-check", "--log-file", "-"]):
+        code, out, _ = invoke(command, tmp_path, DATABASE_URL=reader)
+        assert code == 1, out
+        assert "privileges: MISSING INSERT on alert_events, UPDATE on alert_events" in out
+        assert "USAGE on sequence public.alert_events_id_seq" in out
+        assert f"GRANT INSERT, UPDATE ON alert_events TO {role};" in out
+    code, _, err = invoke(["run", "--once", "--log-file", "-"], tmp_path, DATABASE_URL=reader)
+    assert code == 1
+    assert "Database verification failed: privileges: MISSING INSERT on alert_events" in err
+
+
+@pytest.mark.postgres
+def test_upgrade_by_a_role_that_may_not_says_what_it_needs_and_changes_nothing(
+    reader: str, tmp_path: Path
+) -> None:
+    code, _, err = invoke(["db", "upgrade"], tmp_path, DATABASE_URL=reader)
+
+    assert code == 1
+    assert err.count("\n") == 1
+    assert "db upgrade needs CREATE on schema public, ownership of alert_events" in err
+    assert schema.check(make_engine(reader)).revision is None

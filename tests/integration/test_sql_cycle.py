@@ -14,11 +14,12 @@ from sqlalchemy.exc import IntegrityError
 
 from reef_alerts.adapters import schema
 from reef_alerts.adapters.database import make_engine
-from reef_alerts.adapters.events import OpenEventIndex
+from reef_alerts.adapters.facts import WorkerFacts
 from reef_alerts.adapters.snapshot_queries import (
     ALERT_COLUMNS,
     CONTEXT_COLUMNS,
     SNAPSHOT_COLUMNS,
+    STATUS_COLUMNS,
     alerts_query,
     snapshot_query,
     watched_devices_query,
@@ -228,7 +229,7 @@ def test_an_unguarded_legacy_database_still_never_duplicates_within_one_worker(
     run_cycle(engine)
 
     RunCycle(
-        lambda: _BlindUnitOfWork(engine, index=OpenEventIndex(logging.getLogger())),
+        lambda: _BlindUnitOfWork(engine, facts=WorkerFacts(logging.getLogger())),
         FixedClock(),
         EvaluationPolicy(),
         logging.getLogger(),
@@ -254,7 +255,7 @@ def test_a_unit_of_work_looks_for_the_missing_index_once_however_many_writes_it_
 
     event.listen(engine, "before_cursor_execute", _record)
     try:
-        with SqlUnitOfWork(engine, index=OpenEventIndex(logging.getLogger())) as uow:
+        with SqlUnitOfWork(engine, facts=WorkerFacts(logging.getLogger())) as uow:
             for n in (1, 2):
                 uow.events.submit(EventChanges(opened=[_too_hot(n, n, 90.0)]))
                 uow.events.flush()
@@ -345,12 +346,13 @@ def test_a_cycle_sends_the_same_statements_for_10_and_1000_alerts_but_a_fetch(
     finally:
         engine.dispose()
 
-    # PostgreSQL: DECLARE and CLOSE of the snapshot's cursor, the FETCHes, whose batches grow
-    # from 500 rows to 5,000, then the index look-up (a worker's first insert only), the insert
-    # and the update. SQLite: BEGIN IMMEDIATE, the two snapshot statements, the look-up, the
-    # insert and the update.
+    # PostgreSQL: the status table's look-up (a worker's first cycle only), DECLARE and CLOSE
+    # of the snapshot's cursor, the FETCHes, whose batches grow from 500 rows to 5,000, then
+    # the index look-up (a worker's first insert only), the insert and the update. SQLite:
+    # BEGIN IMMEDIATE, the status table's look-up, the two snapshot statements, the index
+    # look-up, the insert and the update.
     assert [s for s in small if s != "FETCH"] == [s for s in large if s != "FETCH"]
-    assert len([s for s in small if s != "FETCH"]) <= 6
+    assert len([s for s in small if s != "FETCH"]) <= 7
     assert (small.count("FETCH"), large.count("FETCH")) in {(0, 0), (1, 2)}
 
 
@@ -568,7 +570,7 @@ class TestBadDataNeverStopsACycle:
             stats = run_cycle(reef)
 
         assert (stats.skipped, stats.errors, stats.triggered) == (1, 0, 0)
-        assert "Alert 1 skipped:" in caplog.text
+        assert "Alert 1 is skipped:" in caplog.text
 
     def test_skips_a_reading_timestamped_in_the_future(
         self, reef: Engine, caplog: pytest.LogCaptureFixture
@@ -612,7 +614,7 @@ class TestBadDataNeverStopsACycle:
 
         assert (stats.skipped, stats.triggered, stats.errors) == (1, 1, 0)
         [skipped] = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
-        assert skipped.startswith("Alert 1 skipped:")
+        assert skipped.startswith("Alert 1 is skipped:")
         assert reason in skipped
         reef.dispose()
 
@@ -690,7 +692,11 @@ def test_the_snapshot_queries_select_the_columns_in_the_order_they_are_unpacked(
     assert tuple(alerts_query(tables, shard).selected_columns.keys()) == (
         *ALERT_COLUMNS,
         "event_id",
+        *STATUS_COLUMNS,
     )
+    for statuses in (True, False):  # without the status table, NULLs in their place
+        query = snapshot_query(tables, shard, statuses=statuses)
+        assert tuple(query.selected_columns.keys()) == SNAPSHOT_COLUMNS
 
 
 def _too_hot(alert_id: int, device_id: int, value: float) -> AlertEvent:

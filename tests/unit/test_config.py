@@ -244,6 +244,16 @@ def test_a_bad_database_url_is_an_error_naming_database_url_without_its_password
     assert "hunter2" not in str(error)
 
 
+def test_a_raw_at_sign_in_the_password_is_refused_showing_no_part_of_it() -> None:
+    """`u:Head7@Tail9x@host` once sent `Tail9x@host` to DNS, and its error to the log."""
+    error = config_error({"DATABASE_URL": "postgresql://u:Head7@Tail9x@host/db"})
+
+    assert error.variable == "DATABASE_URL"
+    assert "percent-encode it as %40" in str(error)
+    assert "Head7" not in str(error)
+    assert "Tail9x" not in str(error)
+
+
 def test_sqlite_path_in_a_missing_directory_is_an_error_naming_the_variable(
     tmp_path: Path,
 ) -> None:

@@ -282,14 +282,72 @@ def _invalid_value(store: InMemoryStore, clock: FakeClock) -> None:
         (_invalid_value, "'temperature' in json_value is not a finite number: 'warm' (str)"),
     ],
 )
-def test_counts_a_skip_and_logs_it_at_debug_with_its_reason(
+def test_counts_a_skip_and_warns_of_it_once_with_its_reason(
     store, clock, caplog_debug, seed: Callable[[InMemoryStore, FakeClock], None], reason
 ):
     seed(store, clock)
     store.add_alert(TOO_HOT)
-    stats = make_cycle(store, clock)().as_dict()
+    cycle = make_cycle(store, clock)
+    stats = cycle().as_dict()
     assert stats == dict.fromkeys(STAT_KEYS, 0) | {"total_alerts": 1, "skipped": 1}
-    assert messages(caplog_debug, logging.DEBUG) == [f"Alert 1 skipped: {reason}"]
+    assert messages(caplog_debug, logging.WARNING) == [f"Alert 1 is skipped: {reason}"]
+    [(status, recorded_reason)] = store.statuses().values()
+    assert (status.state, status.since, recorded_reason) == ("skipped", clock.now(), reason)
+
+    caplog_debug.clear()
+    clock.advance(timedelta(seconds=30))
+    cycle()
+
+    assert messages(caplog_debug, logging.WARNING) == []
+    assert messages(caplog_debug, logging.DEBUG)[0].startswith("Alert 1: still ")
+    assert store.statuses()[1][0].since == clock.now() - timedelta(seconds=30)
+
+
+def test_a_new_reason_to_skip_is_warned_of_again(store, clock, caplog_debug):
+    _stale(store, clock)
+    store.add_alert(TOO_HOT)
+    cycle = make_cycle(store, clock)
+    cycle()
+    store.add_device(attrs.evolve(TANK, active=False))
+    caplog_debug.clear()
+
+    cycle()
+
+    assert messages(caplog_debug, logging.WARNING) == [
+        "Alert 1 is skipped: device 'Main Tank' is inactive"
+    ]
+    assert store.statuses()[1][0].code == "device inactive"
+
+
+def test_an_alert_judged_again_says_so_and_loses_its_status(store, clock, caplog_debug):
+    _stale(store, clock)
+    store.add_alert(TOO_HOT)
+    cycle = make_cycle(store, clock)
+    cycle()
+    add_temperature(store, clock, 80.0, reading_id=2)
+    caplog_debug.clear()
+
+    stats = cycle()
+
+    assert stats.evaluated == 1
+    assert messages(caplog_debug, logging.INFO)[0] == (
+        "Alert 1 is judged again (it was skipped since 2024-01-01 12:00:00 UTC)"
+    )
+    assert store.statuses() == {}
+
+
+def test_a_broken_alert_is_warned_of_once_and_counted_every_cycle(store, clock, caplog_debug):
+    store.add_device(TANK)
+    add_temperature(store, clock, 85.2)
+    store.add_alert(AlertRow(1, 1, "temperature", "=>", 82.0))
+    cycle = make_cycle(store, clock)
+
+    first, second = cycle(), cycle()
+
+    assert (first.errors, second.errors) == (1, 1)
+    [warning] = messages(caplog_debug, logging.WARNING)
+    assert warning.startswith("Alert 1 could not be evaluated: device 1, reading 1: unknown")
+    assert store.statuses()[1][0].state == "error"
 
 
 def test_a_skipped_alert_keeps_its_open_event(store, clock):

@@ -39,20 +39,20 @@ def judge(**options: object) -> Judge:
 def test_an_unreadable_row_is_a_fault_with_the_readers_reason() -> None:
     problem = "reading 12 of device 1: history.timestamp 'yesterday' is not a date and time"
 
-    [(_, verdict)] = judge()([snapshot(device=None, reading=None, problem=problem)])
+    [verdict] = judge()([snapshot(device=None, reading=None, problem=problem)])
 
     assert verdict == Fault(problem)
 
 
 def test_a_broken_alert_row_is_a_fault_naming_its_device_and_reading() -> None:
-    [(_, verdict)] = judge()([snapshot(row(operator="=>"))])
+    [verdict] = judge()([snapshot(row(operator="=>"))])
 
     assert isinstance(verdict, Fault)
     assert verdict.reason.startswith("device 1, reading 12: unknown operator '=>'")
 
 
 def test_one_faulty_alert_leaves_the_others_of_its_batch_judged() -> None:
-    verdicts = [v for _, v in judge()([snapshot(row(threshold=None)), snapshot(row(id=4))])]
+    verdicts = judge()([snapshot(row(threshold=None)), snapshot(row(id=4))])
 
     assert isinstance(verdicts[0], Fault)
     assert isinstance(verdicts[1], Trigger)
@@ -65,7 +65,7 @@ def test_an_evaluation_that_raises_is_a_fault_naming_the_error() -> None:
 
     hostile = Reading(12, 1, WARM.timestamp, json_value=Exploding())
 
-    [(_, verdict)] = judge()([snapshot(reading=hostile)])
+    [verdict] = judge()([snapshot(reading=hostile)])
 
     assert verdict == Fault(
         "device 1, reading 12: RecursionError: maximum recursion depth exceeded"
@@ -74,7 +74,7 @@ def test_an_evaluation_that_raises_is_a_fault_naming_the_error() -> None:
 
 def test_a_null_is_enabled_is_judged_as_enabled_and_noted_once() -> None:
     first = judge()
-    [(_, verdict)] = first([snapshot(row(enabled=None))])
+    [verdict] = first([snapshot(row(enabled=None))])
     later = judge(known=first.built)
     later([snapshot(row(enabled=None))])
 
@@ -90,7 +90,7 @@ def test_a_null_is_enabled_is_judged_as_enabled_and_noted_once() -> None:
 
 
 def test_an_is_enabled_that_is_no_boolean_is_a_fault() -> None:
-    [(_, verdict)] = judge()([snapshot(row(enabled="yes"))])
+    [verdict] = judge()([snapshot(row(enabled="yes"))])
 
     assert verdict == Fault("device 1, reading 12: is_enabled 'yes' is not a boolean")
 
@@ -98,8 +98,8 @@ def test_an_is_enabled_that_is_no_boolean_is_a_fault() -> None:
 def test_a_metric_longer_than_the_events_column_holds_is_a_fault_only_where_it_is_limited() -> None:
     long = "probe1." + "x" * 44
 
-    [(_, limited)] = judge(metric_limit=50)([snapshot(row(metric=long))])
-    [(_, unlimited)] = judge(metric_limit=None)([snapshot(row(metric=long))])
+    [limited] = judge(metric_limit=50)([snapshot(row(metric=long))])
+    [unlimited] = judge(metric_limit=None)([snapshot(row(metric=long))])
 
     assert isinstance(limited, Fault)
     assert "is longer than the 50 characters alert_events.metric can hold" in limited.reason
@@ -117,6 +117,6 @@ def test_an_unchanged_row_is_built_once_across_judges() -> None:
 
 
 def test_a_snapshot_whose_alert_holds_and_has_an_open_event_changes_nothing() -> None:
-    [(_, verdict)] = judge()([snapshot(open_event_id=5)])
+    [verdict] = judge()([snapshot(open_event_id=5)])
 
     assert verdict == NoChange(85.2)

@@ -360,39 +360,95 @@ def restore_signals() -> Iterator[None]:
 
 @pytest.mark.usefixtures("restore_signals")
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_sigterm_and_sigint_set_the_stop_flag(
-    stop: threading.Event, caplog_debug: pytest.LogCaptureFixture, signum: signal.Signals
+def test_the_first_signal_asks_for_a_stop_and_the_second_meets_the_default_action(
+    signum: signal.Signals,
 ) -> None:
-    restore = install_signal_handlers(stop, logging.getLogger(LOGGER))
+    asked: list[str] = []
+    done = threading.Event()
+    restore = install_signal_handlers(lambda name: (asked.append(name), done.set()))
 
     os.kill(os.getpid(), signum)
 
-    assert stop.wait(timeout=5.0)
-    restore()
-    assert f"Received {signum.name}, stopping after the cycle in flight" in messages(caplog_debug)
-
-
-def interrupt_self() -> None:
-    os.kill(os.getpid(), signal.SIGINT)
-    time.sleep(5.0)  # the default handler raises KeyboardInterrupt here, once it is delivered
-
-
-@pytest.mark.usefixtures("restore_signals")
-def test_after_one_sigint_a_second_interrupts_at_once(stop: threading.Event) -> None:
-    restore = install_signal_handlers(stop)
-
-    os.kill(os.getpid(), signal.SIGINT)
-    assert stop.wait(timeout=5.0)
-
-    with pytest.raises(KeyboardInterrupt):
-        interrupt_self()
+    assert done.wait(timeout=5.0)
+    assert asked == [signum.name]
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     restore()
 
 
+class BlockingCycle:
+    """A cycle that waits, as one blocked on a lock does, until cancelled (then it fails) or
+    released (then it completes)."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.cancelled = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self) -> CycleStats:
+        self.started.set()
+        while not self.release.wait(0.01):
+            if self.cancelled.is_set():
+                raise OperationalError(
+                    "FETCH", {}, Exception("canceling statement due to user request")
+                )
+        return CycleStats()
+
+
+def test_a_stop_cancels_a_cycle_that_does_not_end_and_says_so(
+    stop: threading.Event, caplog_debug: pytest.LogCaptureFixture
+) -> None:
+    cycle = BlockingCycle()
+    worker = Worker(
+        cycle,
+        30.0,
+        logging.getLogger(LOGGER),
+        WorkerStatistics(T0),
+        stop,
+        cancel=cycle.cancelled.set,
+    )
+    worker.CANCEL_AFTER = 0.05
+    runner = threading.Thread(target=worker.run)
+    runner.start()
+    assert cycle.started.wait(5.0)
+
+    worker.request_stop("SIGTERM")
+    runner.join(timeout=5.0)
+
+    assert not runner.is_alive()
+    assert cycle.cancelled.is_set()
+    logged = messages(caplog_debug)
+    assert "Received SIGTERM, stopping after the cycle in flight" in logged
+    assert "Evaluation cycle 1 was cancelled and rolled back" in logged
+    assert not [m for m in logged if "cycle 1 failed" in m]
+
+
+def test_a_stop_lets_a_cycle_that_ends_in_time_finish(stop: threading.Event) -> None:
+    cycle = BlockingCycle()
+    worker = Worker(
+        cycle,
+        30.0,
+        logging.getLogger(LOGGER),
+        WorkerStatistics(T0),
+        stop,
+        cancel=cycle.cancelled.set,
+    )
+    runner = threading.Thread(target=worker.run)
+    runner.start()
+    assert cycle.started.wait(5.0)
+    threading.Timer(0.05, cycle.release.set).start()
+
+    worker.request_stop("SIGINT")
+    runner.join(timeout=5.0)
+
+    assert not cycle.cancelled.is_set()
+    assert worker.statistics.cycles == 1
+
+
 @pytest.mark.usefixtures("restore_signals")
-def test_restoring_puts_the_previous_handlers_back(stop: threading.Event) -> None:
+def test_restoring_puts_the_previous_handlers_back() -> None:
     before = signal.getsignal(signal.SIGTERM)
-    restore = install_signal_handlers(stop)
+    restore = install_signal_handlers(lambda _name: None)
     assert signal.getsignal(signal.SIGTERM) is not before
 
     restore()

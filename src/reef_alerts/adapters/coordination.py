@@ -33,9 +33,22 @@ from sqlalchemy.dialects.postgresql import insert
 from reef_alerts.adapters.tables import partition_leases, workers
 from reef_alerts.ports import WHOLE, CycleRecord, Shard
 
+MAX_PARTITIONS = 1_000
+"""More partitions than this gain nothing, and cost a lease row each to every claim."""
+
 
 class MissingLeaseTablesError(RuntimeError):
     """Partitions were asked for on a database without the worker's lease tables."""
+
+
+class PartitionCountMismatchError(RuntimeError):
+    """Another live worker on the database splits the alerts into another number of partitions:
+    both would evaluate the same alerts."""
+
+
+# Claims take this transaction-scoped advisory lock first, so that two workers starting at once
+# with different partition counts cannot both see the other absent.
+_CLAIM_LOCK = 0x7265_6566  # "reef"
 
 
 # Registry rows of workers silent for this many lease periods are deleted.
@@ -56,6 +69,10 @@ class SqlPartitionCoordinator:
         lease_ttl: timedelta,
         log: logging.Logger,
     ) -> None:
+        if not 1 <= partition_count <= MAX_PARTITIONS:
+            raise ValueError(
+                f"partition_count must be between 1 and {MAX_PARTITIONS}, got {partition_count}"
+            )
         self._engine = engine
         self._id = worker_id
         self._identity = {"worker_id": worker_id, "hostname": hostname, "pid": pid}
@@ -71,6 +88,8 @@ class SqlPartitionCoordinator:
         with self._engine.begin() as connection:
             if not self._has_lease_tables(connection):
                 return self._uncoordinated()
+            connection.execute(select(func.pg_advisory_xact_lock(_CLAIM_LOCK)))
+            self._refuse_another_count(connection)
             self._heartbeat(connection, last_cycle)
             self._ensure_lease_rows(connection)
             held = self._renew(connection)
@@ -98,6 +117,33 @@ class SqlPartitionCoordinator:
                 inspector.has_table(table.name) for table in (workers, partition_leases)
             )
         return self._tables_found
+
+    def check(self) -> None:
+        """Raise PartitionCountMismatchError if a live worker uses another partition count; do
+        nothing without the lease tables. For a worker's start-up, before its first cycle."""
+        with self._engine.begin() as connection:
+            if self._has_lease_tables(connection):
+                self._refuse_another_count(connection)
+
+    def _refuse_another_count(self, connection: Connection) -> None:
+        alive = workers.c.heartbeat_at > func.now() - func.make_interval(
+            0, 0, 0, 0, 0, 0, workers.c.lease_seconds
+        )
+        other = connection.execute(
+            select(workers.c.worker_id, workers.c.partition_count)
+            .where(
+                alive,
+                workers.c.partition_count != self._count,
+                workers.c.worker_id != self._id,
+            )
+            .limit(1)
+        ).first()
+        if other is not None:
+            raise PartitionCountMismatchError(
+                f"worker {other.worker_id} runs on this database with --partitions "
+                f"{other.partition_count}, this one with --partitions {self._count}: every "
+                "worker on a database must use the same number"
+            )
 
     def _uncoordinated(self) -> Shard:
         if self._count > 1:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+import attrs
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -13,17 +15,32 @@ _IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 _SQLITE_BUSY_TIMEOUT_S = 30
 
 
-def make_engine(url: str, *, application_name: str = "reef_alerts") -> Engine:
-    """An engine for `url` (postgresql:// or sqlite://) that survives database restarts."""
+@attrs.frozen
+class Timeouts:
+    """How long a worker's statement may wait for a lock, and run in all, before it fails."""
+
+    lock: timedelta
+    """PostgreSQL's lock_timeout; SQLite's busy timeout."""
+    statement: timedelta
+    """PostgreSQL's statement_timeout (SQLite has none)."""
+
+
+def make_engine(
+    url: str, *, application_name: str = "reef_alerts", timeouts: Timeouts | None = None
+) -> Engine:
+    """An engine for `url` (postgresql:// or sqlite://) that survives database restarts.
+
+    With `timeouts` (the worker's), a statement that waits on a lock or runs longer fails, so
+    that a cycle blocked by another session ends, and is retried, instead of hanging."""
     backend = make_url(url).get_backend_name()
     if backend == "postgresql":
-        return _postgresql_engine(url, application_name)
+        return _postgresql_engine(url, application_name, timeouts)
     if backend == "sqlite":
-        return _sqlite_engine(url)
+        return _sqlite_engine(url, timeouts)
     raise ValueError(f"unsupported database backend {backend!r}: use postgresql:// or sqlite://")
 
 
-def _postgresql_engine(url: str, application_name: str) -> Engine:
+def _postgresql_engine(url: str, application_name: str, timeouts: Timeouts | None) -> Engine:
     connect_args: dict[str, Any] = {
         "application_name": application_name,
         "connect_timeout": 10,
@@ -31,7 +48,7 @@ def _postgresql_engine(url: str, application_name: str) -> Engine:
         # mid-cycle) is ended by the server instead of holding row locks forever; and JIT, which
         # spent ~0.65 s compiling the snapshot query at 100,000 alerts to save less, is off.
         "options": "-c timezone=UTC -c jit=off -c idle_in_transaction_session_timeout="
-        f"{_IDLE_IN_TRANSACTION_TIMEOUT_MS}",
+        f"{_IDLE_IN_TRANSACTION_TIMEOUT_MS}{_timeout_options(timeouts)}",
         "keepalives": 1,
         "keepalives_idle": _KEEPALIVE_IDLE,
         "keepalives_interval": _KEEPALIVE_INTERVAL,
@@ -42,8 +59,16 @@ def _postgresql_engine(url: str, application_name: str) -> Engine:
     )
 
 
-def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_S})
+def _timeout_options(timeouts: Timeouts | None) -> str:
+    if timeouts is None:
+        return ""
+    lock, statement = (round(t.total_seconds() * 1000) for t in (timeouts.lock, timeouts.statement))
+    return f" -c lock_timeout={max(lock, 1)} -c statement_timeout={max(statement, 1)}"
+
+
+def _sqlite_engine(url: str, timeouts: Timeouts | None) -> Engine:
+    busy = _SQLITE_BUSY_TIMEOUT_S if timeouts is None else timeouts.lock.total_seconds()
+    engine = create_engine(url, connect_args={"timeout": busy})
 
     # pysqlite opens transactions lazily, on the first write, so a cycle's read would not share
     # its writes' transaction. Taking over BEGIN makes the whole cycle one transaction, and

@@ -1,11 +1,15 @@
 """The event-writing port: a cycle's changes in a few statements, written at the end of the
-cycle on SQLite (SQLAlchemy Core statements) and while it goes on on PostgreSQL (SQL text)."""
+cycle on SQLite (SQLAlchemy Core statements) and while it goes on on PostgreSQL (SQL text).
+
+Alerts' status changes (ADR 13) go to the worker's status table with them; without that table
+(a database not yet upgraded), a writer hands them back in `unrecorded`, for the unit of work to
+keep in memory once the cycle commits.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -23,40 +27,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from reef_alerts.adapters.background import StatementThread
-from reef_alerts.adapters.schema import has_open_event_index
-from reef_alerts.adapters.tables import OPEN_EVENT_INDEX, SharedTables
+from reef_alerts.adapters.tables import SharedTables, alert_status
 from reef_alerts.domain import AlertEvent, Resolution
-from reef_alerts.ports import AppliedChanges, EventChanges
-
-
-class OpenEventIndex:
-    """Whether alert_events has the one-open-event index (see `schema.check`), as a worker's
-    units of work find out: looked for at most once per unit of work, at its first insert, until
-    it is found; then trusted.
-
-    Not once at start-up: a worker started while the database is down, or before `db upgrade`,
-    finds out when that changes. And at a write, not before the read: the look-up then overlaps
-    the cycle's judging, and a cycle with no event to open needs none.
-    """
-
-    def __init__(self, log: logging.Logger, *, present: bool = False) -> None:
-        """`present`: known to exist, so never looked for."""
-        self._log = log
-        self._present = present
-        self._warned = False
-
-    def present(self, connection: Connection) -> bool:
-        """Whether the index exists, looked for on `connection` unless already found."""
-        if not self._present:
-            self._present = has_open_event_index(connection)
-            if not self._present and not self._warned:
-                self._warned = True
-                self._log.warning(
-                    "alert_events has no %s index: concurrent workers could duplicate events "
-                    "until `reef-alerts db upgrade` has been run",
-                    OPEN_EVENT_INDEX,
-                )
-        return self._present
+from reef_alerts.ports import AppliedChanges, EventChanges, StatusChange
 
 
 class SqliteEventWriter:
@@ -69,13 +42,22 @@ class SqliteEventWriter:
     """
 
     def __init__(
-        self, connection: Connection, tables: SharedTables, *, guarded: Callable[[], bool]
+        self,
+        connection: Connection,
+        tables: SharedTables,
+        *,
+        guarded: Callable[[], bool],
+        status_table: bool = True,
     ) -> None:
-        """`guarded()`: whether the one-open-event index exists (asked at the first insert)."""
+        """`guarded()`: whether the one-open-event index exists (asked at the first insert).
+        `status_table`: whether alert_status exists to be written."""
         self._connection = connection
         self._tables = tables
         self._guarded = guarded
+        self._status_table = status_table
         self._pending: list[EventChanges] = []
+        self.unrecorded: list[StatusChange] = []
+        """Status changes written nowhere, for want of the status table."""
 
     @property
     def metric_limit(self) -> int | None:
@@ -98,6 +80,17 @@ class SqliteEventWriter:
             self._connection.execute(
                 _sqlite_resolve(self._tables), [_resolution_params(r) for r in resolved]
             )
+        statuses = [change for changes in pending for change in changes.statuses]
+        if not self._status_table:
+            self.unrecorded.extend(statuses)
+        else:
+            set_, cleared = _split(statuses)
+            if set_:
+                self._connection.execute(_SQLITE_SET_STATUS, [_status_params(c) for c in set_])
+            if cleared:
+                self._connection.execute(
+                    _SQLITE_CLEAR_STATUS, [{"alert_id": c.alert_id} for c in cleared]
+                )
         # No other writer can have opened or closed these events since the cycle's read (see
         # above), so everything decided was written.
         return AppliedChanges(
@@ -128,12 +121,17 @@ class PostgresEventWriter:
         *,
         guarded: Callable[[], bool],
         thread: StatementThread,
+        status_table: bool = True,
     ) -> None:
-        """`guarded()`: whether the one-open-event index exists (asked at the first insert)."""
+        """`guarded()`: whether the one-open-event index exists (asked at the first insert).
+        `status_table`: whether alert_status exists to be written."""
         self._connection = connection
         self._tables = tables
         self._writes_sql = _postgres_writes(tables)
         self._guarded = guarded
+        self._status_table = status_table
+        self.unrecorded: list[StatusChange] = []
+        """Status changes written nowhere, for want of the status table."""
         self._thread = thread
         self._lock = threading.Lock()
         self._pending: list[_Encoded] = []
@@ -149,6 +147,11 @@ class PostgresEventWriter:
     def submit(self, changes: EventChanges) -> None:
         if not changes:
             return
+        if not self._status_table:
+            self.unrecorded.extend(changes.statuses)
+            changes = attrs.evolve(changes, statuses=())
+            if not changes:
+                return
         # Encoded on the cycle's thread: the helper thread's Python work would hold the GIL the
         # cycle judges with, and only its waits on the server let the two run at once.
         encoded = _Encoded.of(changes, self._tables)
@@ -187,6 +190,12 @@ class PostgresEventWriter:
         resolved = _joined_arrays([encoded.resolved for encoded in pending])
         if resolved is not None:
             closed = frozenset(row[0] for row in self._execute(sql.resolve, resolved))
+        set_ = _joined_arrays([encoded.statuses_set for encoded in pending])
+        if set_ is not None:
+            self._connection.exec_driver_sql(_PG_SET_STATUS, {"rows": set_})
+        cleared = _joined_arrays([encoded.statuses_cleared for encoded in pending])
+        if cleared is not None:
+            self._connection.exec_driver_sql(_PG_CLEAR_STATUS, {"rows": cleared})
         return AppliedChanges(inserted, closed)
 
     def _execute(self, sql: str, rows: str) -> Sequence[Any]:
@@ -271,19 +280,67 @@ def _pg_type(column: Column[Any]) -> str:
 
 @attrs.frozen
 class _Encoded:
-    """A submission's opened events and resolutions as JSON arrays for json_to_recordset."""
+    """A submission's changes as JSON arrays for json_to_recordset (None where it has none)."""
 
     opened: str | None
     resolved: str | None
+    statuses_set: str | None = None
+    statuses_cleared: str | None = None
 
     @classmethod
     def of(cls, changes: EventChanges, tables: SharedTables) -> _Encoded:
+        set_, cleared = _split(changes.statuses)
         return cls(
             _json_rows(_payload(changes.opened, tables)) if changes.opened else None,
             _json_rows([_resolution_row(r) for r in changes.resolved])
             if changes.resolved
             else None,
+            _json_rows([_status_row(c) for c in set_]) if set_ else None,
+            _json_rows([c.alert_id for c in cleared]) if cleared else None,
         )
+
+
+# The alerts' statuses (ADR 13), on PostgreSQL: one statement to record those set, one to clear
+# those that are judged again.
+
+_STATUS_COLUMNS = ("alert_id", "state", "code", "reason", "since")
+
+_PG_SET_STATUS = (
+    f"INSERT INTO {alert_status.name} ({', '.join(_STATUS_COLUMNS)})\n"
+    f"SELECT {', '.join(_STATUS_COLUMNS)}\n"
+    "FROM json_to_recordset(CAST(%(rows)s AS JSON)) AS status("
+    + ", ".join(f"{name} {_pg_type(alert_status.c[name])}" for name in _STATUS_COLUMNS)
+    + ")\n"
+    "ON CONFLICT (alert_id) DO UPDATE SET "
+    + ", ".join(f"{name} = EXCLUDED.{name}" for name in _STATUS_COLUMNS[1:])
+)
+
+_PG_CLEAR_STATUS = (
+    f"DELETE FROM {alert_status.name} WHERE alert_id IN "
+    "(SELECT CAST(value AS INTEGER) FROM json_array_elements_text(CAST(%(rows)s AS JSON)))"
+)
+
+
+def _split(statuses: Sequence[StatusChange]) -> tuple[list[StatusChange], list[StatusChange]]:
+    """The changes that set a status, and those that clear one."""
+    set_ = [change for change in statuses if change.state is not None]
+    return set_, [change for change in statuses if change.state is None]
+
+
+def _status_row(change: StatusChange) -> dict[str, Any]:
+    row = _status_params(change)
+    row["since"] = change.since.isoformat()
+    return row
+
+
+def _status_params(change: StatusChange) -> dict[str, Any]:
+    return {
+        "alert_id": change.alert_id,
+        "state": change.state,
+        "code": change.code,
+        "reason": change.reason,
+        "since": change.since,
+    }
 
 
 def _joined_arrays(arrays: list[str | None]) -> str | None:
@@ -293,7 +350,7 @@ def _joined_arrays(arrays: list[str | None]) -> str | None:
     return f"[{','.join(elements)}]" if elements else None
 
 
-def _json_rows(rows: list[dict[str, Any]]) -> str:
+def _json_rows(rows: list[Any]) -> str:
     return json.dumps(rows, separators=(",", ":"))
 
 
@@ -347,6 +404,19 @@ def _sqlite_resolve(tables: SharedTables) -> Any:
             resolution_value=bindparam("value"),
         )
     )
+
+
+def _sqlite_set_status() -> Any:
+    insert = sqlite.insert(alert_status)
+    return insert.on_conflict_do_update(
+        index_elements=[alert_status.c.alert_id],
+        set_={name: insert.excluded[name] for name in _STATUS_COLUMNS[1:]},
+    )
+
+
+_SQLITE_SET_STATUS = _sqlite_set_status()
+
+_SQLITE_CLEAR_STATUS = alert_status.delete().where(alert_status.c.alert_id == bindparam("alert_id"))
 
 
 def _event_params(event: AlertEvent) -> dict[str, Any]:

@@ -21,15 +21,18 @@ from reef_alerts.adapters.snapshot_queries import (
     CONTEXT_COLUMNS,
     DEVICE_COLUMNS,
     SNAPSHOT_COLUMNS,
+    STATUS_COLUMNS,
 )
 from reef_alerts.domain import Device, Reading, UnreadableValueError, quoted
 from reef_alerts.domain.model import JSON
-from reef_alerts.ports import StoredAlert
+from reef_alerts.ports import RecordedStatus
 
 # Where each group of columns lies in a snapshot row, from the column tuples.
 ALERT: Final = slice(0, len(ALERT_COLUMNS))
 CONTEXT: Final = slice(ALERT.stop, ALERT.stop + len(CONTEXT_COLUMNS))
 EVENT_ID: Final = SNAPSHOT_COLUMNS.index("event_id")
+STATUS: Final = slice(EVENT_ID + 1, EVENT_ID + 1 + len(STATUS_COLUMNS))
+STATUS_STATE: Final = STATUS.start
 ALERT_DEVICE_ID: Final = ALERT_COLUMNS.index("device_id")
 _DEVICE: Final = slice(0, len(DEVICE_COLUMNS))
 _READING: Final = slice(len(DEVICE_COLUMNS), len(CONTEXT_COLUMNS))
@@ -52,79 +55,74 @@ class Context(NamedTuple):
     problem: str | None = None
 
 
-def decode_alert(columns: Sequence[Any]) -> StoredAlert:
-    """An alert's columns (ALERT_COLUMNS), as stored: the application judges whether they make
-    an alert."""
-    return StoredAlert(*columns)
-
-
 def decode_context(columns: Sequence[Any]) -> Context:
     """The device and its newest reading from the columns of CONTEXT_COLUMNS; a Context with
     only a `problem` when either row cannot be decoded."""
-    device_id = columns[0]
+    (device_id, name, device_type, unit, is_active, poll_enabled, poll_interval) = columns[_DEVICE]
     if device_id is None:
         return Context(None, None)
     try:
-        device = _device(columns[_DEVICE])
+        device = Device(
+            device_id,
+            *_texts(name, device_type, unit),
+            # NULL flags take the schema's defaults: active, polled, every 60 s.
+            _flag("devices.is_active", is_active),
+            _flag("devices.poll_enabled", poll_enabled),
+            _poll_interval(poll_interval),
+        )
     except UnreadableColumnError as error:
         return Context(None, None, f"device {device_id}: {error}")
-    reading_id = columns[_READING][0]
-    try:
-        return Context(device, _reading(device_id, *columns[_READING]))
-    except UnreadableColumnError as error:
-        return Context(None, None, f"reading {reading_id} of device {device_id}: {error}")
-
-
-def _device(columns: Sequence[Any]) -> Device:
-    device_id, name, device_type, unit, is_active, poll_enabled, poll_interval = columns
-    return Device(
-        device_id,
-        _text("devices.name", name),
-        _text("devices.device_type", device_type),
-        None if unit is None else _text("devices.unit", unit),
-        # NULL flags take the schema's defaults: active, polled, every 60 s.
-        _flag("devices.is_active", is_active),
-        _flag("devices.poll_enabled", poll_enabled),
-        _poll_interval(poll_interval),
-    )
-
-
-def _reading(
-    device_id: int,
-    reading_id: int | None,
-    timestamp: Any,
-    value: Any,
-    json_value: Any,
-    metadata: Any,
-    untimed_reading_id: int | None,
-) -> Reading | None:
+    reading_id, timestamp, value, json_value, metadata, untimed_id = columns[_READING]
     if reading_id is None:
         # None timestamped: its newest reading, if any, has a NULL timestamp (ADR 12).
-        return None if untimed_reading_id is None else Reading(untimed_reading_id, device_id, None)
-    return Reading(
-        reading_id,
-        device_id,
-        parse_timestamp(timestamp),
-        value,
-        # json_value is nearly always looked into; metadata nearly never (ADR 7).
-        decode_json(json_value, "history.json_value"),
-        decode_json_lazily(metadata, "history.metadata"),
-    )
+        return Context(device, None if untimed_id is None else Reading(untimed_id, device_id, None))
+    try:
+        reading = Reading(
+            reading_id,
+            device_id,
+            parse_timestamp(timestamp),
+            value,
+            # json_value is nearly always looked into; metadata nearly never (ADR 7).
+            decode_json(json_value, "history.json_value"),
+            decode_json_lazily(metadata, "history.metadata"),
+        )
+    except UnreadableColumnError as error:
+        return Context(None, None, f"reading {reading_id} of device {device_id}: {error}")
+    return Context(device, reading)
 
 
-def _text(column: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise UnreadableColumnError(f"{column} {quoted(value)} is not text")
-    return value
+def decode_status(state: Any, code: Any, since: Any) -> RecordedStatus | None:
+    """An alert's recorded status from the columns of STATUS_COLUMNS; None when it has none.
+    A row of the worker's own that cannot be read is as good as none: the cycle records the
+    alert's status anew."""
+    if state is None or not isinstance(code, str):
+        return None
+    try:
+        return RecordedStatus(state, code, parse_timestamp(since))
+    except UnreadableColumnError:
+        return None
+
+
+def _texts(name: Any, device_type: Any, unit: Any) -> tuple[str, str, str | None]:
+    """A device's text columns, checked to be text (its unit may be NULL)."""
+    for column, value in (("name", name), ("device_type", device_type)):
+        if not isinstance(value, str):
+            raise UnreadableColumnError(f"devices.{column} {quoted(value)} is not text")
+    if unit is not None and not isinstance(unit, str):
+        raise UnreadableColumnError(f"devices.unit {quoted(unit)} is not text")
+    return name, device_type, unit
+
+
+_FLAGS: Final[Mapping[object, bool]] = {None: True, True: True, False: False}
+"""A boolean column's stored values: NULL is the schema's default, true; SQLite stores 1 and 0,
+which are equal to True and False, so found as them."""
 
 
 def _flag(column: str, value: Any) -> bool:
-    """A boolean column; NULL is the schema's default, true. SQLite stores 0 and 1."""
-    if value is None:
-        return True
-    if value in (True, False) and isinstance(value, bool | int):
-        return bool(value)
-    raise UnreadableColumnError(f"{column} {quoted(value)} is not a boolean")
+    flag = _FLAGS.get(value) if isinstance(value, bool | int | None) else None
+    if flag is None:
+        raise UnreadableColumnError(f"{column} {quoted(value)} is not a boolean")
+    return flag
 
 
 @functools.lru_cache(maxsize=64)  # a device table holds a handful of distinct intervals
@@ -165,7 +163,7 @@ def parse_timestamp(text: Any) -> datetime:
         return _beyond_datetime(text)
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
 
 
 def _beyond_datetime(text: str) -> datetime:

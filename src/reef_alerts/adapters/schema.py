@@ -3,7 +3,10 @@ through Alembic, and `db check`'s report of what is there."""
 
 from __future__ import annotations
 
+import os
 from importlib.resources import files
+from pathlib import Path
+from typing import Final
 
 import attrs
 from alembic import command
@@ -17,6 +20,7 @@ from reef_alerts.adapters.tables import (
     CURRENT,
     HISTORY_INDEX,
     OPEN_EVENT_INDEX,
+    OWN_TABLES,
     WORKER_TABLES,
     Generation,
     SharedTables,
@@ -49,6 +53,10 @@ class DuplicateOpenEventsError(Exception):
 
 class UnknownGenerationError(Exception):
     """The shared tables' columns match neither generation of the web app's schema."""
+
+
+class MissingPrivilegesError(Exception):
+    """The database role may not do what `db upgrade` must."""
 
 
 def find_generation(inspector: Inspector) -> Generation | None:
@@ -96,6 +104,11 @@ class SchemaReport:
 
     error: str | None = None
     """Why the database could not be reached or inspected; None when it could."""
+    reached: bool = False
+    """With an `error`: the server answered, but refused or cancelled a statement (a lock
+    timeout, a permission); not reached at all otherwise."""
+    missing_file: str | None = None
+    """The SQLite file that does not exist, which a check does not create."""
     generation: Generation | None = None
     generation_problem: str | None = None
     """Why no generation could be told, when tables exist."""
@@ -104,12 +117,18 @@ class SchemaReport:
     worker_objects: dict[str, bool] = attrs.field(factory=dict)
     history_index: str | None = None
     """The index that serves the newest-reading read, when one does."""
+    missing_privileges: list[str] = attrs.field(factory=list)
+    """What the worker needs to run and may not do here, e.g. `INSERT on alert_events`."""
+    upgrade_needs: list[str] = attrs.field(factory=list)
+    """What `db upgrade` would need to do here and may not."""
+    grants: list[str] = attrs.field(factory=list)
+    """The statements that would give the worker's role what it lacks."""
     revision: str | None = None
     head: str | None = None
 
     @property
     def connected(self) -> bool:
-        return self.error is None
+        return self.error is None and self.missing_file is None
 
     @property
     def can_run(self) -> bool:
@@ -119,6 +138,7 @@ class SchemaReport:
             and self.generation is not None
             and all(self.tables.values())
             and not self.missing_columns
+            and not self.missing_privileges
         )
 
     @property
@@ -130,6 +150,20 @@ class SchemaReport:
     def guarded(self) -> bool:
         """The one-open-event index exists, so concurrent workers cannot duplicate events."""
         return self.worker_objects.get(OPEN_EVENT_INDEX, False)
+
+    @property
+    def problems(self) -> list[str]:
+        """Why the worker cannot run here, one reason a line; empty when it can."""
+        if self.can_run:
+            return []
+        return [
+            line
+            for line in self.lines()
+            if any(
+                word in line
+                for word in ("MISSING", "UNKNOWN", "unreachable", "inspected", "no SQLite")
+            )
+        ]
 
     @property
     def warnings(self) -> list[str]:
@@ -144,7 +178,14 @@ class SchemaReport:
 
     def lines(self) -> list[str]:
         """The report for a person, one fact a line."""
+        if self.missing_file is not None:
+            return [
+                f"database: no SQLite file at {self.missing_file}",
+                "result: the worker cannot run here; `reef-alerts db upgrade` creates it",
+            ]
         if self.error is not None:
+            if self.reached:
+                return [f"database: could not be inspected ({self.error})"]
             return [f"database: unreachable ({self.error})"]
         lines = ["database: connected"]
         if self.generation is not None:
@@ -163,6 +204,14 @@ class SchemaReport:
             lines.append(f"history (device_id, timestamp) index: {self.history_index}")
         for name, present in self.worker_objects.items():
             lines.append(f"worker object {name}: {'present' if present else 'missing'}")
+        if self.missing_privileges:
+            lines.append(f"privileges: MISSING {', '.join(self.missing_privileges)}")
+        elif self.connected and all(self.tables.values()):
+            lines.append("privileges: the worker may read and write what it needs")
+        if self.upgrade_needs:
+            lines.append(f"privileges: `db upgrade` needs {', '.join(self.upgrade_needs)}")
+        if self.grants:
+            lines.append(f"to grant them: {' '.join(self.grants)}")
         lines.append(f"schema revision: {self.revision or 'none'} (head {self.head})")
         lines.extend(f"WARNING: {warning}" for warning in self.warnings)
         if not self.can_run:
@@ -177,12 +226,17 @@ class SchemaReport:
 
 
 def check(engine: Engine) -> SchemaReport:
-    """Inspect the database without changing it."""
+    """Inspect the database without changing it, nor making an SQLite file that is not there."""
+    path = engine.url.database
+    if engine.dialect.name == "sqlite" and path and path != ":memory:" and not Path(path).exists():
+        return SchemaReport(missing_file=path)
     try:
         with engine.connect() as connection:
             return _inspect(connection)
     except SQLAlchemyError as error:
-        return SchemaReport(error=_one_line(error))
+        # A server's own errors carry an SQLSTATE; a failure to connect has none.
+        reached = getattr(getattr(error, "orig", None), "pgcode", None) is not None
+        return SchemaReport(error=_one_line(error), reached=reached)
 
 
 def upgrade(engine: Engine) -> SchemaReport:
@@ -194,6 +248,12 @@ def upgrade(engine: Engine) -> SchemaReport:
     nothing more, when the one-open-event index cannot be built, and UnknownGenerationError on
     tables of no known generation.
     """
+    report = check(engine)
+    if report.connected and report.upgrade_needs:
+        raise MissingPrivilegesError(
+            f"db upgrade needs {', '.join(report.upgrade_needs)}, which this role may not: "
+            "run it as the tables' owner"
+        )
     with engine.connect() as connection:
         config = _alembic_config()
         config.attributes["connection"] = connection
@@ -349,18 +409,129 @@ def _inspect(connection: Connection) -> SchemaReport:
     worker_objects = {
         VERSION_TABLE: inspector.has_table(VERSION_TABLE),
         OPEN_EVENT_INDEX: present["alert_events"] and has_open_event_index(connection),
-        **{table.name: inspector.has_table(table.name) for table in WORKER_TABLES},
+        **{table.name: inspector.has_table(table.name) for table in OWN_TABLES},
     }
+    served = history_index(connection) if present["history"] else None
+    privileges = _privileges(
+        connection,
+        [name for name, there in present.items() if there],
+        [table.name for table in OWN_TABLES if worker_objects[table.name]],
+        creates_tables=not all(worker_objects.values()) or not all(present.values()),
+        creates_indexes=[
+            table
+            for table, missing in (
+                ("alert_events", not worker_objects[OPEN_EVENT_INDEX]),
+                ("history", served is None),
+            )
+            if missing and present[table]
+        ],
+    )
     return SchemaReport(
         generation=generation,
         generation_problem=problem,
         tables=present,
         missing_columns=missing_columns,
         worker_objects=worker_objects,
-        history_index=history_index(connection) if present["history"] else None,
+        history_index=served,
+        missing_privileges=privileges.missing,
+        upgrade_needs=privileges.upgrade_needs,
+        grants=privileges.grants,
         revision=revision,
         head=ScriptDirectory.from_config(_alembic_config()).get_current_head(),
     )
+
+
+@attrs.frozen
+class _Privileges:
+    missing: list[str] = attrs.field(factory=list)
+    upgrade_needs: list[str] = attrs.field(factory=list)
+    grants: list[str] = attrs.field(factory=list)
+
+
+_READ_ONLY: Final = ("devices", "history", "alerts")
+
+
+def _privileges(
+    connection: Connection,
+    shared: list[str],
+    worker: list[str],
+    *,
+    creates_tables: bool,
+    creates_indexes: list[str],
+) -> _Privileges:
+    """What the connection's role may not do of what the worker needs: SELECT on the shared
+    tables, INSERT and UPDATE on alert_events (and its id sequence), all of its own tables; and
+    for `db upgrade`, CREATE where it makes tables and ownership of a table it indexes."""
+    if connection.dialect.name != "postgresql":
+        return _sqlite_privileges(connection)
+    wanted = [(table, "SELECT") for table in shared if table in _READ_ONLY]
+    if "alert_events" in shared:
+        wanted += [("alert_events", verb) for verb in ("SELECT", "INSERT", "UPDATE")]
+    wanted += [
+        (table, verb) for table in worker for verb in ("SELECT", "INSERT", "UPDATE", "DELETE")
+    ]
+    missing = [
+        (row[0], row[1])
+        for row in connection.execute(
+            text(
+                "SELECT t, v FROM unnest(CAST(:tables AS text[]), CAST(:verbs AS text[])) "
+                "AS wanted(t, v) WHERE NOT has_table_privilege(t, v)"
+            ),
+            {"tables": [t for t, _ in wanted], "verbs": [v for _, v in wanted]},
+        )
+    ]
+    sequence = None
+    if "alert_events" in shared:
+        sequence = connection.execute(
+            text(
+                "SELECT s FROM pg_get_serial_sequence('alert_events', 'id') AS s "
+                "WHERE s IS NOT NULL AND NOT has_sequence_privilege(s, 'USAGE')"
+            )
+        ).scalar()
+    role = connection.execute(text("SELECT current_user")).scalar()
+    needs = []
+    if (
+        creates_tables
+        and not connection.execute(
+            text("SELECT has_schema_privilege(current_schema(), 'CREATE')")
+        ).scalar()
+    ):
+        schema_name = connection.execute(text("SELECT current_schema()")).scalar()
+        needs.append(f"CREATE on schema {schema_name}")
+    for table in creates_indexes:
+        owns = connection.execute(
+            text(
+                "SELECT pg_has_role(tableowner, 'USAGE') FROM pg_tables "
+                "WHERE schemaname = current_schema() AND tablename = :table"
+            ),
+            {"table": table},
+        ).scalar()
+        if not owns:
+            needs.append(f"ownership of {table} (to add its index)")
+    by_table: dict[str, list[str]] = {}
+    for table, verb in missing:
+        by_table.setdefault(table, []).append(verb)
+    grants = [
+        f"GRANT {', '.join(verbs)} ON {table} TO {role};" for table, verbs in by_table.items()
+    ]
+    described = [f"{verb} on {table}" for table, verb in missing]
+    if sequence is not None:
+        described.append(f"USAGE on sequence {sequence}")
+        grants.append(f"GRANT USAGE ON SEQUENCE {sequence} TO {role};")
+    return _Privileges(described, needs, grants)
+
+
+def _sqlite_privileges(connection: Connection) -> _Privileges:
+    """SQLite's privileges are the file's: the worker writes it, and its journal beside it."""
+    path = connection.engine.url.database
+    if not path or path == ":memory:":
+        return _Privileges()
+    missing = []
+    if not os.access(path, os.W_OK):
+        missing.append(f"write access to {path}")
+    if not os.access(Path(path).resolve().parent, os.W_OK | os.X_OK):
+        missing.append(f"write access to {Path(path).resolve().parent} (for the journal)")
+    return _Privileges(missing)
 
 
 def _alembic_config() -> Config:

@@ -25,11 +25,12 @@ from sqlalchemy import (
     cast,
     false,
     func,
+    null,
     select,
     true,
 )
 
-from reef_alerts.adapters.tables import SharedTables
+from reef_alerts.adapters.tables import SharedTables, alert_status
 from reef_alerts.ports import WHOLE, Shard
 
 ALERT_COLUMNS: Final = (
@@ -52,11 +53,16 @@ newest reading without a timestamp."""
 CONTEXT_COLUMNS: Final = (*DEVICE_COLUMNS, *READING_COLUMNS)
 """What SQLite's first statement reads of each watched device."""
 
-SNAPSHOT_COLUMNS: Final = (*ALERT_COLUMNS, *CONTEXT_COLUMNS, "event_id")
+STATUS_COLUMNS: Final = ("status_state", "status_code", "status_since")
+"""The alert's recorded status (ADR 13); NULL when it has none, or there is no status table."""
+
+SNAPSHOT_COLUMNS: Final = (*ALERT_COLUMNS, *CONTEXT_COLUMNS, "event_id", *STATUS_COLUMNS)
 """The columns of PostgreSQL's one-statement snapshot, in order."""
 
 
-def snapshot_query(tables: SharedTables, shard: Shard = WHOLE) -> Select[Any]:
+def snapshot_query(
+    tables: SharedTables, shard: Shard = WHOLE, *, statuses: bool = True
+) -> Select[Any]:
     """PostgreSQL's snapshot in one statement: every enabled alert of `shard` with its device, its
     device's newest reading and its open event; the columns of SNAPSHOT_COLUMNS.
 
@@ -92,28 +98,30 @@ def snapshot_query(tables: SharedTables, shard: Shard = WHOLE) -> Select[Any]:
         .group_by(alert_events.c.alert_id)
         .subquery("open_events")
     )
+    joined = alerts.outerjoin(contexts, contexts.c.device_id == alerts.c.device_id).outerjoin(
+        open_events, open_events.c.alert_id == alerts.c.id
+    )
+    if statuses:
+        joined = joined.outerjoin(alert_status, alert_status.c.alert_id == alerts.c.id)
     return (
         select(
             *_alert_columns(alerts),
             *(contexts.c[name] for name in CONTEXT_COLUMNS),
             open_events.c.event_id,
+            *_status_columns(statuses, as_text=True),
         )
-        .select_from(
-            alerts.outerjoin(contexts, contexts.c.device_id == alerts.c.device_id).outerjoin(
-                open_events, open_events.c.alert_id == alerts.c.id
-            )
-        )
+        .select_from(joined)
         .where(enabled)
     )
 
 
 @functools.lru_cache(maxsize=64)
 def compiled_snapshot(
-    dialect: Dialect, tables: SharedTables, shard: Shard
+    dialect: Dialect, tables: SharedTables, shard: Shard, statuses: bool
 ) -> tuple[str, Mapping[str, Any]]:
-    """`snapshot_query(tables, shard)` as SQL text and parameters, compiled once per shard (a
-    few percent of a 10,000-alert cycle, ADR 7)."""
-    compiled = snapshot_query(tables, shard).compile(
+    """`snapshot_query(tables, shard, statuses=statuses)` as SQL text and parameters, compiled
+    once per shard (a few percent of a 10,000-alert cycle, ADR 7)."""
+    compiled = snapshot_query(tables, shard, statuses=statuses).compile(
         dialect=dialect, compile_kwargs={"render_postcompile": True}
     )
     return str(compiled), MappingProxyType(dict(compiled.params))
@@ -139,18 +147,36 @@ def watched_devices_query(tables: SharedTables, shard: Shard = WHOLE) -> Select[
     )
 
 
-def alerts_query(tables: SharedTables, shard: Shard = WHOLE) -> Select[Any]:
-    """SQLite's second statement: every enabled alert of `shard` and its open event; the columns
-    of ALERT_COLUMNS, then `event_id`."""
+def alerts_query(
+    tables: SharedTables, shard: Shard = WHOLE, *, statuses: bool = True
+) -> Select[Any]:
+    """SQLite's second statement: every enabled alert of `shard`, its open event and its
+    recorded status; the columns of ALERT_COLUMNS, then `event_id`, then STATUS_COLUMNS."""
     alerts, alert_events = tables.alerts, tables.alert_events
     open_event = (
         select(func.min(alert_events.c.id))
         .where(alert_events.c.alert_id == alerts.c.id, tables.open_event_predicate)
         .scalar_subquery()
     )
-    return select(*_alert_columns(alerts), open_event.label("event_id")).where(
-        _enabled(alerts, shard)
-    )
+    query = select(
+        *_alert_columns(alerts),
+        open_event.label("event_id"),
+        *_status_columns(statuses, as_text=False),
+    ).where(_enabled(alerts, shard))
+    if statuses:
+        query = query.select_from(
+            alerts.outerjoin(alert_status, alert_status.c.alert_id == alerts.c.id)
+        )
+    return query
+
+
+def _status_columns(statuses: bool, *, as_text: bool) -> tuple[Any, ...]:
+    """The status columns, or NULLs in their place where there is no status table to read."""
+    if not statuses:
+        return tuple(null().label(name) for name in STATUS_COLUMNS)
+    c = alert_status.c
+    since = cast(c.since, Text) if as_text else c.since
+    return (c.state.label("status_state"), c.code.label("status_code"), since.label("status_since"))
 
 
 def _enabled(alerts: Table, shard: Shard) -> ColumnElement[bool]:

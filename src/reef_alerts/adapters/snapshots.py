@@ -26,8 +26,11 @@ from reef_alerts.adapters.rows import (
     ALERT_DEVICE_ID,
     CONTEXT,
     EVENT_ID,
+    STATUS,
+    STATUS_STATE,
     Context,
     decode_context,
+    decode_status,
 )
 from reef_alerts.adapters.snapshot_queries import (
     ALERT_COLUMNS,
@@ -36,7 +39,7 @@ from reef_alerts.adapters.snapshot_queries import (
     watched_devices_query,
 )
 from reef_alerts.adapters.tables import SharedTables
-from reef_alerts.ports import WHOLE, AlertSnapshot, Shard, StoredAlert
+from reef_alerts.ports import WHOLE, AlertSnapshot, RecordedStatus, Shard, StoredAlert
 
 _cursor_numbers = itertools.count(1)
 _NO_DEVICE = Context(None, None)
@@ -71,16 +74,28 @@ class SqlSnapshotReader:
         tables: SharedTables,
         thread: StatementThread | None = None,
         batches: SnapshotBatches = DEFAULT_BATCHES,
+        remembered: Callable[[int], RecordedStatus | None] | None = None,
     ) -> None:
+        """`remembered`: where alerts' statuses are kept when the database has no status table
+        (ADR 13); None when it has one, and they are read with the snapshot."""
         self._connection = connection
         self._tables = tables
         self._thread = thread
         self._batches = batches
+        self._remembered = remembered
 
     def enabled_alerts(self, shard: Shard = WHOLE) -> Iterator[AlertSnapshot]:
+        snapshots = self._read(shard)
+        if self._remembered is None:
+            return snapshots
+        remembered = self._remembered
+        return (s._replace(status=remembered(s.alert_id)) for s in snapshots)
+
+    def _read(self, shard: Shard) -> Iterator[AlertSnapshot]:
         if self._thread is None:
             return self._sqlite_snapshots(shard)
-        sql, params = compiled_snapshot(self._connection.dialect, self._tables, shard)
+        statuses = self._remembered is None
+        sql, params = compiled_snapshot(self._connection.dialect, self._tables, shard, statuses)
         fetch = self._thread.read(self._declare, sql, dict(params)).result()
         batches = self._batches
         return _snapshots(
@@ -123,13 +138,9 @@ class SqlSnapshotReader:
     def _sqlite_snapshots(self, shard: Shard) -> Iterator[AlertSnapshot]:
         """Both statements run now, like PostgreSQL's DECLARE: the read has begun on return."""
         devices = self._fetch_all(watched_devices_query(self._tables, shard))
-        rows = self._fetch_all(alerts_query(self._tables, shard))
-        contexts = {row[0]: decode_context(row) for row in devices}
-        event_id = len(ALERT_COLUMNS)
-        return (
-            _snapshot(row[ALERT], contexts.get(row[ALERT_DEVICE_ID], _NO_DEVICE), row[event_id])
-            for row in rows
-        )
+        statuses = self._remembered is None
+        rows = self._fetch_all(alerts_query(self._tables, shard, statuses=statuses))
+        return _alerts_with(rows, {row[0]: decode_context(row) for row in devices})
 
     def _fetch_all(self, statement: Executable) -> Sequence[Any]:
         """The statement's rows, as the driver gives them.
@@ -160,6 +171,22 @@ def _lenient_text(connection: Connection) -> Iterator[None]:
         driver.text_factory = strict
 
 
+def _alerts_with(rows: Sequence[Any], contexts: Mapping[int, Context]) -> Iterator[AlertSnapshot]:
+    """SQLite's alert rows as AlertSnapshots, with their devices' contexts."""
+    event_id = len(ALERT_COLUMNS)
+    status = slice(event_id + 1, None)
+    for row in rows:
+        device, reading, problem = contexts.get(row[ALERT_DEVICE_ID], _NO_DEVICE)
+        yield AlertSnapshot(
+            StoredAlert._make(row[ALERT]),
+            device,
+            reading,
+            row[event_id],
+            problem,
+            None if row[status.start] is None else decode_status(*row[status]),
+        )
+
+
 def _snapshots(batches: Iterable[Sequence[Any]]) -> Iterator[AlertSnapshot]:
     """PostgreSQL's snapshot rows as AlertSnapshots, each device and reading decoded once."""
     contexts: dict[int, Context] = {}
@@ -169,9 +196,12 @@ def _snapshots(batches: Iterable[Sequence[Any]]) -> Iterator[AlertSnapshot]:
             context = contexts.get(device_id)
             if context is None:
                 context = contexts[device_id] = decode_context(row[CONTEXT])
-            yield _snapshot(row[ALERT], context, row[EVENT_ID])
-
-
-def _snapshot(alert: Sequence[Any], context: Context, open_event_id: int | None) -> AlertSnapshot:
-    device, reading, problem = context
-    return AlertSnapshot(StoredAlert._make(alert), device, reading, open_event_id, problem)
+            device, reading, problem = context
+            yield AlertSnapshot(
+                StoredAlert._make(row[ALERT]),
+                device,
+                reading,
+                row[EVENT_ID],
+                problem,
+                None if row[STATUS_STATE] is None else decode_status(*row[STATUS]),
+            )

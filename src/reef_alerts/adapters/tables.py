@@ -331,8 +331,8 @@ def tables_for(generation: Generation) -> SharedTables:
 
 
 # The worker's own tables, created by `db upgrade`: how several workers share the alerts without
-# a broker (migration 0002). The web app never reads them, and they are the same beside either
-# generation.
+# a broker (migration 0002), and what the worker remembers of each alert (migration 0003). The
+# web app never reads them, and they are the same beside either generation.
 
 worker_metadata = MetaData()
 
@@ -363,3 +363,19 @@ partition_leases = Table(
 )
 
 WORKER_TABLES = (workers, partition_leases)
+"""The tables several workers coordinate in."""
+
+alert_status = Table(
+    "reef_alerts_alert_status",
+    worker_metadata,
+    Column("alert_id", Integer, primary_key=True, autoincrement=False),
+    Column("state", String(16), nullable=False),
+    Column("code", String(40), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+)
+"""Why an alert cannot be judged, and since when: a row only for an alert that is skipped or
+whose rows are broken (ADR 13). The web app never reads it; `reef-alerts alerts` does."""
+
+OWN_TABLES = (*WORKER_TABLES, alert_status)
+"""Every table of the worker's own."""

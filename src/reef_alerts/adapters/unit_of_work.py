@@ -6,6 +6,7 @@ import contextlib
 import functools
 import logging
 import threading
+import weakref
 from datetime import timedelta
 from types import TracebackType
 from typing import Self
@@ -14,26 +15,12 @@ from sqlalchemy import Connection, Engine, RootTransaction
 
 from reef_alerts.adapters.background import StatementThread
 from reef_alerts.adapters.coordination import SqlLeaseKeeper
-from reef_alerts.adapters.events import OpenEventIndex, PostgresEventWriter, SqliteEventWriter
-from reef_alerts.adapters.schema import detect_tables
+from reef_alerts.adapters.events import PostgresEventWriter, SqliteEventWriter
+from reef_alerts.adapters.facts import WorkerFacts
 from reef_alerts.adapters.snapshots import DEFAULT_BATCHES, SnapshotBatches, SqlSnapshotReader
 from reef_alerts.adapters.tables import SharedTables
 
 _CANCEL_WAIT_SECONDS = 3
-
-
-class KnownTables:
-    """The shared tables of a worker's database, as its generation declares them: told once, by
-    the start-up check or else by the first unit of work that connects (ADR 0011)."""
-
-    def __init__(self, tables: SharedTables | None = None) -> None:
-        self._tables = tables
-
-    def of(self, connection: Connection) -> SharedTables:
-        """The tables, told on `connection` unless already known."""
-        if self._tables is None:
-            self._tables = detect_tables(connection)
-        return self._tables
 
 
 class SqlUnitOfWork:
@@ -47,21 +34,16 @@ class SqlUnitOfWork:
         self,
         engine: Engine,
         *,
-        tables: KnownTables | None = None,
-        index: OpenEventIndex | None = None,
+        facts: WorkerFacts | None = None,
         lease_ttl: timedelta | None = None,
         batches: SnapshotBatches = DEFAULT_BATCHES,
     ) -> None:
-        """`tables`: the database's generation, if known; by default it is told on connecting.
-        `index`: whether the database has the one-open-event index (see `schema.check`);
-        by default it is taken to have it. `lease_ttl`: how long a renewed partition lease
-        lasts, when the worker leases any."""
+        """`facts`: what the worker knows of the database, shared by its units of work; by
+        default the one-open-event index is taken to exist and the rest is found out.
+        `lease_ttl`: how long a renewed partition lease lasts, when the worker leases any."""
         self._engine = engine
-        self._tables = tables or KnownTables()
+        self._facts = facts or WorkerFacts(logging.getLogger(__name__), open_event_index=True)
         self._batches = batches
-        if index is None:
-            index = OpenEventIndex(logging.getLogger(__name__), present=True)
-        self._index = index
         self._lease_ttl = lease_ttl
         self._connection: Connection | None = None
         self._transaction: RootTransaction | None = None
@@ -71,22 +53,35 @@ class SqlUnitOfWork:
         self._connection = self._engine.connect()
         try:
             self._transaction = self._connection.begin()
-            tables = self._tables.of(self._connection)
+            tables = self._facts.tables(self._connection)
+            status_table = self._facts.status_table(self._connection)
         except BaseException:
             self._connection.close()
             raise
         # PostgreSQL's statements go through a helper thread, to overlap the server's work with
         # the cycle's; SQLite's driver holds the GIL too much for that to pay (see snapshots.py).
         # Asked once per unit of work at most, at its first insert, whatever the writes.
-        guarded = functools.cache(functools.partial(self._index.present, self._connection))
+        guarded = functools.cache(functools.partial(self._facts.open_event_index, self._connection))
         if self._connection.dialect.name == "postgresql":
             self._thread = StatementThread()
             self.events = PostgresEventWriter(
-                self._connection, tables, guarded=guarded, thread=self._thread
+                self._connection,
+                tables,
+                guarded=guarded,
+                thread=self._thread,
+                status_table=status_table,
             )
         else:
-            self.events = SqliteEventWriter(self._connection, tables, guarded=guarded)
-        self.snapshots = SqlSnapshotReader(self._connection, tables, self._thread, self._batches)
+            self.events = SqliteEventWriter(
+                self._connection, tables, guarded=guarded, status_table=status_table
+            )
+        self.snapshots = SqlSnapshotReader(
+            self._connection,
+            tables,
+            self._thread,
+            self._batches,
+            remembered=None if status_table else self._facts.remembered,
+        )
         self.leases = SqlLeaseKeeper(self._connection, self._lease_ttl)
         return self
 
@@ -99,7 +94,9 @@ class SqlUnitOfWork:
         assert self._connection is not None
         try:
             if exc_type is not None and self._thread is not None:
-                self._cancel_statement_in_flight()
+                # Whatever the thread runs (a FETCH, an INSERT) is of no use once the cycle
+                # failed: stop it rather than wait for it.
+                self.cancel()
             self._stop_thread()
             self.rollback()
         except BaseException:
@@ -116,20 +113,26 @@ class SqlUnitOfWork:
         self.events.flush()
         self._stop_thread()
         self._transaction.commit()
+        self._facts.remember(self.events.unrecorded)
 
-    def _cancel_statement_in_flight(self) -> None:
-        """Ask the server to stop whatever the thread is running (a FETCH, an INSERT), which is
-        of no use once the cycle failed, rather than wait for it.
+    def cancel(self) -> None:
+        """Stop the statement in flight, from any thread: it then fails, and the unit of work
+        rolls back. PostgreSQL's server is asked to cancel it; SQLite's step is interrupted.
 
         Best effort, and for a few seconds at most: the server may be why the cycle failed, and
         a cancel request to a vanished host would wait for TCP to give up on it.
         """
-        assert self._connection is not None
-        driver_connection = self._connection.connection.driver_connection
+        connection = self._connection
+        if connection is None:
+            return
+        driver = connection.connection.driver_connection
+        stop = getattr(driver, "cancel", None) or getattr(driver, "interrupt", None)
+        if stop is None:
+            return
 
         def cancel() -> None:
             with contextlib.suppress(Exception):
-                driver_connection.cancel()  # type: ignore[union-attr]
+                stop()
 
         canceller = threading.Thread(target=cancel, name="reef-alerts-cancel", daemon=True)
         canceller.start()
@@ -160,16 +163,19 @@ class SqlUnitOfWorkFactory:
     ) -> None:
         """`tables`: the database's, when the start-up check told its generation."""
         self._engine = engine
-        self._tables = KnownTables(tables)
-        self._index = OpenEventIndex(log)
+        self._facts = WorkerFacts(log, tables=tables)
         self._lease_ttl = lease_ttl
         self._batches = batches
+        self._made: weakref.WeakSet[SqlUnitOfWork] = weakref.WeakSet()
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(
-            self._engine,
-            tables=self._tables,
-            index=self._index,
-            lease_ttl=self._lease_ttl,
-            batches=self._batches,
+        unit = SqlUnitOfWork(
+            self._engine, facts=self._facts, lease_ttl=self._lease_ttl, batches=self._batches
         )
+        self._made.add(unit)
+        return unit
+
+    def cancel(self) -> None:
+        """Stop the statements in flight of every unit of work still open, from any thread."""
+        for unit in list(self._made):
+            unit.cancel()

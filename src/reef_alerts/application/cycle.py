@@ -7,11 +7,12 @@ import itertools
 import logging
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import TypeVar, assert_never
+from typing import Literal, TypeVar, assert_never
 
 import attrs
 
-from reef_alerts.application.judging import Fault, Judge, Judged
+from reef_alerts.application.judging import Fault, Judge, Verdict
+from reef_alerts.application.statuses import ERROR, SKIPPED, status_change
 from reef_alerts.domain import (
     Alert,
     AlertEvent,
@@ -25,18 +26,31 @@ from reef_alerts.domain import (
 )
 from reef_alerts.ports import (
     WHOLE,
+    AlertSnapshot,
     AppliedChanges,
     Clock,
     CycleRecord,
     EventChanges,
     LeaseLostError,
     PartitionCoordinator,
+    RecordedStatus,
     Shard,
+    StatusChange,
     StoredAlert,
     UnitOfWorkFactory,
 )
 
 T = TypeVar("T")
+
+
+@attrs.frozen
+class WrittenChange:
+    """An event a cycle opened or resolved (or, in a dry run, would have)."""
+
+    change: Literal["trigger", "resolve"]
+    alert_id: int | None
+    value: float
+    reason: str
 
 
 @attrs.define
@@ -52,9 +66,12 @@ class CycleStats:
     """Alerts that could not be judged now: no device, no fresh reading, no usable metric."""
     errors: int = 0
     """Alerts whose stored definition is broken, or whose evaluation raised."""
+    changes: list[WrittenChange] = attrs.field(factory=list, repr=False)
+    """The events the cycle opened and resolved, in that order."""
 
     def as_dict(self) -> dict[str, int]:
-        return attrs.asdict(self)
+        """The counts (not the changes)."""
+        return attrs.asdict(self, filter=lambda attribute, _: attribute.name != "changes")
 
 
 @attrs.define
@@ -77,11 +94,13 @@ class RunCycle:
         coordinator: PartitionCoordinator | None = None,
         *,
         submit_every: int = 1_000,
+        dry_run: bool = False,
     ) -> None:
         """With a `coordinator`, each cycle evaluates only the partitions it leases.
 
         `submit_every`: alerts judged between two submissions of their changes to the event
-        writer, which may write them while judging goes on (ADR 8).
+        writer, which may write them while judging goes on (ADR 8). `dry_run`: roll each cycle
+        back instead of committing it; its statistics and changes say what it would have done.
         """
         self._uow_factory = uow_factory
         self._clock = clock
@@ -89,6 +108,7 @@ class RunCycle:
         self._log = log
         self._coordinator = coordinator
         self._submit_every = submit_every
+        self._dry_run = dry_run
         self._last_cycle: CycleRecord | None = None
         self._known_alerts: dict[StoredAlert, Alert] = {}
 
@@ -127,7 +147,7 @@ class RunCycle:
                 known=self._known_alerts,
             )
             for batch in _batches(snapshots, self._submit_every):
-                uow.events.submit(self._tally(judge(batch), now, stats, decided))
+                uow.events.submit(self._tally(batch, judge(batch), now, stats, decided))
             # Only this cycle's alerts are kept: edited or deleted ones do not pile up.
             self._known_alerts = judge.built
             for alert_id, note in judge.notes:
@@ -146,46 +166,75 @@ class RunCycle:
                     f"lost the lease on {shard.describe()} during the cycle; rolled back, "
                     "the partitions' new holder evaluates them"
                 )
-            uow.commit()
+            if self._dry_run:
+                uow.rollback()
+            else:
+                uow.commit()
         self._report(decided, applied, stats)
 
     def _tally(
-        self, judged: list[Judged], now: datetime, stats: CycleStats, decided: _Decided
+        self,
+        batch: list[AlertSnapshot],
+        verdicts: list[Verdict],
+        now: datetime,
+        stats: CycleStats,
+        decided: _Decided,
     ) -> EventChanges:
-        """Count each verdict into `stats`, log the skips and faults, and fold the decisions
-        into the event changes they make."""
+        """Count each snapshot's verdict into `stats`, fold the decisions into the event changes
+        they make, and note the statuses that changed, saying so in the log."""
         debug = self._log.isEnabledFor(logging.DEBUG)
         opened: list[AlertEvent] = []
         resolved: list[Resolution] = []
-        for snapshot, verdict in judged:
-            stats.total_alerts += 1
+        statuses: list[StatusChange] = []
+        evaluated = skipped = errors = 0
+        for snapshot, verdict in zip(batch, verdicts, strict=True):
             match verdict:
                 case NoChange():
-                    stats.evaluated += 1
-                case Skip(reason=reason):
-                    stats.skipped += 1
-                    if debug:
-                        self._log.debug("Alert %d skipped: %s", snapshot.alert_id, reason)
-                case Fault(reason=reason):
-                    stats.errors += 1
-                    self._log.warning(
-                        "Alert %d could not be evaluated: %s", snapshot.alert_id, reason
-                    )
+                    evaluated += 1
+                case Skip():
+                    skipped += 1
+                case Fault():
+                    errors += 1
                 case Trigger():
-                    stats.evaluated += 1
+                    evaluated += 1
                     event = fold(snapshot.alert_id, verdict, snapshot.open_event_id, now)
                     assert isinstance(event, AlertEvent)
                     opened.append(event)
                     decided.triggers.append(verdict)
                 case Resolve():
-                    stats.evaluated += 1
+                    evaluated += 1
                     resolution = fold(snapshot.alert_id, verdict, snapshot.open_event_id, now)
                     assert isinstance(resolution, Resolution)
                     resolved.append(resolution)
                     decided.resolves.append((resolution, verdict))
                 case _:
                     assert_never(verdict)
-        return EventChanges(opened=opened, resolved=resolved)
+            change = status_change(snapshot.alert_id, snapshot.status, verdict, now)
+            if change is not None:
+                statuses.append(change)
+                self._say(change, snapshot.status)
+            elif debug and isinstance(verdict, Skip | Fault):
+                self._log.debug("Alert %d: still %s", snapshot.alert_id, verdict.reason)
+        stats.total_alerts += len(batch)
+        stats.evaluated += evaluated
+        stats.skipped += skipped
+        stats.errors += errors
+        return EventChanges(opened=opened, resolved=resolved, statuses=statuses)
+
+    def _say(self, change: StatusChange, was: RecordedStatus | None) -> None:
+        """One line when an alert's status changes: a WARNING when it cannot be judged, so that
+        a keeper never needs DEBUG to learn that an alert is dead."""
+        if change.state == ERROR:
+            self._log.warning("Alert %d could not be evaluated: %s", change.alert_id, change.reason)
+        elif change.state == SKIPPED:
+            self._log.warning("Alert %d is skipped: %s", change.alert_id, change.reason)
+        elif was is not None:
+            self._log.info(
+                "Alert %d is judged again (it was %s since %s)",
+                change.alert_id,
+                was.state,
+                f"{was.since:%Y-%m-%d %H:%M:%S} UTC",
+            )
 
     def _report(self, decided: _Decided, applied: AppliedChanges, stats: CycleStats) -> None:
         """Count and log what was written, which under concurrency can be less than decided."""
@@ -195,6 +244,11 @@ class RunCycle:
                 self._log.debug("Alert %d: another worker opened its event first", event.alert_id)
                 continue
             stats.triggered += 1
+            stats.changes.append(
+                WrittenChange("trigger", event.alert_id, event.current_value, trigger.reason)
+            )
+            if self._dry_run:
+                continue
             self._log.info("Alert %d triggered: %s", event.alert_id, trigger.reason)
             self._log.info(
                 "Created alert event for alert %d, device %s, value %s",
@@ -209,7 +263,11 @@ class RunCycle:
                 )
                 continue
             stats.resolved += 1
-            self._log.info("Alert %d resolved: %s", resolution.alert_id, resolve.reason)
+            stats.changes.append(
+                WrittenChange("resolve", resolution.alert_id, resolution.value, resolve.reason)
+            )
+            if not self._dry_run:
+                self._log.info("Alert %d resolved: %s", resolution.alert_id, resolve.reason)
 
 
 def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:

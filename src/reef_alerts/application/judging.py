@@ -7,7 +7,6 @@ alone, never the batch (ADR 12).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
 
 import attrs
 
@@ -33,13 +32,6 @@ class Fault:
 Verdict = Decision | Fault
 
 
-class Judged(NamedTuple):
-    """A snapshot and what it calls for."""
-
-    snapshot: AlertSnapshot
-    verdict: Verdict
-
-
 class Judge:
     """Judges snapshots with one evaluator, fixed at the cycle's instant.
 
@@ -63,8 +55,9 @@ class Judge:
         self.notes: list[tuple[int, str]] = []
         """Alerts built by this judge that were judged in a way worth telling: (id, note)."""
 
-    def __call__(self, batch: Iterable[AlertSnapshot]) -> list[Judged]:
-        return [Judged(snapshot, self.judge(snapshot)) for snapshot in batch]
+    def __call__(self, batch: Iterable[AlertSnapshot]) -> list[Verdict]:
+        """What each snapshot of `batch` calls for, in order."""
+        return [self.judge(snapshot) for snapshot in batch]
 
     def judge(self, snapshot: AlertSnapshot) -> Verdict:
         """What `snapshot`'s alert calls for now."""

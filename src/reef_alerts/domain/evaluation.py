@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from reef_alerts.domain.extraction import NoMetric, extract_metric
+from reef_alerts.domain.extraction import NoMetric, locate_metric
 from reef_alerts.domain.model import Alert, AlertEvent, Device, Reading, quoted
 from reef_alerts.domain.operators import DEFAULT_TOLERANCE
 
@@ -136,17 +136,16 @@ class Evaluator:
             return Skip(SkipCode.ALERT_DISABLED, f"alert {alert.id} is disabled")
         if device is None:
             return Skip(SkipCode.DEVICE_MISSING, f"device {alert.device_id} does not exist")
-        name = quoted(device.name)
         if not device.active:
-            return Skip(SkipCode.DEVICE_INACTIVE, f"device {name} is inactive")
+            return Skip(SkipCode.DEVICE_INACTIVE, f"device {quoted(device.name)} is inactive")
         if reading is None:
-            return Skip(SkipCode.NO_READING, f"device {name} has no readings")
+            return Skip(SkipCode.NO_READING, f"device {quoted(device.name)} has no readings")
         now, timestamp = self.now, reading.timestamp
         if timestamp is None:
             return Skip(
                 SkipCode.UNTIMED_READING,
-                f"device {name}'s newest reading {reading.id} has no timestamp, so its age "
-                "cannot be judged",
+                f"device {quoted(device.name)}'s newest reading {reading.id} has no timestamp, "
+                "so its age cannot be judged",
             )
         if timestamp > self._newest_trusted:
             ahead = (timestamp - now).total_seconds()
@@ -165,11 +164,11 @@ class Evaluator:
                     f"(limit {_limit(limit, device)})",
                 )
 
-        extracted = extract_metric(reading, alert.metric)
-        if isinstance(extracted, NoMetric):
-            code = SkipCode.INVALID_VALUE if extracted.invalid else SkipCode.METRIC_MISSING
-            return Skip(code, extracted.reason)
-        value = extracted.value
+        found = locate_metric(reading, alert.metric)
+        if isinstance(found, NoMetric):
+            code = SkipCode.INVALID_VALUE if found.invalid else SkipCode.METRIC_MISSING
+            return Skip(code, found.reason)
+        value = found[0]
         holds = alert.operator.holds(value, alert.threshold, self.policy.tolerance)
         if holds == has_open_event:
             return NoChange(value)

@@ -38,22 +38,33 @@ _NUMERIC: Final = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*",
 
 
 def extract_metric(reading: Reading, metric: str) -> Metric | NoMetric:
-    """The number for `metric`: `json_value[metric]`, else `value`, else `metadata[metric]`.
+    """The number for `metric` and the field it came from: `json_value[metric]`, else `value`,
+    else `metadata[metric]`.
 
     `value` stands for any metric only in a simple reading, one whose `json_value` is not an
     object: a multi-sensor's `value` is one of its channels, not the one the alert names. A metric
     found in a field decides the answer there: an unusable value is not replaced by a later
     field, because it would be a different measurement.
     """
-    multi_metric = _is_object(reading.json_value)
-    found = _lookup(reading.json_value, metric) if multi_metric else _MISSING
-    if found is not _MISSING:
-        return _as_metric(found, metric, "json_value")
-    if reading.value is not None and not multi_metric:
-        return _as_metric(reading.value, metric, "value")
-    found = _lookup(reading.metadata, metric)
-    if found is not _MISSING:
-        return _as_metric(found, metric, "metadata")
+    found = locate_metric(reading, metric)
+    if isinstance(found, NoMetric):
+        return found
+    return Metric(*found)
+
+
+def locate_metric(reading: Reading, metric: str) -> tuple[float, Source] | NoMetric:
+    """extract_metric's rule, its answer as a plain pair: what an evaluation asks once per
+    alert, without building a Metric."""
+    json_value = reading.json_value
+    if _is_object(json_value):
+        raw = _lookup(json_value, metric)
+        if raw is not _MISSING:
+            return _number(raw, metric, "json_value")
+    elif reading.value is not None:
+        return _number(reading.value, metric, "value")
+    raw = _lookup(reading.metadata, metric)
+    if raw is not _MISSING:
+        return _number(raw, metric, "metadata")
     return NoMetric(f"metric {quoted(metric)} not in reading {reading.id}", invalid=False)
 
 
@@ -72,10 +83,11 @@ def _lookup(document: JSON, metric: str) -> object:
 
 
 def _is_object(document: object) -> bool:
-    return isinstance(document, Mapping)
+    """Whether `document` is a JSON object; most readings have none (None), told at once."""
+    return document is not None and isinstance(document, Mapping)
 
 
-def _as_metric(raw: object, metric: str, source: Source) -> Metric | NoMetric:
+def _number(raw: object, metric: str, source: Source) -> tuple[float, Source] | NoMetric:
     number = as_finite_number(raw)
     if number is None:
         kind = "null" if raw is None else type(raw).__name__
@@ -83,14 +95,16 @@ def _as_metric(raw: object, metric: str, source: Source) -> Metric | NoMetric:
         return NoMetric(
             f"{quoted(metric)} in {source} is not a finite number: {shown} ({kind})", True
         )
-    return Metric(number, source)
+    return number, source
 
 
 def as_finite_number(raw: object) -> float | None:
     """`raw` as a finite float if it is a number or a numeric string; None otherwise (bools too)."""
-    if isinstance(raw, bool):
+    if isinstance(raw, float):
+        number = raw
+    elif isinstance(raw, bool):
         return None
-    if isinstance(raw, int | float):
+    elif isinstance(raw, int):
         try:
             number = float(raw)
         except OverflowError:

@@ -15,19 +15,29 @@ from sqlalchemy import Engine
 
 from reef_alerts import __version__
 from reef_alerts.adapters import schema
-from reef_alerts.adapters.coordination import unleased_partitions, worker_statuses
+from reef_alerts.adapters.coordination import (
+    MAX_PARTITIONS,
+    unleased_partitions,
+    worker_statuses,
+)
+from reef_alerts.adapters.reports import STATES, alert_report
 from reef_alerts.adapters.tables import tables_for
 from reef_alerts.application import WorkerStatistics
 from reef_alerts.config import ConfigError, Settings, load_settings
 from reef_alerts.container import Container, build_container
 from reef_alerts.entrypoints.demo import DemoFileInUseError, format_events, run_demo
-from reef_alerts.entrypoints.logging_setup import WORKER_LOGGER, configure_logging
+from reef_alerts.entrypoints.logging_setup import (
+    WORKER_LOGGER,
+    configure_logging,
+    log_file_failure,
+)
 from reef_alerts.entrypoints.startup import (
     StartupError,
     coordinator_for,
     release_leases,
     verify_database,
 )
+from reef_alerts.entrypoints.text import alert_lines
 from reef_alerts.entrypoints.tuning import switch_interval
 from reef_alerts.entrypoints.worker import (
     Worker,
@@ -35,7 +45,7 @@ from reef_alerts.entrypoints.worker import (
     install_signal_handlers,
     log_startup,
 )
-from reef_alerts.redaction import redact
+from reef_alerts.redaction import printable, redact
 
 app = typer.Typer(
     name="reef-alerts",
@@ -100,23 +110,33 @@ def run(
         bool,
         typer.Option(
             "--dry-run",
-            help="Run one evaluation cycle, print its statistics and exit (0 if it completed, "
-            "1 if it failed). It WRITES events, as cron deployments rely on.",
+            help="Run one evaluation cycle and roll it back: print the events it would have "
+            "opened and resolved, and its statistics, and exit 0 (1 if it failed). It writes "
+            "nothing.",
         ),
     ] = False,
     once: Annotated[
-        bool, typer.Option("--once", help="The same as --dry-run, under a clearer name.")
+        bool,
+        typer.Option(
+            "--once",
+            help="Run one evaluation cycle, which writes its events, print its statistics and "
+            "exit 0 if it completed, 1 if it failed (for cron).",
+        ),
     ] = False,
     config_check: Annotated[
         bool,
         typer.Option(
             "--config-check",
-            help="Validate the settings, connect, verify the tables, report the worker's own "
-            "schema objects and exit 0 or 1, evaluating nothing.",
+            help="Validate the settings, connect, tell the schema's generation, verify the tables "
+            "and the role's privileges, report the worker's own objects and exit 0 or 1; "
+            "evaluates and creates nothing.",
         ),
     ] = False,
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Log at DEBUG: skips with reasons, sleeps.")
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Log at DEBUG: every skip every cycle, with its reason; sleeps."
+        ),
     ] = False,
     log_file: Annotated[
         str,
@@ -129,8 +149,11 @@ def run(
         typer.Option(
             "--partitions",
             min=1,
+            max=MAX_PARTITIONS,
             help="Split the alerts into this many partitions by alert id; each running worker "
-            "leases a fair share. PostgreSQL only. Every worker must use the same number.",
+            f"leases a fair share. PostgreSQL only; at most {MAX_PARTITIONS:,}. Every worker on "
+            "a database must use the same number: a worker that finds another using a "
+            "different one refuses to start.",
         ),
     ] = 1,
 ) -> None:
@@ -139,7 +162,10 @@ def run(
     Environment: DATABASE_URL (or POSTGRES_SERVER, POSTGRES_DB, POSTGRES_USER, POSTGRES_PASSWORD,
     POSTGRES_PORT), ENV (development|production), REEF_ALERTS_SQLITE_PATH,
     REEF_ALERTS_MAX_READING_AGE, REEF_ALERTS_CLOCK_SKEW, REEF_ALERTS_TOLERANCE,
-    REEF_ALERTS_STATS_EVERY.
+    REEF_ALERTS_STATS_EVERY, REEF_ALERTS_LOCK_TIMEOUT, REEF_ALERTS_STATEMENT_TIMEOUT.
+
+    SIGTERM or SIGINT stops it after the cycle in flight, cancelled if it has not ended within a
+    second; a second signal ends it at once.
     """
     settings = _settings()
     if partitions > 1 and settings.backend != "postgresql":
@@ -151,6 +177,8 @@ def run(
     log = _logging(verbose, _log_file(log_file), settings)
     single = dry_run or once
     log_startup(log, settings, None if single or config_check else interval)
+    if log_file_failure() is not None:  # said on stderr, in one line
+        raise typer.Exit(1)
     container = build_container(settings, log)
     container.adapters.run.from_dict(  # type: ignore[attr-defined]
         {"interval": interval, "partitions": partitions}
@@ -160,14 +188,18 @@ def run(
     if config_check:
         report = schema.check(engine)
         _print_report(report, settings)
-        if settings.embedded and report.connected and not report.can_run:
-            typer.echo("embedded database: `reef-alerts run` creates its tables on first start")
-            raise typer.Exit(0)
+        if settings.embedded and not report.can_run:
+            typer.echo(
+                "embedded database: `reef-alerts run` creates it and its tables on first start"
+            )
         raise typer.Exit(0 if report.can_run else 1)
 
     try:
         report = verify_database(engine, settings, log, required=single)
-        coordinator = coordinator_for(container, settings, report, partitions, log)
+        # A dry run writes nothing, so it takes no partition: it looks at every alert.
+        coordinator = (
+            None if dry_run else coordinator_for(container, settings, report, partitions, log)
+        )
     except StartupError:  # logged, on one line
         raise typer.Exit(1) from None
     if report.generation is not None:
@@ -175,7 +207,7 @@ def run(
     statistics = WorkerStatistics(started_at=time.monotonic())
     stop = threading.Event()
     worker = Worker(
-        container.use_cases.run_cycle(coordinator=coordinator),
+        container.use_cases.run_cycle(coordinator=coordinator, dry_run=dry_run),
         interval,
         log,
         statistics,
@@ -183,14 +215,15 @@ def run(
         stats_every=settings.stats_every,
         secrets=settings.secrets,
         aligned=coordinator is not None,  # so that all workers cycle in the same rounds
+        cancel=container.adapters.uow_factory().cancel,
     )
-    # SIGTERM and SIGINT let the cycle in flight finish (or roll back), for --once too, so that
-    # the leases are handed back on the way out.
-    restore = install_signal_handlers(stop, log)
+    # SIGTERM and SIGINT let the cycle in flight finish, or cancel it if it does not within a
+    # second, for --once too, so that the leases are handed back on the way out.
+    restore = install_signal_handlers(worker.request_stop)
     try:
         with switch_interval():
             if single:
-                _run_once(worker)
+                _run_once(worker, dry_run=dry_run)
             else:
                 _run_until_stopped(worker)
     finally:
@@ -200,34 +233,33 @@ def run(
         engine.dispose()
 
 
-def _run_once(worker: Worker) -> None:
+def _run_once(worker: Worker, *, dry_run: bool) -> None:
     try:
         stats = worker.run_once()
-    except KeyboardInterrupt:
-        typer.echo("reef-alerts: interrupted; the cycle was rolled back", err=True)
-        raise typer.Exit(130) from None
     except Exception:  # noqa: BLE001 - already logged, on one line, by the worker
         raise typer.Exit(1) from None
+    if dry_run:
+        for change in stats.changes:
+            typer.echo(
+                f"would {change.change} alert {change.alert_id} at {change.value:g}: "
+                f"{printable(change.reason, 300)}"
+            )
+        typer.echo(f"dry run: nothing was written; {len(stats.changes)} changes rolled back")
     typer.echo(json.dumps(stats.as_dict()))
 
 
 def _run_until_stopped(worker: Worker) -> None:
-    try:
-        worker.run()
-    except KeyboardInterrupt:
-        # A second Ctrl-C abandons a hung cycle: its transaction rolls back.
-        typer.echo("reef-alerts: interrupted; the cycle in flight was rolled back", err=True)
-        raise typer.Exit(130) from None
+    worker.run()
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Create the four shared tables where absent and add the worker's own objects (idempotent)."""
+    """Create the web app's tables where absent and add the worker's own objects (idempotent)."""
     settings = _settings()
     engine = _engine(settings)
     try:
         report = schema.upgrade(engine)
-    except schema.DuplicateOpenEventsError as error:
+    except (schema.DuplicateOpenEventsError, schema.MissingPrivilegesError) as error:
         _fail(str(error))
     except Exception as error:  # noqa: BLE001 - one clear line instead of a traceback
         _fail(f"upgrade failed: {describe_error(error, settings.secrets)}")
@@ -273,6 +305,40 @@ def status() -> None:
     for count, free in unleased_partitions(engine).items():
         typer.echo(f"unleased partitions of {count}: {', '.join(map(str, free))}")
     engine.dispose()
+
+
+@app.command()
+def alerts(
+    state: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--state",
+            "-s",
+            metavar="STATE",
+            help=f"Show only alerts in this state ({', '.join(STATES)}); repeatable.",
+        ),
+    ] = None,
+) -> None:
+    """List every alert with its state as the worker last found it: ok, firing, skipped (and
+    why, since when), error (its rows cannot be read), disabled."""
+    unknown = sorted(set(state or ()) - set(STATES))
+    if unknown:
+        _fail(f"unknown state {', '.join(unknown)}; the states are {', '.join(STATES)}", code=2)
+    settings = _settings()
+    engine = _engine(settings)
+    report = schema.check(engine)
+    if not report.can_run:
+        problem = "; ".join(report.problems) or "the worker cannot run here"
+        _fail(redact(problem, settings.secrets))
+    found = alert_report(engine)
+    engine.dispose()
+    for line in alert_lines(found, state):
+        typer.echo(line)
+    if not found.recorded:
+        typer.echo(
+            "note: this database has no status table, so skipped alerts show as unknown; "
+            "`reef-alerts db upgrade` adds it"
+        )
 
 
 @app.command()

@@ -13,13 +13,16 @@ from typing import Any
 
 from dependency_injector import providers
 from sqlalchemy import Engine, insert, inspect, select
+from sqlalchemy.exc import DatabaseError
 
 from reef_alerts.adapters import schema
 from reef_alerts.adapters.database import make_engine
+from reef_alerts.adapters.reports import alert_report
 from reef_alerts.adapters.tables import CURRENT
 from reef_alerts.application import WorkerStatistics
 from reef_alerts.config import Settings
 from reef_alerts.container import build_container
+from reef_alerts.entrypoints.text import alert_lines, columns
 from reef_alerts.entrypoints.worker import Worker
 
 DEMO_MARKER = "reef_alerts_demo"
@@ -46,6 +49,7 @@ ALERTS = [
     (4, 4, "orp", ">", 450.0),
     (5, 5, "temperature", ">", 83.0),
     (6, 5, "probe1.ph", ">=", 8.5),
+    (7, 5, "nitrate", ">", 10.0),  # no probe measures it: skipped, and the log says why
 ]
 
 
@@ -89,6 +93,9 @@ def run_demo(path: Path, log: logging.Logger, echo: Callable[[str], None]) -> li
             echo(f"-- {clock.current:%H:%M} UTC  heater reads {readings[1]} °F")
             worker.run_once()
         worker.log_statistics()
+        echo("\nAlerts (what `reef-alerts alerts` shows):")
+        for line in alert_lines(alert_report(engine)):
+            echo(f"  {line}")
         return _events(engine)
     finally:
         engine.dispose()
@@ -97,42 +104,53 @@ def run_demo(path: Path, log: logging.Logger, echo: Callable[[str], None]) -> li
 def format_events(rows: list[dict[str, Any]]) -> list[str]:
     """The events as a fixed-width table."""
     header = ("alert", "device", "condition", "value", "triggered", "resolved", "resolved at")
-    body = [
-        (
-            str(row["alert_id"]),
-            row["device"],
-            f"{row['metric']} {row['operator']} {row['threshold_value']:g}",
-            f"{row['current_value']:g}",
-            f"{row['triggered_at']:%H:%M}",
-            "yes" if row["is_resolved"] else "no",
-            f"{row['resolved_at']:%H:%M} at {row['resolution_value']:g}"
-            if row["resolved_at"]
-            else "",
-        )
-        for row in rows
-    ]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-    return [
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in [header, *body]
-    ]
+    return columns(
+        header,
+        [
+            (
+                str(row["alert_id"]),
+                row["device"],
+                f"{row['metric']} {row['operator']} {row['threshold_value']:g}",
+                f"{row['current_value']:g}",
+                f"{row['triggered_at']:%H:%M}",
+                "yes" if row["is_resolved"] else "no",
+                f"{row['resolved_at']:%H:%M} at {row['resolution_value']:g}"
+                if row["resolved_at"]
+                else "",
+            )
+            for row in rows
+        ],
+    )
 
 
 def _clear_demo_file(path: Path) -> None:
-    """Remove the previous demo database at `path`; refuse to touch anything else there."""
+    """Remove the previous demo database at `path`; refuse to touch anything else there, or to
+    make a directory for it."""
     if "?" in str(path) or "#" in str(path):
         raise DemoFileInUseError(f"{path}: a demo path must not contain '?' or '#'")
+    if not path.parent.is_dir():
+        raise DemoFileInUseError(
+            f"{path.parent} is not an existing directory; choose a --path in one"
+        )
+    if path.is_dir():
+        raise DemoFileInUseError(f"{path} is a directory; choose a file for --path")
     if path.exists():
-        engine = make_engine(f"sqlite:///{path}")
-        is_demo = inspect(engine).has_table(DEMO_MARKER)
-        engine.dispose()
-        if not is_demo:
+        if not _is_demo_database(path):
             raise DemoFileInUseError(
                 f"{path} exists and is not a demo database; the demo will not overwrite it "
                 "(choose another --path)"
             )
         path.unlink()
-    path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _is_demo_database(path: Path) -> bool:
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        return inspect(engine).has_table(DEMO_MARKER)
+    except DatabaseError:  # not an SQLite file at all: notes, a photo...
+        return False
+    finally:
+        engine.dispose()
 
 
 def _seed(engine: Engine) -> None:

@@ -53,6 +53,35 @@ class RedactingFilter(logging.Filter):
         return printable(redact(argument, self._secrets), ARGUMENT_LIMIT)
 
 
+class LogFile(logging.handlers.WatchedFileHandler):
+    """The log file. WatchedFileHandler reopens it after logrotate moves it, so no copytruncate.
+
+    A line it cannot write (a full disk; `/dev/full`) is said once, on one line on stderr, and
+    the file is given up, instead of a traceback on stderr for every line.
+    """
+
+    failure: OSError | None = None
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        error = sys.exc_info()[1]
+        if self.failure is not None or not isinstance(error, OSError):
+            super().handleError(record)
+            return
+        self.failure = error
+        self.setLevel(logging.CRITICAL + 1)  # no more lines for it
+        sys.stderr.write(
+            f"reef-alerts: cannot write the log file {self.baseFilename}: "
+            f"{error.strerror or error}; logging to stderr only\n"
+        )
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:
+            if self.failure is None:
+                raise  # said nowhere yet
+
+
 def configure_logging(verbose: bool, log_file: Path | None, secrets: Iterable[str]) -> None:
     """Send every logger's records to stderr, and to `log_file` unless it is None.
 
@@ -63,8 +92,7 @@ def configure_logging(verbose: bool, log_file: Path | None, secrets: Iterable[st
     redacting = RedactingFilter(secrets)
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
-        # WatchedFileHandler reopens the file after logrotate moves it, so no copytruncate.
-        handlers.append(logging.handlers.WatchedFileHandler(log_file, encoding="utf-8"))
+        handlers.append(LogFile(log_file, encoding="utf-8"))
     for handler in handlers:
         handler.setFormatter(formatter)
         handler.addFilter(redacting)
@@ -75,6 +103,14 @@ def configure_logging(verbose: bool, log_file: Path | None, secrets: Iterable[st
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # Alembic announces every migration context at INFO; the worker's own lines are what matter.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def log_file_failure() -> OSError | None:
+    """Why the log file could not be written, if a line failed; None otherwise."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, LogFile) and handler.failure is not None:
+            return handler.failure
+    return None
 
 
 def reset_logging() -> None:

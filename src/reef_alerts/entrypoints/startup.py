@@ -12,7 +12,10 @@ import logging
 from sqlalchemy import Engine
 
 from reef_alerts.adapters import schema
-from reef_alerts.adapters.coordination import SqlPartitionCoordinator
+from reef_alerts.adapters.coordination import (
+    PartitionCountMismatchError,
+    SqlPartitionCoordinator,
+)
 from reef_alerts.config import Settings
 from reef_alerts.container import Container
 from reef_alerts.entrypoints.worker import describe_error
@@ -28,11 +31,11 @@ def verify_database(
     """Check the tables before the first cycle; create them in the embedded database.
 
     An unreachable database stops a worker only when `required` (a single cycle): a service
-    keeps trying, since the database may be starting or restarting. Missing tables always stop
-    it, except in the embedded database, where they are created.
+    keeps trying, since the database may be starting or restarting. Missing tables, or a
+    missing SQLite file, always stop it, except in the embedded database, where they are made.
     """
     report = schema.check(engine)
-    if report.connected and not report.can_run and settings.embedded:
+    if settings.embedded and (report.missing_file or (report.connected and not report.can_run)):
         log.info("Creating the tables in the embedded database %s", settings.sqlite_path)
         report = schema.upgrade(engine)
     if report.can_run:
@@ -42,12 +45,8 @@ def verify_database(
         for warning in report.warnings:
             log.warning("%s", warning[0].upper() + warning[1:])
         return report
-    problem = "; ".join(
-        line
-        for line in report.lines()
-        if "MISSING" in line or "UNKNOWN" in line or "unreachable" in line
-    )
-    if not report.connected and not required:
+    problem = "; ".join(report.problems)
+    if report.error is not None and not required:
         log.error("Database verification failed: %s; retrying every interval", problem)
         return report
     log.error("Database verification failed: %s", problem)
@@ -71,7 +70,14 @@ def coordinator_for(
         message = "--partitions needs the worker's lease tables: run `reef-alerts db upgrade`"
         log.error(message)
         raise StartupError(message)
-    return container.adapters.coordinator()  # type: ignore[no-any-return]
+    coordinator: SqlPartitionCoordinator = container.adapters.coordinator()
+    if report.connected:
+        try:
+            coordinator.check()
+        except PartitionCountMismatchError as error:
+            log.error("%s", error)
+            raise StartupError(str(error)) from None
+    return coordinator
 
 
 def release_leases(

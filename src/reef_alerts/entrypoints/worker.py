@@ -30,6 +30,9 @@ class Worker:
     return early once `stop_event` is set, as `stop_event.wait` (the default) does.
     """
 
+    CANCEL_AFTER = 1.0
+    """Seconds a stop request lets the cycle in flight finish before cancelling it."""
+
     def __init__(
         self,
         run_cycle: Callable[[], CycleStats],
@@ -43,9 +46,12 @@ class Worker:
         wait: Callable[[float], object] | None = None,
         aligned: bool = False,
         wall: Callable[[], float] = time.time,
+        cancel: Callable[[], None] | None = None,
     ) -> None:
         """`aligned`: after the first, start cycles at wall-clock multiples of the interval, so
-        that workers on several hosts cycle in the same rounds (partition leases rely on it)."""
+        that workers on several hosts cycle in the same rounds (partition leases rely on it).
+        `cancel`: stops the statements of a cycle in flight, from another thread (see
+        `request_stop`)."""
         if interval <= 0:
             raise ValueError(f"interval must be greater than 0, got {interval}")
         if stats_every <= 0:
@@ -61,6 +67,10 @@ class Worker:
         self._wait = wait if wait is not None else stop_event.wait
         self._aligned = aligned
         self._wall = wall
+        self._cancel = cancel
+        self._idle = threading.Event()
+        self._idle.set()
+        self._cancelled = False
 
     @property
     def statistics(self) -> WorkerStatistics:
@@ -112,22 +122,43 @@ class Worker:
         """Run one cycle (for --dry-run and --once). A failure is logged, then re-raised."""
         return self._cycle(self._monotonic())
 
+    def request_stop(self, why: str) -> None:
+        """Stop after the cycle in flight; cancel that cycle (it rolls back) if it has not ended
+        within CANCEL_AFTER seconds, as one waiting on a lock would not. From any thread."""
+        if self._stop.is_set():
+            return
+        self._log.info("Received %s, stopping after the cycle in flight", why)
+        self._stop.set()
+        if self._cancel is None or self._idle.wait(self.CANCEL_AFTER):
+            return
+        self._log.info(
+            "The cycle in flight has not ended after %gs: cancelling it", self.CANCEL_AFTER
+        )
+        self._cancelled = True
+        self._cancel()
+
     def log_statistics(self) -> None:
         self._log.info("Worker statistics: %s", self._statistics.summary(self._monotonic()))
 
     def _cycle(self, started: float) -> CycleStats:
         number = self._statistics.attempted + 1
         self._log.info("Starting evaluation cycle %d", number)
+        self._idle.clear()
         try:
             with collector_paused():
                 stats = self._run_cycle()
         except Exception as error:
             self._statistics.record_failure(self._monotonic())
-            self._log.error(
-                "Evaluation cycle %d failed: %s", number, describe_error(error, self._secrets)
-            )
+            if self._cancelled:
+                self._log.info("Evaluation cycle %d was cancelled and rolled back", number)
+            else:
+                self._log.error(
+                    "Evaluation cycle %d failed: %s", number, describe_error(error, self._secrets)
+                )
             self._log.debug("Evaluation cycle %d failure details:", number, exc_info=True)
             raise
+        finally:
+            self._idle.set()
         finished = self._monotonic()
         self._statistics.record(stats, started, finished)
         self._log.info(
@@ -163,24 +194,24 @@ def log_startup(log: logging.Logger, settings: Settings, interval: float | None)
     log.info("Configuration validation passed")
 
 
-def install_signal_handlers(
-    stop_event: threading.Event, log: logging.Logger | None = None
-) -> Callable[[], None]:
-    """Make SIGINT and SIGTERM set `stop_event`; return a function that restores the old handlers.
+def install_signal_handlers(request_stop: Callable[[str], None]) -> Callable[[], None]:
+    """Make the first SIGINT or SIGTERM call `request_stop` with the signal's name, and a second
+    end the process at once; return a function that restores the previous handlers.
 
-    Call it from the main thread. After one SIGINT, a second interrupts at once: Ctrl-C twice
-    abandons a cycle that hangs (its transaction rolls back) with KeyboardInterrupt.
+    Call it from the main thread. The second signal meets the operating system's default
+    action, whatever the process is doing (a statement the first could not cancel, a hung
+    connection): the database rolls back the transaction the process had open.
     """
     previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
 
     def handle(signum: int, _frame: FrameType | None) -> None:
-        if signum == signal.SIGINT:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-        # Event.set() takes a lock that the interrupted main thread may hold inside Event.wait();
-        # set from another thread, it waits for that lock instead of deadlocking on it.
+        for each in previous:
+            signal.signal(each, signal.SIG_DFL)
+        # Not on the main thread: the stop waits for the cycle to end, and Event.set() takes a
+        # lock the interrupted main thread may hold inside Event.wait().
         threading.Thread(
-            target=_request_stop,
-            args=(stop_event, signal.Signals(signum).name, log),
+            target=request_stop,
+            args=(signal.Signals(signum).name,),
             name="reef-alerts-stop",
             daemon=True,
         ).start()
@@ -193,9 +224,3 @@ def install_signal_handlers(
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
     return restore
-
-
-def _request_stop(stop_event: threading.Event, name: str, log: logging.Logger | None) -> None:
-    if log is not None and not stop_event.is_set():
-        log.info("Received %s, stopping after the cycle in flight", name)
-    stop_event.set()

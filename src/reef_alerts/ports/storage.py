@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import NamedTuple, Protocol, Self
 
@@ -30,6 +31,17 @@ class StoredAlert(NamedTuple):
     """None when the row's is_enabled is NULL: neither enabled nor disabled (ADR 12)."""
 
 
+class RecordedStatus(NamedTuple):
+    """Why an alert could not be judged, as the last cycle that found out recorded it."""
+
+    state: str
+    """"skipped" or "error"."""
+    code: str
+    """The skip's code (`SkipCode.value`), or "error"."""
+    since: datetime
+    """When the alert came to be in this state for this reason."""
+
+
 class AlertSnapshot(NamedTuple):
     """One enabled alert as stored, with its device, the newest reading and its open event.
 
@@ -46,6 +58,8 @@ class AlertSnapshot(NamedTuple):
     problem: str | None = None
     """Why the device's row or its newest reading's could not be read (naming the row and what
     is wrong with it); None when both were."""
+    status: RecordedStatus | None = None
+    """Why the alert could not be judged last time; None when it could."""
 
     @property
     def alert_id(self) -> int:
@@ -53,14 +67,29 @@ class AlertSnapshot(NamedTuple):
 
 
 @attrs.frozen
+class StatusChange:
+    """An alert's status as a cycle found it, where it changed: why it cannot be judged now,
+    or (`state` None) that it can again."""
+
+    alert_id: int
+    state: str | None
+    """"skipped" or "error"; None: the alert can be judged again."""
+    code: str | None
+    reason: str | None
+    since: datetime
+
+
+@attrs.frozen
 class EventChanges:
-    """Everything one cycle writes."""
+    """Everything one cycle writes: events opened and resolved, and alert statuses that
+    changed."""
 
     opened: Sequence[AlertEvent] = ()
     resolved: Sequence[Resolution] = ()
+    statuses: Sequence[StatusChange] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.opened or self.resolved)
+        return bool(self.opened or self.resolved or self.statuses)
 
 
 @attrs.frozen
