@@ -2,46 +2,52 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# What running needs, and on top of it what testing and checking need: `make run` installs only
+# the first.
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: run test lint typecheck imports check bench bench-depth clean
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $(RUN_STAMP)
 
-run: $(STAMP)
+$(DEV_STAMP): $(RUN_STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(DEV_STAMP)
+
+run: $(RUN_STAMP)
 	$(BIN)/reef-alerts demo
 
 # pytest's exit code 5 (no tests collected) is a failure here, not a pass.
-test: $(STAMP)
+test: $(DEV_STAMP)
 	@$(BIN)/pytest --cov=reef_alerts --cov-report=term-missing:skip-covered $(PYTEST_ARGS); \
 	status=$$?; if [ $$status -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; \
 	[ $$status -eq 0 ] || exit $$status
 	@echo "Domain coverage (must be >= 95%):"
 	@$(BIN)/coverage report --include='*/reef_alerts/domain/*' --fail-under=95
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-imports: $(STAMP)
+imports: $(DEV_STAMP)
 	$(BIN)/lint-imports
 
 check: lint typecheck imports test
 
 # The targets: PostgreSQL 1k, 10k (against the per-alert reference); PostgreSQL and SQLite 100k
 # on both generations of the web app's schema.
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks.run --suite
 
 # The history (device_id, timestamp) index's worth, 1,000 alerts 100 to 10,000 readings deep.
-bench-depth: $(STAMP)
+bench-depth: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks.depth
 
 clean:

@@ -395,10 +395,8 @@ class BlockingCycle:
         return CycleStats()
 
 
-def test_a_stop_cancels_a_cycle_that_does_not_end_and_says_so(
-    stop: threading.Event, caplog_debug: pytest.LogCaptureFixture
-) -> None:
-    cycle = BlockingCycle()
+def running(cycle: BlockingCycle, stop: threading.Event) -> tuple[Worker, threading.Thread]:
+    """A worker running `cycle` on a thread of its own, once the cycle has started."""
     worker = Worker(
         cycle,
         30.0,
@@ -411,6 +409,14 @@ def test_a_stop_cancels_a_cycle_that_does_not_end_and_says_so(
     runner = threading.Thread(target=worker.run)
     runner.start()
     assert cycle.started.wait(5.0)
+    return worker, runner
+
+
+def test_a_stop_cancels_a_cycle_that_does_not_end_and_says_so(
+    stop: threading.Event, caplog_debug: pytest.LogCaptureFixture
+) -> None:
+    cycle = BlockingCycle()
+    worker, runner = running(cycle, stop)
 
     worker.request_stop("SIGTERM")
     runner.join(timeout=5.0)
@@ -425,17 +431,8 @@ def test_a_stop_cancels_a_cycle_that_does_not_end_and_says_so(
 
 def test_a_stop_lets_a_cycle_that_ends_in_time_finish(stop: threading.Event) -> None:
     cycle = BlockingCycle()
-    worker = Worker(
-        cycle,
-        30.0,
-        logging.getLogger(LOGGER),
-        WorkerStatistics(T0),
-        stop,
-        cancel=cycle.cancelled.set,
-    )
-    runner = threading.Thread(target=worker.run)
-    runner.start()
-    assert cycle.started.wait(5.0)
+    worker, runner = running(cycle, stop)
+    worker.CANCEL_AFTER = 5.0
     threading.Timer(0.05, cycle.release.set).start()
 
     worker.request_stop("SIGINT")

@@ -28,9 +28,8 @@ class StatementThread:
 
     Writes wait while any read is queued, and the event writer merges what was submitted
     meanwhile into few statements. With a server slower than the judging (a distant one), that
-    is until the snapshot's last fetch, and it is still the faster order: letting a write go
-    after every two reads made a 100,000-alert cycle 8-21 % slower with 2.2 to 10.4 ms round
-    trips, and changed nothing measurable at 10,000 alerts (ADR 9).
+    is until the snapshot's last fetch, and it is still the faster order: a write let in
+    between fetches costs a round trip in which no rows come (ADR 9 has the figures).
 
     Once one statement fails, the rest fail with its error rather than with PostgreSQL's "current
     transaction is aborted", so the cause is what the cycle reports.

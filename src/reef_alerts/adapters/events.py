@@ -208,10 +208,10 @@ def _metric_limit(tables: SharedTables) -> int | None:
     return length
 
 
-# PostgreSQL's two writes, as SQL text generated from the alert_events table of the database's
-# generation: each takes its rows as one JSON array, and they are PostgreSQL's own dialect
-# anyway. Built as SQLAlchemy constructs, their first compilation and execution held the GIL for
-# 10 ms of a worker's first cycle (ADR 8).
+# PostgreSQL's two writes, as SQL text generated once from the alert_events table of the
+# database's generation: each takes its rows as one JSON array, and they are PostgreSQL's own
+# dialect anyway; SQLAlchemy constructs' first compilation would hold the GIL in a worker's first
+# cycle (ADR 8).
 
 _INSERTED = (
     "alert_id",

@@ -58,6 +58,7 @@ class Context(NamedTuple):
 def decode_context(columns: Sequence[Any]) -> Context:
     """The device and its newest reading from the columns of CONTEXT_COLUMNS; a Context with
     only a `problem` when either row cannot be decoded."""
+    # In CONTEXT_COLUMNS' order.
     (device_id, name, device_type, unit, is_active, poll_enabled, poll_interval) = columns[_DEVICE]
     if device_id is None:
         return Context(None, None)
@@ -65,9 +66,7 @@ def decode_context(columns: Sequence[Any]) -> Context:
         device = Device(
             device_id,
             *_texts(name, device_type, unit),
-            # NULL flags take the schema's defaults: active, polled, every 60 s.
-            _flag("devices.is_active", is_active),
-            _flag("devices.poll_enabled", poll_enabled),
+            *_flags(is_active, poll_enabled),
             _poll_interval(poll_interval),
         )
     except UnreadableColumnError as error:
@@ -115,14 +114,18 @@ def _texts(name: Any, device_type: Any, unit: Any) -> tuple[str, str, str | None
 
 _FLAGS: Final[Mapping[object, bool]] = {None: True, True: True, False: False}
 """A boolean column's stored values: NULL is the schema's default, true; SQLite stores 1 and 0,
-which are equal to True and False, so found as them."""
+which are equal to True and False (as is 1.0), so found as them."""
 
 
-def _flag(column: str, value: Any) -> bool:
-    flag = _FLAGS.get(value) if isinstance(value, bool | int | None) else None
-    if flag is None:
-        raise UnreadableColumnError(f"{column} {quoted(value)} is not a boolean")
-    return flag
+def _flags(is_active: Any, poll_enabled: Any) -> tuple[bool, bool]:
+    """A device's flags; NULL takes the schema's default: active, polled."""
+    active, polled = _FLAGS.get(is_active), _FLAGS.get(poll_enabled)
+    if active is None or polled is None:
+        column, value = (
+            ("is_active", is_active) if active is None else ("poll_enabled", poll_enabled)
+        )
+        raise UnreadableColumnError(f"devices.{column} {quoted(value)} is not a boolean")
+    return active, polled
 
 
 @functools.lru_cache(maxsize=64)  # a device table holds a handful of distinct intervals
@@ -191,13 +194,13 @@ def decode_json(text: Any, column: str) -> JSON:
     """
     if text is None:
         return None
-    if isinstance(text, int | float) and not isinstance(text, bool):
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
         return text
     if not isinstance(text, str):
         raise UnreadableColumnError(f"{column} is {type(text).__name__}, not JSON text")
     try:
-        # raw_decode is json.loads without its checks for blanks around the value, and faster
-        # (ADR 7); text it cannot read to the end gets json.loads's full rules.
+        # raw_decode is json.loads without its checks for blanks around the value (ADR 7); text
+        # it cannot read to the end gets json.loads's full rules.
         decoded, end = _DECODER.raw_decode(text)
         if end == len(text):
             return decoded

@@ -304,8 +304,8 @@ def tables_to_create(connection: Connection) -> SharedTables:
 
 
 def has_open_event_index(connection: Connection) -> bool:
-    """Whether alert_events has the one-open-event index, by one catalogue query: SQLAlchemy's
-    reflection of every index took a tenth of a 10,000-alert worker's first cycle."""
+    """Whether alert_events has the one-open-event index, by one catalogue query rather than
+    SQLAlchemy's reflection of every index, which a worker's first cycle would wait for (ADR 9)."""
     if connection.dialect.name == "postgresql":
         query = text(
             "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() "

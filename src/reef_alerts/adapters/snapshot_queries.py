@@ -120,7 +120,7 @@ def compiled_snapshot(
     dialect: Dialect, tables: SharedTables, shard: Shard, statuses: bool
 ) -> tuple[str, Mapping[str, Any]]:
     """`snapshot_query(tables, shard, statuses=statuses)` as SQL text and parameters, compiled
-    once per shard (a few percent of a 10,000-alert cycle, ADR 7)."""
+    once per shard rather than every cycle (ADR 7)."""
     compiled = snapshot_query(tables, shard, statuses=statuses).compile(
         dialect=dialect, compile_kwargs={"render_postcompile": True}
     )

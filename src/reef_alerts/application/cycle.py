@@ -42,6 +42,9 @@ from reef_alerts.ports import (
 
 T = TypeVar("T")
 
+# A tuple, not `Skip | Fault`: that would build a union object for every alert of a cycle.
+_NOT_JUDGED = (Skip, Fault)
+
 
 @attrs.frozen
 class WrittenChange:
@@ -188,6 +191,7 @@ class RunCycle:
         statuses: list[StatusChange] = []
         evaluated = skipped = errors = 0
         for snapshot, verdict in zip(batch, verdicts, strict=True):
+            alert_id, recorded = snapshot.alert.id, snapshot.status
             match verdict:
                 case NoChange():
                     evaluated += 1
@@ -197,24 +201,26 @@ class RunCycle:
                     errors += 1
                 case Trigger():
                     evaluated += 1
-                    event = fold(snapshot.alert_id, verdict, snapshot.open_event_id, now)
+                    event = fold(alert_id, verdict, snapshot.open_event_id, now)
                     assert isinstance(event, AlertEvent)
                     opened.append(event)
                     decided.triggers.append(verdict)
                 case Resolve():
                     evaluated += 1
-                    resolution = fold(snapshot.alert_id, verdict, snapshot.open_event_id, now)
+                    resolution = fold(alert_id, verdict, snapshot.open_event_id, now)
                     assert isinstance(resolution, Resolution)
                     resolved.append(resolution)
                     decided.resolves.append((resolution, verdict))
                 case _:
                     assert_never(verdict)
-            change = status_change(snapshot.alert_id, snapshot.status, verdict, now)
+            if recorded is None and not isinstance(verdict, _NOT_JUDGED):
+                continue  # judged, as last time: the most common case by far
+            change = status_change(alert_id, recorded, verdict, now)
             if change is not None:
                 statuses.append(change)
-                self._say(change, snapshot.status)
-            elif debug and isinstance(verdict, Skip | Fault):
-                self._log.debug("Alert %d: still %s", snapshot.alert_id, verdict.reason)
+                self._say(change, recorded)
+            elif debug and isinstance(verdict, _NOT_JUDGED):
+                self._log.debug("Alert %d: still %s", alert_id, verdict.reason)
         stats.total_alerts += len(batch)
         stats.evaluated += evaluated
         stats.skipped += skipped

@@ -61,23 +61,16 @@ class Judge:
 
     def judge(self, snapshot: AlertSnapshot) -> Verdict:
         """What `snapshot`'s alert calls for now."""
-        if snapshot.problem is not None:
-            return Fault(snapshot.problem)
+        stored, device, reading, open_event_id, problem, _ = snapshot
+        if problem is not None:
+            return Fault(problem)
         try:
-            alert = self._alert(snapshot.alert)
-            return self._evaluator.evaluate(
-                alert, snapshot.device, snapshot.reading, snapshot.open_event_id is not None
-            )
+            alert = self._known.get(stored) or self._build(stored)
+            self.built[stored] = alert
+            return self._evaluator.evaluate(alert, device, reading, open_event_id is not None)
         except Exception as error:  # noqa: BLE001 - one bad alert must not stop the others
-            reading = "none" if snapshot.reading is None else snapshot.reading.id
-            return Fault(f"device {snapshot.alert.device_id}, reading {reading}: {_said(error)}")
-
-    def _alert(self, stored: StoredAlert) -> Alert:
-        alert = self._known.get(stored)
-        if alert is None:
-            alert = self._build(stored)
-        self.built[stored] = alert
-        return alert
+            shown = "none" if reading is None else reading.id
+            return Fault(f"device {stored.device_id}, reading {shown}: {_said(error)}")
 
     def _build(self, stored: StoredAlert) -> Alert:
         if stored.enabled is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Mapping
@@ -56,22 +57,22 @@ def locate_metric(reading: Reading, metric: str) -> tuple[float, Source] | NoMet
     """extract_metric's rule, its answer as a plain pair: what an evaluation asks once per
     alert, without building a Metric."""
     json_value = reading.json_value
-    if _is_object(json_value):
+    if json_value is not None and isinstance(json_value, Mapping):  # a multi-metric reading
         raw = _lookup(json_value, metric)
         if raw is not _MISSING:
             return _number(raw, metric, "json_value")
     elif reading.value is not None:
         return _number(reading.value, metric, "value")
-    raw = _lookup(reading.metadata, metric)
-    if raw is not _MISSING:
-        return _number(raw, metric, "metadata")
+    metadata = reading.metadata
+    if metadata is not None and isinstance(metadata, Mapping):
+        raw = _lookup(metadata, metric)
+        if raw is not _MISSING:
+            return _number(raw, metric, "metadata")
     return NoMetric(f"metric {quoted(metric)} not in reading {reading.id}", invalid=False)
 
 
-def _lookup(document: JSON, metric: str) -> object:
+def _lookup(document: Mapping[str, JSON], metric: str) -> object:
     """`document[metric]`, or the dotted path `a.b.c` through nested objects; _MISSING if absent."""
-    if not _is_object(document):
-        return _MISSING
     if metric in document:
         return document[metric]
     node: object = document
@@ -82,37 +83,20 @@ def _lookup(document: JSON, metric: str) -> object:
     return node
 
 
-def _is_object(document: object) -> bool:
-    """Whether `document` is a JSON object; most readings have none (None), told at once."""
-    return document is not None and isinstance(document, Mapping)
-
-
 def _number(raw: object, metric: str, source: Source) -> tuple[float, Source] | NoMetric:
-    number = as_finite_number(raw)
-    if number is None:
+    """`raw` as a finite float if it is a number (not a bool) or a numeric string; else why not."""
+    number: float | None = None
+    if isinstance(raw, float):
+        number = raw
+    elif isinstance(raw, int) and not isinstance(raw, bool):
+        with contextlib.suppress(OverflowError):
+            number = float(raw)
+    elif isinstance(raw, str) and _NUMERIC.fullmatch(raw):
+        number = float(raw)
+    if number is None or not math.isfinite(number):
         kind = "null" if raw is None else type(raw).__name__
         shown = quoted(raw)  # a whole JSON object would flood the log
         return NoMetric(
             f"{quoted(metric)} in {source} is not a finite number: {shown} ({kind})", True
         )
     return number, source
-
-
-def as_finite_number(raw: object) -> float | None:
-    """`raw` as a finite float if it is a number or a numeric string; None otherwise (bools too)."""
-    if isinstance(raw, float):
-        number = raw
-    elif isinstance(raw, bool):
-        return None
-    elif isinstance(raw, int):
-        try:
-            number = float(raw)
-        except OverflowError:
-            return None
-    elif isinstance(raw, str):
-        if not _NUMERIC.fullmatch(raw):
-            return None
-        number = float(raw)
-    else:
-        return None
-    return number if math.isfinite(number) else None

@@ -20,8 +20,8 @@ def switch_interval(seconds: float = SWITCH_INTERVAL) -> Iterator[None]:
     """Offer the GIL to another thread every `seconds` (at most; never longer than it was).
 
     The statement thread waits on PostgreSQL while the cycle's thread judges; when the server
-    answers, it gets on with the next statement only once offered the GIL. Every millisecond
-    instead of every five took a tenth off a 100,000-alert cycle that writes (ADR 8).
+    answers, it gets on with the next statement only once offered the GIL, so the sooner the
+    offer, the sooner the server has its next statement (ADR 8 has the figures).
     """
     saved = sys.getswitchinterval()
     sys.setswitchinterval(min(saved, seconds))
@@ -35,8 +35,8 @@ def switch_interval(seconds: float = SWITCH_INTERVAL) -> Iterator[None]:
 def collector_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector, for one cycle.
 
-    A cycle builds a few objects per alert, all short-lived and acyclic; at 100,000 alerts the
-    collector's repeated passes over them took a third of the cycle's CPU time.
+    A cycle builds a few objects per alert, all short-lived and acyclic, which the collector
+    would pass over again and again for nothing (docs/performance.md has the figures).
     """
     was_enabled = gc.isenabled()
     gc.disable()
