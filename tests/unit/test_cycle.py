@@ -330,10 +330,28 @@ def test_an_alert_judged_again_says_so_and_loses_its_status(store, clock, caplog
     stats = cycle()
 
     assert stats.evaluated == 1
-    assert messages(caplog_debug, logging.INFO)[0] == (
-        "Alert 1 is judged again (it was skipped since 2024-01-01 12:00:00 UTC)"
+    assert "Alert 1 is judged again (it was skipped since 2024-01-01 12:00:00 UTC)" in messages(
+        caplog_debug, logging.INFO
     )
     assert store.statuses() == {}
+
+
+def test_a_thousand_alerts_skipped_at_once_are_twenty_lines_and_a_count(store, clock, caplog_debug):
+    store.add_device(attrs.evolve(TANK, active=False))
+    for alert_id in range(1, 1_001):
+        store.add_alert(attrs.evolve(TOO_HOT, id=alert_id))
+
+    make_cycle(store, clock)()
+
+    warnings = messages(caplog_debug, logging.WARNING)
+    assert len(warnings) == 21
+    assert warnings[-1] == (
+        "... and 980 more alerts changed status in this cycle (980 skipped, 0 could not be "
+        "evaluated, 0 judged again): alerts "
+        + ", ".join(str(n) for n in range(21, 41))
+        + ", ...; `reef-alerts alerts` says why"
+    )
+    assert len(store.statuses()) == 1_000
 
 
 def test_a_broken_alert_is_warned_of_once_and_counted_every_cycle(store, clock, caplog_debug):

@@ -120,3 +120,12 @@ def test_a_snapshot_whose_alert_holds_and_has_an_open_event_changes_nothing() ->
     [verdict] = judge()([snapshot(open_event_id=5)])
 
     assert verdict == NoChange(85.2)
+
+
+def test_a_null_is_enabled_of_a_broken_row_is_not_noted_as_evaluated() -> None:
+    judging = judge()
+
+    [verdict] = judging([snapshot(row(enabled=None, operator="=>"))])
+
+    assert isinstance(verdict, Fault)
+    assert judging.notes == []

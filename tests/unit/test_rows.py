@@ -20,7 +20,7 @@ from reef_alerts.adapters.rows import (
     parse_timestamp,
 )
 from reef_alerts.adapters.snapshot_queries import CONTEXT_COLUMNS
-from reef_alerts.domain import Reading, UnreadableValueError, extract_metric
+from reef_alerts.domain import Metric, Reading, UnreadableValueError, extract_metric
 from tests.strategies import metric_names
 
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
@@ -88,9 +88,22 @@ def test_a_json_column_reads_as_json_loads_reads_it_blanks_and_all(
     assert decode_json_lazily(text, "c") == json.loads(text)
 
 
-@given(st.sampled_from(["Inf", "-Inf", "{", '{"a": 1} trailing', "[1, 2", ""]))
+@given(st.sampled_from(["Inf", "-Inf", "[1, 2", "", "warm"]))
 def test_text_that_is_not_json_reads_as_itself(text: str) -> None:
     assert decode_json(text, "c") == text
+
+
+@given(st.sampled_from(["{", '{"ph": 8.1} trailing', ' {"ph": 8.1', "{oops}"]))
+def test_text_that_only_begins_as_an_object_reads_as_an_empty_one(text: str) -> None:
+    assert decode_json(text, "c") == {}
+
+
+def test_a_broken_multi_sensor_document_never_lends_its_value_to_another_metric() -> None:
+    """A multi-sensor's `value` is one of its channels (ADR 2): a json_value that begins as an
+    object but does not decode must not turn the reading into a simple one."""
+    reading = Reading(1, 1, AT, value=7.0, json_value=decode_json('{"ph": 8.1} x', "c"))
+
+    assert not isinstance(extract_metric(reading, "ph"), Metric)
 
 
 json_texts = (

@@ -477,3 +477,32 @@ def test_startup_lines_show_the_database_url_without_its_password(
     assert "Database: postgresql://reef:***@db/reef (ENV=development)" in logged
     assert not any("Evaluation interval" in m for m in logged)
     assert not any(PASSWORD in m for m in logged)
+
+
+class UnfixableError(Exception):
+    """An error no later cycle can get past."""
+
+
+def test_a_fatal_error_stops_the_worker_instead_of_failing_every_cycle(
+    stop: threading.Event, caplog_debug: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeTime(stop)
+    cycles = ScriptedCycles(
+        clock, [(1.0, UnfixableError("another partition count")), ok(1.0), ok(1.0)]
+    )
+    worker = Worker(
+        cycles,
+        30.0,
+        logging.getLogger(LOGGER),
+        WorkerStatistics(T0),
+        stop,
+        monotonic=clock.monotonic,
+        wait=clock.wait,
+        fatal=(UnfixableError,),
+    )
+
+    worker.run()
+
+    assert len(cycles.starts) == 1
+    assert isinstance(worker.fatal, UnfixableError)
+    assert "Stopping: no cycle can succeed until this is put right" in messages(caplog_debug)

@@ -123,6 +123,7 @@ class SqlPartitionCoordinator:
         nothing without the lease tables. For a worker's start-up, before its first cycle."""
         with self._engine.begin() as connection:
             if self._has_lease_tables(connection):
+                connection.execute(select(func.pg_advisory_xact_lock(_CLAIM_LOCK)))
                 self._refuse_another_count(connection)
 
     def _refuse_another_count(self, connection: Connection) -> None:

@@ -303,7 +303,8 @@ class _Encoded:
 # The alerts' statuses (ADR 13), on PostgreSQL: one statement to record those set, one to clear
 # those that are judged again.
 
-_STATUS_COLUMNS = ("alert_id", "state", "code", "reason", "since")
+_STATUS_COLUMNS = tuple(alert_status.c.keys())
+"""The status table's columns: the fields of a `StatusChange`, by the same names."""
 
 _PG_SET_STATUS = (
     f"INSERT INTO {alert_status.name} ({', '.join(_STATUS_COLUMNS)})\n"
@@ -334,13 +335,7 @@ def _status_row(change: StatusChange) -> dict[str, Any]:
 
 
 def _status_params(change: StatusChange) -> dict[str, Any]:
-    return {
-        "alert_id": change.alert_id,
-        "state": change.state,
-        "code": change.code,
-        "reason": change.reason,
-        "since": change.since,
-    }
+    return {name: getattr(change, name) for name in _STATUS_COLUMNS}
 
 
 def _joined_arrays(arrays: list[str | None]) -> str | None:

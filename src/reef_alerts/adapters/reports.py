@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import attrs
-from sqlalchemy import Engine, Text, cast, func, inspect, select
+from sqlalchemy import Engine, Text, cast, func, inspect, null, select
 
 from reef_alerts.adapters.rows import parse_timestamp
 from reef_alerts.adapters.schema import detect_tables
@@ -64,23 +64,27 @@ def _query(tables: SharedTables, recorded: bool) -> Any:
     joined = alerts.outerjoin(devices, devices.c.id == alerts.c.device_id).outerjoin(
         firing, firing.c.alert_id == alerts.c.id
     )
-    status_columns: tuple[Any, ...] = ()
+    status_columns: tuple[Any, ...] = (
+        null().label("state"),
+        null().label("reason"),
+        null().label("since"),
+    )
     if recorded:
         joined = joined.outerjoin(alert_status, alert_status.c.alert_id == alerts.c.id)
         status_columns = (
             alert_status.c.state,
             alert_status.c.reason,
-            cast(alert_status.c.since, Text),
+            cast(alert_status.c.since, Text).label("since"),
         )
     return (
         select(
-            alerts.c.id,
+            alerts.c.id.label("alert_id"),
             alerts.c.device_id,
             devices.c.name,
             alerts.c.metric,
             alerts.c.operator,
-            alerts.c.threshold_value,
-            alerts.c.is_enabled,
+            alerts.c.threshold_value.label("threshold"),
+            alerts.c.is_enabled.label("enabled"),
             firing.c.triggered_at,
             *status_columns,
         )
@@ -90,20 +94,21 @@ def _query(tables: SharedTables, recorded: bool) -> Any:
 
 
 def _line(row: Any, recorded: bool) -> AlertLine:
-    alert_id, device_id, name, metric, operator, threshold, enabled, triggered_at = row[:8]
-    state, reason, since = row[8:] if recorded else (None, "", None)
-    if enabled is False or enabled == 0:
+    state, reason, since = row.state, row.reason, row.since
+    if row.enabled is False or row.enabled == 0:
         state, reason, since = "disabled", "", None
     elif state is None:
-        if triggered_at is not None:
-            state, since = "firing", _instant(triggered_at)
+        if row.triggered_at is not None:
+            state, since = "firing", _instant(row.triggered_at)
         else:
             state = "ok" if recorded else "unknown"
     else:
         since = _instant(since)
-    device = name if isinstance(name, str) else f"device {device_id} (no such device)"
+    device = row.name if isinstance(row.name, str) else f"device {row.device_id} (no such device)"
+    threshold = row.threshold
     shown = f"{threshold:g}" if isinstance(threshold, float) else str(threshold)
-    return AlertLine(alert_id, device, f"{metric} {operator} {shown}", state, since, reason or "")
+    condition = f"{row.metric} {row.operator} {shown}"
+    return AlertLine(row.alert_id, device, condition, state, since, reason or "")
 
 
 def _instant(value: Any) -> datetime | None:

@@ -188,7 +188,9 @@ def decode_json(text: Any, column: str) -> JSON:
     - a number is itself (SQLite gives a JSON column numeric affinity, so stores a bare number
       as one, and one beyond the float range as the REAL infinity);
     - text that is not JSON is that text, a string, which names no metric (SQLite lets a JSON
-      column hold anything);
+      column hold anything); unless it begins as an object (`{"ph": 8.1} x`): then it is an
+      empty object, so that the reading stays a multi-metric one, whose `value` stands for no
+      metric but its own (ADR 2);
     - JSON nested deeper than the decoder can follow raises UnreadableColumnError, as does a
       value that is neither text nor a number (a blob).
     """
@@ -211,7 +213,7 @@ def decode_json(text: Any, column: str) -> JSON:
     try:
         return json.loads(text)
     except ValueError:
-        return text
+        return {} if text.lstrip().startswith("{") else text
     except RecursionError:
         raise _too_deep(column) from None
 
@@ -230,9 +232,8 @@ def decode_json_lazily(text: Any, column: str) -> JSON:
 class LazyJSONObject(Mapping[str, JSON]):
     """A JSON column whose text looks like an object, decoded by decode_json on first use.
 
-    What decode_json reads as an object is that object; what it reads as anything else (text
-    that is not JSON, such as '{"a": 1} trailing') is an empty one, which names no metric, as
-    the text itself would.
+    It is what decode_json reads the text as: an object, empty where the text only begins as
+    one (such as '{"a": 1} trailing').
     """
 
     __slots__ = ("_column", "_text", "_value")
@@ -245,7 +246,8 @@ class LazyJSONObject(Mapping[str, JSON]):
     def _decoded(self) -> dict[str, JSON]:
         if self._value is None:
             decoded = decode_json(self._text, self._column)
-            self._value = decoded if isinstance(decoded, dict) else {}
+            assert isinstance(decoded, dict)  # the text begins as an object
+            self._value = decoded
         return self._value
 
     def __getitem__(self, key: str) -> JSON:

@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, Inspector, func, inspect, select, text
+from sqlalchemy import Connection, Engine, Inspector, Table, func, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from reef_alerts.adapters.tables import (
@@ -400,7 +400,7 @@ def _inspect(connection: Connection) -> SchemaReport:
         present[table.name] = inspector.has_table(table.name)
         if present[table.name] and generation is not None:
             names = {column["name"] for column in inspector.get_columns(table.name)}
-            missing = [column.name for column in table.columns if column.name not in names]
+            missing = [name for name in _required_columns(table) if name not in names]
             if missing:
                 missing_columns[table.name] = missing
     revision = MigrationContext.configure(
@@ -449,6 +449,16 @@ class _Privileges:
 
 
 _READ_ONLY: Final = ("devices", "history", "alerts")
+
+
+def _required_columns(table: Table) -> list[str]:
+    """The names of `table`'s columns the worker needs: those both generations declare (by key,
+    so a metadata column counts under either name). A column only the web app's current schema
+    has, such as `devices.current_value`, may be missing without harm."""
+    common = set(table.c.keys())
+    for generation in Generation:
+        common &= set(tables_for(generation).metadata.tables[table.name].c.keys())
+    return [column.name for key, column in table.c.items() if key in common]
 
 
 def _privileges(

@@ -45,16 +45,21 @@ _cursor_numbers = itertools.count(1)
 _NO_DEVICE = Context(None, None)
 
 
+def _at_least_one(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{attribute.name} must be at least 1, got {value}")
+
+
 @attrs.frozen
 class SnapshotBatches:
     """How PostgreSQL's snapshot is fetched (ADR 8)."""
 
-    first: int = 500
+    first: int = attrs.field(default=500, validator=_at_least_one)
     """Rows of the first fetch: the cycle starts judging after a few milliseconds."""
-    largest: int = 5_000
+    largest: int = attrs.field(default=5_000, validator=_at_least_one)
     """Rows of a fetch once under way (fetches double up to it): few round trips, a few
     megabytes a batch."""
-    ahead: int = 2
+    ahead: int = attrs.field(default=2, validator=_at_least_one)
     """Fetches queued on the statement thread ahead of the cycle: with two, the thread starts
     the next as soon as one ends."""
 

@@ -122,17 +122,19 @@ class SqlUnitOfWork:
         Best effort, and for a few seconds at most: the server may be why the cycle failed, and
         a cancel request to a vanished host would wait for TCP to give up on it.
         """
-        connection = self._connection
-        if connection is None:
-            return
-        driver = connection.connection.driver_connection
-        stop = getattr(driver, "cancel", None) or getattr(driver, "interrupt", None)
-        if stop is None:
-            return
+        connection = self._connection  # None once the unit of work has closed
 
         def cancel() -> None:
+            # The unit of work may close meanwhile, on its own thread: whatever then fails here
+            # has nothing left to cancel.
             with contextlib.suppress(Exception):
-                stop()
+                driver = connection.connection.driver_connection  # type: ignore[union-attr]
+                stop = getattr(driver, "cancel", None) or getattr(driver, "interrupt", None)
+                if stop is not None:
+                    stop()
+
+        if connection is None:
+            return
 
         canceller = threading.Thread(target=cancel, name="reef-alerts-cancel", daemon=True)
         canceller.start()

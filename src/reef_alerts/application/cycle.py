@@ -42,8 +42,11 @@ from reef_alerts.ports import (
 
 T = TypeVar("T")
 
-# A tuple, not `Skip | Fault`: that would build a union object for every alert of a cycle.
-_NOT_JUDGED = (Skip, Fault)
+STATUS_LINES = 20
+"""Status changes a cycle logs one by one; the rest it counts in one line."""
+
+_NOT_JUDGED = Skip | Fault
+"""The verdicts of an alert that was not judged."""
 
 
 @attrs.frozen
@@ -83,6 +86,15 @@ class _Decided:
 
     triggers: list[Trigger] = attrs.Factory(list)
     resolves: list[tuple[Resolution, Resolve]] = attrs.Factory(list)
+    statuses: list[tuple[StatusChange, RecordedStatus | None]] = attrs.Factory(list)
+    """Status changes, with the status each replaces."""
+
+    def as_applied(self) -> AppliedChanges:
+        """Every decided change, as if all were written."""
+        return AppliedChanges(
+            frozenset(t.event.alert_id for t in self.triggers if t.event.alert_id is not None),
+            frozenset(resolution.event_id for resolution, _ in self.resolves),
+        )
 
 
 class RunCycle:
@@ -102,8 +114,8 @@ class RunCycle:
         """With a `coordinator`, each cycle evaluates only the partitions it leases.
 
         `submit_every`: alerts judged between two submissions of their changes to the event
-        writer, which may write them while judging goes on (ADR 8). `dry_run`: roll each cycle
-        back instead of committing it; its statistics and changes say what it would have done.
+        writer, which may write them while judging goes on (ADR 8). `dry_run`: write nothing and
+        roll each cycle back; its statistics and changes say what it would have done.
         """
         self._uow_factory = uow_factory
         self._clock = clock
@@ -150,7 +162,9 @@ class RunCycle:
                 known=self._known_alerts,
             )
             for batch in _batches(snapshots, self._submit_every):
-                uow.events.submit(self._tally(batch, judge(batch), now, stats, decided))
+                changes = self._tally(batch, judge(batch), now, stats, decided)
+                if not self._dry_run:
+                    uow.events.submit(changes)
             # Only this cycle's alerts are kept: edited or deleted ones do not pile up.
             self._known_alerts = judge.built
             for alert_id, note in judge.notes:
@@ -163,15 +177,18 @@ class RunCycle:
                     stats.total_alerts,
                     shard.describe(),
                 )
-            applied = uow.events.flush()
-            if shard.leased_by is not None and not uow.leases.renew(shard):
-                raise LeaseLostError(
-                    f"lost the lease on {shard.describe()} during the cycle; rolled back, "
-                    "the partitions' new holder evaluates them"
-                )
             if self._dry_run:
+                # Nothing was written, so nothing was locked that a live worker might wait on:
+                # what was decided is what would have been written.
+                applied = decided.as_applied()
                 uow.rollback()
             else:
+                applied = uow.events.flush()
+                if shard.leased_by is not None and not uow.leases.renew(shard):
+                    raise LeaseLostError(
+                        f"lost the lease on {shard.describe()} during the cycle; rolled back, "
+                        "the partitions' new holder evaluates them"
+                    )
                 uow.commit()
         self._report(decided, applied, stats)
 
@@ -218,7 +235,7 @@ class RunCycle:
             change = status_change(alert_id, recorded, verdict, now)
             if change is not None:
                 statuses.append(change)
-                self._say(change, recorded)
+                decided.statuses.append((change, recorded))
             elif debug and isinstance(verdict, _NOT_JUDGED):
                 self._log.debug("Alert %d: still %s", alert_id, verdict.reason)
         stats.total_alerts += len(batch)
@@ -227,9 +244,29 @@ class RunCycle:
         stats.errors += errors
         return EventChanges(opened=opened, resolved=resolved, statuses=statuses)
 
-    def _say(self, change: StatusChange, was: RecordedStatus | None) -> None:
-        """One line when an alert's status changes: a WARNING when it cannot be judged, so that
-        a keeper never needs DEBUG to learn that an alert is dead."""
+    def _say(self, statuses: list[tuple[StatusChange, RecordedStatus | None]]) -> None:
+        """One line for each alert whose status changed, up to STATUS_LINES a cycle, and one
+        for the rest: a WARNING when an alert cannot be judged, so that a keeper never needs
+        DEBUG to learn that an alert is dead, and no flood when a thousand change at once (a
+        worker's first cycle on a big fleet, a controller that went down)."""
+        for change, was in statuses[:STATUS_LINES]:
+            self._say_one(change, was)
+        rest = [change for change, _ in statuses[STATUS_LINES:]]
+        if rest:
+            states = [change.state for change in rest]
+            ids = ", ".join(str(change.alert_id) for change in rest[:STATUS_LINES])
+            self._log.warning(
+                "... and %d more alerts changed status in this cycle (%d skipped, %d could not "
+                "be evaluated, %d judged again): alerts %s%s; `reef-alerts alerts` says why",
+                len(rest),
+                states.count(SKIPPED),
+                states.count(ERROR),
+                states.count(None),
+                ids,
+                ", ..." if len(rest) > STATUS_LINES else "",
+            )
+
+    def _say_one(self, change: StatusChange, was: RecordedStatus | None) -> None:
         if change.state == ERROR:
             self._log.warning("Alert %d could not be evaluated: %s", change.alert_id, change.reason)
         elif change.state == SKIPPED:
@@ -244,6 +281,7 @@ class RunCycle:
 
     def _report(self, decided: _Decided, applied: AppliedChanges, stats: CycleStats) -> None:
         """Count and log what was written, which under concurrency can be less than decided."""
+        self._say(decided.statuses)
         for trigger in decided.triggers:
             event = trigger.event
             if event.alert_id not in applied.opened:

@@ -73,15 +73,7 @@ class Judge:
             return Fault(f"device {stored.device_id}, reading {shown}: {_said(error)}")
 
     def _build(self, stored: StoredAlert) -> Alert:
-        if stored.enabled is None:
-            self.notes.append(
-                (
-                    stored.id,
-                    "its is_enabled is NULL, neither true nor false; it is evaluated as the "
-                    "column's default, enabled (set it to true or false)",
-                )
-            )
-        elif stored.enabled not in (True, 1):
+        if stored.enabled is not None and stored.enabled not in (True, 1):
             raise InvalidAlertError(f"is_enabled {quoted(stored.enabled)} is not a boolean")
         if stored.trend_enabled not in (None, True, False):
             raise InvalidAlertError(
@@ -101,6 +93,14 @@ class Judge:
             raise InvalidAlertError(
                 f"metric {quoted(alert.metric)} is longer than the {self._metric_limit} "
                 "characters alert_events.metric can hold here"
+            )
+        if stored.enabled is None:  # noted once the row is known to make an alert
+            self.notes.append(
+                (
+                    stored.id,
+                    "its is_enabled is NULL, neither true nor false; it is evaluated as the "
+                    "column's default, enabled (set it to true or false)",
+                )
             )
         return alert
 

@@ -26,8 +26,8 @@ def _aware(_instance: object, attribute: attrs.Attribute[Any], value: datetime) 
 def _aware_or_none(
     instance: object, attribute: attrs.Attribute[Any], value: datetime | None
 ) -> None:
-    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
-        _aware(instance, attribute, value)  # which raises, saying why
+    if value is not None:
+        _aware(instance, attribute, value)
 
 
 def _threshold(value: object) -> float:

@@ -18,10 +18,6 @@ class Ordering(enum.Enum):
     EQUAL = "equal"
     ABOVE = "above"
 
-    # Members are singletons, equal only to themselves: hashed by identity, in C, as every
-    # alert's judgement looks its ordering up in a set (Enum's own hash is a Python call).
-    __hash__ = object.__hash__
-
 
 def compare(
     value: float, threshold: float, tolerance: float = DEFAULT_TOLERANCE
@@ -41,13 +37,15 @@ def compare(
 # Named once: looking a member up through its class is a Python call on Python 3.11.
 BELOW, EQUAL, ABOVE = Ordering.BELOW, Ordering.EQUAL, Ordering.ABOVE
 
+# Tuples, not sets: `in` a tuple of members is an identity test, where a set would hash the
+# member in Python code for every alert judged.
 _SATISFIED_BY = {
-    ">": frozenset({ABOVE}),
-    "<": frozenset({BELOW}),
-    "==": frozenset({EQUAL}),
-    ">=": frozenset({ABOVE, EQUAL}),
-    "<=": frozenset({BELOW, EQUAL}),
-    "!=": frozenset({ABOVE, BELOW}),
+    ">": (ABOVE,),
+    "<": (BELOW,),
+    "==": (EQUAL,),
+    ">=": (ABOVE, EQUAL),
+    "<=": (BELOW, EQUAL),
+    "!=": (ABOVE, BELOW),
 }
 
 
@@ -61,7 +59,7 @@ class Operator(enum.Enum):
     LE = "<="
     NE = "!="
 
-    orderings: frozenset[Ordering]
+    orderings: tuple[Ordering, ...]
     """The orderings of value against threshold for which this operator holds; None (NaN or
     infinity) is in none of them."""
 

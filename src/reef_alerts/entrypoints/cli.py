@@ -17,6 +17,7 @@ from reef_alerts import __version__
 from reef_alerts.adapters import schema
 from reef_alerts.adapters.coordination import (
     MAX_PARTITIONS,
+    PartitionCountMismatchError,
     unleased_partitions,
     worker_statuses,
 )
@@ -112,7 +113,7 @@ def run(
             "--dry-run",
             help="Run one evaluation cycle and roll it back: print the events it would have "
             "opened and resolved, and its statistics, and exit 0 (1 if it failed). It writes "
-            "nothing.",
+            "no event or status.",
         ),
     ] = False,
     once: Annotated[
@@ -129,7 +130,7 @@ def run(
             "--config-check",
             help="Validate the settings, connect, tell the schema's generation, verify the tables "
             "and the role's privileges, report the worker's own objects and exit 0 or 1; "
-            "evaluates and creates nothing.",
+            "evaluates nothing and creates no database file or table.",
         ),
     ] = False,
     verbose: Annotated[
@@ -216,6 +217,8 @@ def run(
         secrets=settings.secrets,
         aligned=coordinator is not None,  # so that all workers cycle in the same rounds
         cancel=container.adapters.uow_factory().cancel,
+        # Another worker splits the alerts otherwise: retrying would fail every cycle.
+        fatal=(PartitionCountMismatchError,),
     )
     # SIGTERM and SIGINT let the cycle in flight finish, or cancel it if it does not within a
     # second, for --once too, so that the leases are handed back on the way out.
@@ -250,6 +253,8 @@ def _run_once(worker: Worker, *, dry_run: bool) -> None:
 
 def _run_until_stopped(worker: Worker) -> None:
     worker.run()
+    if worker.fatal is not None:
+        raise typer.Exit(1)
 
 
 @db_app.command("upgrade")
@@ -327,9 +332,9 @@ def alerts(
     settings = _settings()
     engine = _engine(settings)
     report = schema.check(engine)
-    if not report.can_run:
-        problem = "; ".join(report.problems) or "the worker cannot run here"
-        _fail(redact(problem, settings.secrets))
+    if report.error is not None or report.missing_file is not None or report.generation is None:
+        problem = "; ".join(report.problems) or "no shared tables here"
+        _fail(redact(problem, settings.secrets))  # it only reads: no privilege to write needed
     found = alert_report(engine)
     engine.dispose()
     for line in alert_lines(found, state):

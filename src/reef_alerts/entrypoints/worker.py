@@ -4,7 +4,6 @@ statistics every few cycles, and a clean stop on SIGINT or SIGTERM.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
 import threading
@@ -47,11 +46,13 @@ class Worker:
         aligned: bool = False,
         wall: Callable[[], float] = time.time,
         cancel: Callable[[], None] | None = None,
+        fatal: tuple[type[Exception], ...] = (),
     ) -> None:
         """`aligned`: after the first, start cycles at wall-clock multiples of the interval, so
         that workers on several hosts cycle in the same rounds (partition leases rely on it).
         `cancel`: stops the statements of a cycle in flight, from another thread (see
-        `request_stop`)."""
+        `request_stop`). `fatal`: the errors after which the worker stops rather than retry,
+        setting `fatal`."""
         if interval <= 0:
             raise ValueError(f"interval must be greater than 0, got {interval}")
         if stats_every <= 0:
@@ -68,6 +69,9 @@ class Worker:
         self._aligned = aligned
         self._wall = wall
         self._cancel = cancel
+        self._fatal = fatal
+        self.fatal: Exception | None = None
+        """The error that stopped the worker, if one did."""
         self._idle = threading.Event()
         self._idle.set()
         self._cancelled = False
@@ -88,9 +92,16 @@ class Worker:
         try:
             while not self._stop.is_set():
                 started = self._monotonic()
-                # A failure is already logged and counted by _cycle; the loop just carries on.
-                with contextlib.suppress(Exception):
+                # A failure is already logged and counted by _cycle; the loop just carries on,
+                # unless no later cycle can do better.
+                try:
                     self._cycle(started)
+                except self._fatal as error:
+                    self.fatal = error
+                    self._log.error("Stopping: no cycle can succeed until this is put right")
+                    break
+                except Exception:  # noqa: BLE001, S110 - logged by _cycle
+                    pass
                 finished = self._monotonic()
                 if self._statistics.attempted % self._stats_every == 0:
                     self.log_statistics()
@@ -124,7 +135,9 @@ class Worker:
 
     def request_stop(self, why: str) -> None:
         """Stop after the cycle in flight; cancel that cycle (it rolls back) if it has not ended
-        within CANCEL_AFTER seconds, as one waiting on a lock would not. From any thread."""
+        within CANCEL_AFTER seconds, as one waiting on a lock would not, and again every
+        CANCEL_AFTER seconds until it has: a cancel that lands between two statements is lost.
+        From any thread."""
         if self._stop.is_set():
             return
         self._log.info("Received %s, stopping after the cycle in flight", why)
@@ -135,7 +148,10 @@ class Worker:
             "The cycle in flight has not ended after %gs: cancelling it", self.CANCEL_AFTER
         )
         self._cancelled = True
-        self._cancel()
+        while True:
+            self._cancel()
+            if self._idle.wait(self.CANCEL_AFTER):
+                return
 
     def log_statistics(self) -> None:
         self._log.info("Worker statistics: %s", self._statistics.summary(self._monotonic()))

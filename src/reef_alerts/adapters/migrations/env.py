@@ -12,8 +12,8 @@ context.configure(
     # Our own version table, so the web app's Alembic history is never touched.
     version_table=VERSION_TABLE,
     transactional_ddl=True,
-    # A transaction per revision: one that builds an index CONCURRENTLY commits the revisions
-    # before it and runs outside any transaction.
+    # A transaction per revision, so a failed one leaves the ones before it applied. (The history
+    # index, built CONCURRENTLY, is made by adapters.schema outside Alembic and any transaction.)
     transaction_per_migration=True,
 )
 with context.begin_transaction():
