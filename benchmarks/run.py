@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from benchmarks.databases import DEFAULT_SERVER_URL, Scratch, scratch_for
 from benchmarks.generate import Summary, generate
 from benchmarks.targets import judge_all
-from reef_alerts.adapters.tables import Generation, tables_for
+from reef_alerts.adapters.tables import Generation, rules, tables_for
 
 ROOT = Path(__file__).resolve().parents[1]
 LEGACY, CURRENT = Generation.LEGACY, Generation.CURRENT
@@ -39,6 +39,12 @@ SUITE = (
     ("sqlite", 100_000, LEGACY),
     ("sqlite", 100_000, CURRENT),
 )
+OPTIONS_SUITE = (("postgresql", 100_000, CURRENT), ("sqlite", 100_000, CURRENT))
+"""The sizes at which the suite also times every alert with rule options against none."""
+OPTIONS = {"pending_seconds": 300.0, "recovery_margin": 0.2, "no_data_after_seconds": 600.0}
+"""Every alert's options in the options runs: a 5-minute pending time (so the alerts that would
+open an event wait instead, and their state is written), a margin, and no-data events (so the
+silent devices of the mix open them)."""
 HISTORY_ROWS = 5_000_000
 """The history the default depth gives each size: a thousand readings a device at 1,000 alerts,
 500 at 10,000 and 50 at 100,000 (the mix has a device per alert)."""
@@ -73,6 +79,8 @@ def bench(
     }
     reef, reef_open = _run_reef(scratch, template, summary, args)
     result |= reef
+    if (scratch.backend, alerts, generation) in args.options_jobs:
+        result |= _run_options(scratch, template, summary, args)
     if args.skip_reference or alerts > args.reference_limit:
         result |= {"reference_seconds": None, "ratio": None, "events_match": None}
     else:
@@ -122,6 +130,63 @@ def _run_reef(
         "load_average_before": runs[0]["load_average_before"],
         "reef_matches_expected": open_ids == summary.dataset.expected.open_alert_ids,
     }, open_ids
+
+
+def _run_options(
+    scratch: Scratch, template: str, summary: Summary, args: argparse.Namespace
+) -> dict[str, Any]:
+    """reef_alerts with OPTIONS on every alert against none, side by side: each pair of runs
+    on fresh copies, one after the other, so that both meet the machine in the same state."""
+    plain: list[dict[str, Any]] = []
+    options: list[dict[str, Any]] = []
+    for _ in range(args.copies):
+        for runs, with_options in ((plain, False), (options, True)):
+            copy = scratch.clone(template)
+            if with_options:
+                _give_every_alert_options(copy)
+            runs.append(
+                measure_in_process("reef", copy, summary.now, ["--repeat", str(args.repeat)])
+            )
+            scratch.drop(copy)
+            name = "with options" if with_options else "without"
+            _progress(f"  reef {name}: {runs[-1]['seconds']:.3f} s")
+    first_plain, first_options = (
+        statistics.median(r["seconds"] for r in runs) for runs in (plain, options)
+    )
+    later_plain, later_options = (
+        statistics.median(s for run in runs for s in run["all_seconds"][1:])
+        for runs in (plain, options)
+    )
+    return {
+        "options": OPTIONS,
+        "options_reef_seconds": round(first_options, 4),
+        "options_plain_seconds": round(first_plain, 4),
+        "options_first_seconds_all": [round(r["seconds"], 4) for r in options],
+        "options_plain_first_seconds_all": [round(r["seconds"], 4) for r in plain],
+        "options_ratio": round(first_options / first_plain, 3),
+        "options_ratio_later_cycles": round(later_options / later_plain, 3),
+        "options_peak_rss_mb": max(r["peak_rss_mb"] for r in options),
+        "options_stats": options[0]["stats"],
+    }
+
+
+def _give_every_alert_options(url: str) -> None:
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.begin() as connection:
+            alerts = tables_for(CURRENT).alerts  # the columns read are in both generations
+            connection.execute(
+                sa.insert(rules).from_select(
+                    ["alert_id", *OPTIONS, "updated_at"],
+                    sa.select(
+                        alerts.c.id,
+                        *(sa.literal(value) for value in OPTIONS.values()),
+                        sa.func.current_timestamp(),
+                    ),
+                )
+            )
+    finally:
+        engine.dispose()
 
 
 def _run_reference(
@@ -288,6 +353,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--profile", type=Path, help="pyinstrument profile of one reef cycle")
     parser.add_argument(
+        "--options",
+        action="store_true",
+        help="also time every alert with rule options against none, side by side",
+    )
+    parser.add_argument(
         "--suite",
         action="store_true",
         help="PostgreSQL 1k/10k, and 100k and SQLite 100k on both generations",
@@ -296,6 +366,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     sizes = sorted({n for group in args.alerts or [[10_000]] for n in group})
     backend = "sqlite" if args.sqlite else "postgresql"
     args.jobs = list(SUITE) if args.suite else [(backend, n, args.generation) for n in sizes]
+    args.options_jobs = set(OPTIONS_SUITE if args.suite else args.jobs if args.options else ())
     if args.force_reference:
         args.reference_limit = sys.maxsize
     return args

@@ -14,7 +14,7 @@ from typing import Self
 
 import attrs
 
-from reef_alerts.domain import AlertEvent, Device, Reading, Resolution
+from reef_alerts.domain import AlertEvent, Device, EventKind, Reading, Resolution
 from reef_alerts.ports import (
     WHOLE,
     AlertSnapshot,
@@ -25,8 +25,10 @@ from reef_alerts.ports import (
     RecordedStatus,
     Shard,
     SnapshotReader,
+    StateChange,
     StatusChange,
     StoredAlert,
+    StoredRule,
 )
 
 T0 = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
@@ -86,6 +88,10 @@ class Tables:
     """The worker's status table: why an alert cannot be judged, and since when."""
     reasons: dict[int, str] = attrs.Factory(dict)
     """The reason column of the status table."""
+    rules: dict[int, StoredRule] = attrs.Factory(dict)
+    """The rules table: alerts' options."""
+    states: dict[int, datetime] = attrs.Factory(dict)
+    """The state table: when each pending alert's condition began to hold."""
 
     def copy(self) -> Tables:
         # copying the dicts is a full snapshot because no row is ever mutated
@@ -97,7 +103,17 @@ class Tables:
             self.next_event_id,
             dict(self.statuses),
             dict(self.reasons),
+            dict(self.rules),
+            dict(self.states),
         )
+
+    def remember(self, change: StateChange) -> None:
+        """Set or clear an alert's state, as the state table's upsert and delete do; only for
+        an alert that exists, as the SQL writers do."""
+        if change.pending_since is None:
+            self.states.pop(change.alert_id, None)
+        elif change.alert_id in self.alerts:
+            self.states[change.alert_id] = change.pending_since
 
     def record(self, change: StatusChange) -> None:
         """Set or clear an alert's status, as the status table's upsert and delete do."""
@@ -110,9 +126,16 @@ class Tables:
         self.statuses[change.alert_id] = RecordedStatus(change.state, change.code, change.since)
         self.reasons[change.alert_id] = change.reason
 
-    def open_event_of(self, alert_id: int) -> AlertEvent | None:
+    def open_event_of(
+        self, alert_id: int | None, kind: EventKind = EventKind.THRESHOLD
+    ) -> AlertEvent | None:
         return next(
-            (e for e in self.events.values() if e.alert_id == alert_id and not e.resolved), None
+            (
+                e
+                for e in self.events.values()
+                if e.alert_id == alert_id and not e.resolved and e.kind is kind
+            ),
+            None,
         )
 
     def newest_reading(self, device_id: int) -> Reading | None:
@@ -126,10 +149,10 @@ class Tables:
 
     def insert_event(self, event: AlertEvent) -> AlertEvent | None:
         """Store `event` with a new id; None, storing nothing, if its alert already has an open
-        one: the unique partial index with ON CONFLICT DO NOTHING of ADR 0004."""
+        one of its kind: the unique partial index with ON CONFLICT DO NOTHING of ADR 0004."""
         if event.id is not None:
             raise ValueError(f"storage assigns event ids; got an event with id {event.id}")
-        if not event.resolved and self.open_event_of(event.alert_id) is not None:
+        if not event.resolved and self.open_event_of(event.alert_id, event.kind) is not None:
             return None
         stored = attrs.evolve(event, id=self.next_event_id)
         self.events[self.next_event_id] = stored
@@ -183,6 +206,22 @@ class InMemoryStore:
             raise DuplicateOpenEventError(f"alert {event.alert_id} already has an open event")
         return stored
 
+    def set_rule(self, alert_id: int, rule: StoredRule | None) -> None:
+        """Give an alert options (a rules row), or take them away (None)."""
+        if rule is None:
+            self._committed.rules.pop(alert_id, None)
+        else:
+            self._committed.rules[alert_id] = rule
+
+    def remove_alert(self, alert_id: int) -> None:
+        """Delete an alert, and with it its rules and state rows, as the foreign keys do."""
+        for table in (self._committed.alerts, self._committed.rules, self._committed.states):
+            table.pop(alert_id, None)
+
+    def states(self) -> Mapping[int, datetime]:
+        """Every committed pending instant, by alert id."""
+        return dict(self._committed.states)
+
     def remove_device(self, device_id: int) -> None:
         self._committed.devices.pop(device_id, None)
 
@@ -221,6 +260,8 @@ class InMemoryStore:
 class FakeSnapshotReader:
     """SnapshotReader over the transaction's tables."""
 
+    remembers = True
+
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
 
@@ -233,6 +274,7 @@ class FakeSnapshotReader:
             if row.enabled is False or not shard.includes(row.id):
                 continue
             open_event = tables.open_event_of(row.id)
+            no_data_event = tables.open_event_of(row.id, EventKind.NO_DATA)
             snapshots.append(
                 AlertSnapshot(
                     alert=StoredAlert(
@@ -248,6 +290,9 @@ class FakeSnapshotReader:
                     reading=tables.newest_reading(row.device_id),
                     open_event_id=open_event.id if open_event is not None else None,
                     status=tables.statuses.get(row.id),
+                    no_data_event_id=None if no_data_event is None else no_data_event.id,
+                    rule=tables.rules.get(row.id),
+                    pending_since=tables.states.get(row.id),
                 )
             )
         return snapshots
@@ -260,18 +305,24 @@ class FakeEventWriter:
 
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
-        self._opened: set[int] = set()
+        self._opened: set[tuple[int, str]] = set()
         self._resolved: set[int] = set()
 
     def submit(self, changes: EventChanges) -> None:
         tables = self._uow.tables()
-        self._opened |= {e.alert_id for e in changes.opened if tables.insert_event(e) is not None}
+        self._opened |= {
+            (e.alert_id, e.kind.value)
+            for e in changes.opened
+            if tables.insert_event(e) is not None and e.alert_id is not None
+        }
         # fail after writing something, so only the transaction can keep the store unchanged
         if self._uow.store.apply_error is not None:
             raise self._uow.store.apply_error
         self._resolved |= {r.event_id for r in changes.resolved if tables.resolve_event(r)}
         for change in changes.statuses:
             tables.record(change)
+        for state in changes.states:
+            tables.remember(state)
 
     def flush(self) -> AppliedChanges:
         applied = AppliedChanges(frozenset(self._opened), frozenset(self._resolved))

@@ -17,7 +17,16 @@ import attrs
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from reef_alerts.domain import DEFAULT_TOLERANCE, MAX_AGE_LIMIT, EvaluationPolicy
+from reef_alerts.domain import (
+    DEFAULT_OPTIONS,
+    DEFAULT_TOLERANCE,
+    MAX_AGE_LIMIT,
+    MAX_RULE_DURATION,
+    EvaluationPolicy,
+    RuleOptions,
+    format_duration,
+    parse_duration,
+)
 from reef_alerts.redaction import mask_url, redact, spellings, url_secrets
 
 Env = Literal["development", "production"]
@@ -66,6 +75,8 @@ class Settings:
     """How long a worker's statement may wait for a lock; None: derived from the interval."""
     statement_timeout: timedelta | None = None
     """How long a worker's statement may run; None: derived from the interval."""
+    default_options: RuleOptions = DEFAULT_OPTIONS
+    """The rule options of every alert that sets none of its own (ADR 15)."""
     secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
     """Strings to redact from every output: the database password in each spelling it may take."""
 
@@ -99,6 +110,7 @@ class Settings:
             "stats_every": f"{self.stats_every} cycles",
             "lock_timeout": _or_derived(self.lock_timeout),
             "statement_timeout": _or_derived(self.statement_timeout),
+            "default_rule_options": self.default_options.describe(),
         }
 
 
@@ -129,8 +141,39 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         stats_every=_whole_number(environ, "REEF_ALERTS_STATS_EVERY", 10),
         lock_timeout=_optional_seconds(environ, "REEF_ALERTS_LOCK_TIMEOUT"),
         statement_timeout=_optional_seconds(environ, "REEF_ALERTS_STATEMENT_TIMEOUT"),
+        default_options=_default_options(environ),
         secrets=database.secrets,
     )
+
+
+def _default_options(environ: Mapping[str, str]) -> RuleOptions:
+    """The options every alert has unless its own say otherwise; DEFAULT_OPTIONS, the
+    specification's rule, when none is set."""
+    options = RuleOptions(
+        pending=_duration(environ, "REEF_ALERTS_DEFAULT_PENDING") or timedelta(0),
+        recovery_margin=_number(
+            environ, "REEF_ALERTS_DEFAULT_RECOVERY_MARGIN", 0.0, positive=False, most=math.inf
+        ),
+        no_data_after=_duration(environ, "REEF_ALERTS_DEFAULT_NO_DATA_AFTER") or None,
+    )
+    return DEFAULT_OPTIONS if options == DEFAULT_OPTIONS else options
+
+
+def _duration(environ: Mapping[str, str], name: str) -> timedelta | None:
+    """A duration such as `10m`; None when unset, `0` or `off`."""
+    raw = _get(environ, name)
+    if raw is None or raw.strip().lower() in ("off", "0"):
+        return None
+    try:
+        duration = parse_duration(raw)
+    except ValueError:
+        raise ConfigError(
+            name, f"{name} must be a duration such as 30s, 5m, 1h or 1h30m, or off; got {raw!r}"
+        ) from None
+    if duration > MAX_RULE_DURATION:
+        most = format_duration(MAX_RULE_DURATION)
+        raise ConfigError(name, f"{name} must be at most {most}, got {raw!r}")
+    return duration or None
 
 
 def _get(environ: Mapping[str, str], name: str) -> str | None:

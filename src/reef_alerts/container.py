@@ -88,6 +88,7 @@ class UseCases(containers.DeclarativeContainer):
         policy=settings.provided.policy.call(),
         log=log,
         coordinator=None,
+        defaults=settings.provided.default_options,
     )
 
 

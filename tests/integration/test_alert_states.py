@@ -44,14 +44,16 @@ def test_the_alerts_command_shows_each_alerts_state_and_why_it_cannot_be_judged(
 
     assert code == 0, out
     lines = out.splitlines()
-    assert lines[0].split() == ["alert", "device", "condition", "state", "since", "reason"]
+    assert lines[0].split() == [
+        *("alert", "device", "condition", "options", "state", "since", "reason")
+    ]
     by_alert = {line.split()[0]: line for line in lines[1:]}
-    assert by_alert["1"].split()[1:6] == ["Heater", "temperature", ">", "82", "firing"]
+    assert by_alert["1"].split()[1:7] == ["Heater", "temperature", ">", "82", "-", "firing"]
     assert "2026-11-29 12:00 UTC" in by_alert["1"]
-    assert by_alert["2"].split()[5] == "ok"
+    assert by_alert["2"].split()[6] == "ok"
     assert " error " in by_alert["3"]
     assert "unknown operator '=>'" in by_alert["3"]
-    assert by_alert["4"].split()[5] == "disabled"
+    assert by_alert["4"].split()[6] == "disabled"
     assert " skipped " in by_alert["5"]
     assert "device 'Old pH probe' is inactive" in by_alert["5"]
 
@@ -132,3 +134,30 @@ def test_without_the_status_table_a_worker_still_warns_once_and_the_command_says
     assert " firing " in out.splitlines()[1]
     assert out.splitlines()[2].endswith(" unknown")
     assert "`reef-alerts db upgrade` adds it" in out
+
+
+def test_the_alerts_command_shows_options_and_pending_and_no_data_states(
+    engine: Engine, tmp_path: Path
+) -> None:
+    schema.upgrade(engine)
+    add_device(engine, 1, "Heater")
+    add_alert(engine, 1, 1, "temperature", ">", 82.0)
+    add_reading(engine, 1, 82.4)
+    add_device(engine, 2, "Quarantine pH")  # never reports
+    add_alert(engine, 2, 2, "ph", "<", 7.8)
+    url = str(engine.url.render_as_string(False))
+    for alert_id, options in (("1", ["--pending", "5m"]), ("2", ["--no-data-after", "10m"])):
+        code, out, err = invoke(["rules", "set", alert_id, *options], tmp_path, DATABASE_URL=url)
+        assert code == 0, err
+    run_cycle(engine)
+
+    code, out, _ = invoke(["alerts"], tmp_path, DATABASE_URL=url)
+
+    assert code == 0, out
+    by_alert = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert "pending 5m" in by_alert["1"]
+    assert " pending " in by_alert["1"].replace("pending 5m", "")
+    assert "2026-11-29 12:00 UTC" in by_alert["1"]
+    assert "no data after 10m" in by_alert["2"]
+    assert " no_data " in by_alert["2"]
+    assert "the device sends no readings" in by_alert["2"]

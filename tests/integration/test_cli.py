@@ -172,7 +172,7 @@ class TestSingleCycles:
         [row] = events(engine)
         assert row["metadata_"]["device_name"] == "Main Tank"
         with engine.connect() as connection:  # the app's tables were left as they were
-            assert not schema.has_open_event_index(connection)
+            assert schema.open_event_index(connection) is None
         engine.dispose()
 
     def test_creates_the_embedded_database_in_development(self, tmp_path: Path) -> None:
@@ -259,7 +259,7 @@ class TestDbCommands:
 
         assert code == 0, out
         assert "schema generation: current (" in out
-        assert "worker object uq_alert_events_one_open_per_alert: present" in out
+        assert "worker object uq_alert_events_one_open_per_kind: present" in out
         assert "result: ready" in out
 
     def test_check_warns_while_history_lacks_the_index_the_worker_reads_through(
@@ -305,7 +305,23 @@ def test_the_demo_shows_a_triggered_and_resolved_temperature_alert(tmp_path: Pat
     assert code == 0, err
     assert "Alert 1 triggered: Threshold exceeded: 82.4 > 82.0" in err
     table = out[out.index("Alert events:") :]
-    assert re.search(r"1\s+Display Tank Heater\s+temperature > 82\s+82.4\s+13:04\s+yes", table)
+    assert re.search(
+        r"1\s+Display Tank Heater\s+temperature > 82\s+threshold\s+82.4\s+13:04\s+yes", table
+    )
+
+
+def test_the_demo_shows_what_rule_options_change_for_a_hovering_heater_and_a_silent_probe(
+    tmp_path: Path,
+) -> None:
+    code, out, err = invoke(["demo", "--path", str(tmp_path / "demo.db")], tmp_path)
+
+    assert code == 0, err
+    assert "alert 8, by the specification's rule, opened 3 events" in out
+    assert "with a 3-minute pending time and a 0.5 °F recovery margin, opened 1." in out
+    assert "alert 10 opened a no-data event at 13:06 and resolved it at 13:10" in out
+    table = out[out.index("Alert events:") :]
+    assert re.search(r"10\s+Quarantine Tank pH\s+ph < 7.8\s+no-data\s+-\s+13:06\s+yes", table)
+    assert "Alert 10: no data: device 'Quarantine Tank pH' has sent no reading for 4m" in err
 
 
 def test_the_demo_will_not_overwrite_a_database_it_did_not_make(tmp_path: Path) -> None:

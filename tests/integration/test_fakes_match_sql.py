@@ -1,8 +1,9 @@
 """The in-memory fakes and the SQL adapters on SQLite make the same events from the same history.
 
 A hypothesis state machine seeds a few devices and alerts into both, then replays one random
-sequence of readings, alert edits, device switches, clock moves and cycles against each, and
-compares their events and cycle statistics after every step. Ids are mirrored, so the newest
+sequence of readings, alert edits, option edits, device switches, clock moves, restarts and
+cycles against each, and compares their events, alert states and cycle statistics after every
+step. Ids are mirrored, so the newest
 reading (timestamp, then id) and the event metadata that names it agree.
 """
 
@@ -30,12 +31,20 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import Engine, String, insert, select, type_coerce, update
 
-from reef_alerts.adapters import schema
+from reef_alerts.adapters import rule_store, schema
 from reef_alerts.adapters.database import make_engine
-from reef_alerts.adapters.tables import Generation, tables_for
+from reef_alerts.adapters.tables import Generation, alert_state, tables_for
 from reef_alerts.adapters.unit_of_work import SqlUnitOfWorkFactory
 from reef_alerts.application import CycleStats, RunCycle
-from reef_alerts.domain import Device, EvaluationPolicy, Operator, Reading
+from reef_alerts.domain import (
+    DEFAULT_OPTIONS,
+    Device,
+    EvaluationPolicy,
+    Operator,
+    Reading,
+    RuleOptions,
+)
+from reef_alerts.ports import StoredRule
 from tests.fakes import AlertRow, FakeClock, InMemoryStore
 from tests.integration.reef import make_app_tables, tables_of
 
@@ -198,9 +207,9 @@ def normalised(
     )
 
 
-def _order(event: tuple[Any, ...]) -> tuple[int, datetime]:
-    # an alert opens at most one event per cycle, and each cycle has its own time
-    return event[0], event[2]
+def _order(event: tuple[Any, ...]) -> tuple[int, datetime, str]:
+    # an alert opens at most one event of each kind per cycle, and each cycle has its own time
+    return event[0], event[2], str(event[-1].get("kind"))
 
 
 def fake_events(store: InMemoryStore) -> list[tuple[Any, ...]]:
@@ -251,6 +260,8 @@ class FakesAndSqlMachine(RuleBasedStateMachine):
 
     generation = Generation.CURRENT
     """Of the web app's schema, in SQLite."""
+    defaults = DEFAULT_OPTIONS
+    """The options of alerts without their own."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -262,8 +273,8 @@ class FakesAndSqlMachine(RuleBasedStateMachine):
         self.tables = tables_for(self.generation)
         self.engine = make_engine(url)
         schema.upgrade(self.engine)
-        self.fake_cycle = RunCycle(self.store.unit_of_work, self.clock, POLICY, LOG)
-        self.sql_cycle = RunCycle(SqlUnitOfWorkFactory(self.engine, LOG), self.clock, POLICY, LOG)
+        self.fake_cycle = self._fake_cycle()
+        self.sql_cycle = self._sql_cycle()
         self.device_ids: list[int] = []
         self.alert_ids: list[int] = []
         self.next_reading_id = 1
@@ -429,6 +440,43 @@ class FakesAndSqlMachine(RuleBasedStateMachine):
         """Mostly by tens of seconds, as the ages are; sub-second moves test stored microseconds."""
         self.clock.advance(timedelta(seconds=seconds))
 
+    @precondition(lambda self: self.alert_ids)
+    @rule(
+        data=st.data(),
+        pending=st.sampled_from([None, 0.0, 30.0, 60.0, 300.0]),
+        margin=st.sampled_from([None, 0.0, 0.0005, 0.3, 1.0]),
+        no_data_after=st.sampled_from([None, 0.0, 60.0, 300.0, 600.0]),
+    )
+    def set_options(
+        self,
+        data: st.DataObject,
+        pending: float | None,
+        margin: float | None,
+        no_data_after: float | None,
+    ) -> None:
+        """A keeper's `rules set` (all three columns; None: the default) or `rules clear`."""
+        alert_id = data.draw(st.sampled_from(self.alert_ids), label="alert_id")
+        rule = StoredRule(pending, margin, no_data_after)
+        if rule == StoredRule(None, None, None):
+            self.store.set_rule(alert_id, None)
+            rule_store.clear_rule(self.engine, alert_id)
+        else:
+            self.store.set_rule(alert_id, rule)
+            rule_store.set_rule(self.engine, alert_id, rule._asdict())
+
+    @rule()
+    def restart(self) -> None:
+        """A new process: whatever the cycles kept in memory is gone; the tables are not."""
+        self.fake_cycle = self._fake_cycle()
+        self.sql_cycle = self._sql_cycle()
+
+    def _fake_cycle(self) -> RunCycle:
+        return RunCycle(self.store.unit_of_work, self.clock, POLICY, LOG, defaults=self.defaults)
+
+    def _sql_cycle(self) -> RunCycle:
+        factory = SqlUnitOfWorkFactory(self.engine, LOG)
+        return RunCycle(factory, self.clock, POLICY, LOG, defaults=self.defaults)
+
     @rule()
     def run_cycle(self) -> None:
         stats = self.cycle()
@@ -450,6 +498,9 @@ class FakesAndSqlMachine(RuleBasedStateMachine):
 
     def _assert_same_events(self) -> None:
         assert fake_events(self.store) == sql_events(self.engine)
+        with self.engine.connect() as connection:
+            states = dict(connection.execute(select(*alert_state.c)).all())
+        assert self.store.states() == states
 
     def _write(self, statement: Any, parameters: dict[str, Any] | None = None) -> None:
         with self.engine.begin() as connection:
@@ -457,7 +508,11 @@ class FakesAndSqlMachine(RuleBasedStateMachine):
 
 
 class LegacyFakesAndSqlMachine(FakesAndSqlMachine):
+    """On the legacy schema, with default options: every alert goes through the state machine,
+    where the current one's go through it only once they have options of their own."""
+
     generation = Generation.LEGACY
+    defaults = RuleOptions(no_data_after=timedelta(minutes=10), recovery_margin=0.0005)
 
 
 @pytest.mark.parametrize(

@@ -98,6 +98,8 @@ def test_upgrade_leaves_the_app_tables_of_an_existing_database_as_they_were(
         "reef_alerts_workers",
         "reef_alerts_partition_leases",
         "reef_alerts_alert_status",
+        "reef_alerts_rules",
+        "reef_alerts_alert_state",
     }
     assert schema.check(engine).generation is generation
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import threading
@@ -18,6 +19,8 @@ from reef_alerts.adapters.facts import WorkerFacts
 from reef_alerts.adapters.snapshot_queries import (
     ALERT_COLUMNS,
     CONTEXT_COLUMNS,
+    EVENT_COLUMNS,
+    RULE_COLUMNS,
     SNAPSHOT_COLUMNS,
     STATUS_COLUMNS,
     alerts_query,
@@ -80,6 +83,7 @@ def test_creates_an_event_row_as_the_specification_shows(reef: Engine) -> None:
     assert (row["operator"], row["metric"], row["is_resolved"]) == (">", "temperature", False)
     assert (row["resolved_at"], row["resolution_value"]) == (None, None)
     assert row["metadata_"] == {
+        "kind": "threshold",
         "reading_id": 1,
         "reading_timestamp": (NOW - timedelta(seconds=10)).isoformat(),
         "device_name": "Main Tank",
@@ -179,7 +183,7 @@ def test_commits_every_change_of_a_cycle_together(reef: Engine) -> None:
             EventChanges(opened=[sump_event], resolved=[Resolution(open_event, 1, NOW, 70.0)])
         )
         applied = failing.events.flush()
-        assert (applied.opened, applied.resolved) == ({2}, {open_event})
+        assert (applied.opened, applied.resolved) == ({(2, "threshold")}, {open_event})
         with pytest.raises(RuntimeError):
             failing.commit()
 
@@ -204,6 +208,10 @@ class _BlindSnapshots:
     def __init__(self, inner: SqlSnapshotReader) -> None:
         self._inner = inner
 
+    @property
+    def remembers(self) -> bool:
+        return self._inner.remembers
+
     def enabled_alerts(self, shard: Shard = WHOLE) -> list[AlertSnapshot]:
         return [s._replace(open_event_id=None) for s in self._inner.enabled_alerts(shard)]
 
@@ -222,7 +230,7 @@ def test_an_unguarded_legacy_database_still_never_duplicates_within_one_worker(
     schema.upgrade(engine)
     if not indexed:
         with engine.begin() as connection:
-            connection.execute(text("DROP INDEX uq_alert_events_one_open_per_alert"))
+            connection.execute(text("DROP INDEX uq_alert_events_one_open_per_kind"))
     add_device(engine, 1)
     add_alert(engine, 1, 1)
     add_reading(engine, 1, 85.2)
@@ -243,14 +251,14 @@ def test_a_unit_of_work_looks_for_the_missing_index_once_however_many_writes_it_
 ) -> None:
     schema.upgrade(engine)
     with engine.begin() as connection:
-        connection.execute(text("DROP INDEX uq_alert_events_one_open_per_alert"))
+        connection.execute(text("DROP INDEX uq_alert_events_one_open_per_kind"))
     for n in (1, 2):
         add_device(engine, n)
         add_alert(engine, n, n)
     lookups: list[str] = []
 
     def _record(_conn: object, _cursor: object, statement: str, *args: object) -> None:
-        if "uq_alert_events_one_open_per_alert" in str(args[0]):
+        if "uq_alert_events_one_open_per_kind" in str(args[0]):
             lookups.append(statement)
 
     event.listen(engine, "before_cursor_execute", _record)
@@ -272,7 +280,7 @@ def test_warns_once_when_the_one_open_event_index_is_missing_and_stops_when_it_i
 ) -> None:
     schema.upgrade(engine)
     with engine.begin() as connection:
-        connection.execute(text("DROP INDEX uq_alert_events_one_open_per_alert"))
+        connection.execute(text("DROP INDEX uq_alert_events_one_open_per_kind"))
     add_device(engine, 1)
     for alert_id in (1, 2, 3):
         add_alert(engine, alert_id, 1, threshold=80.0 + alert_id)
@@ -286,7 +294,7 @@ def test_warns_once_when_the_one_open_event_index_is_missing_and_stops_when_it_i
         seen: list[str] = []
 
         def _record(_conn: object, _cursor: object, statement: str, *args: object) -> None:
-            if "uq_alert_events_one_open_per_alert" in str(args[0]):
+            if "uq_alert_events_one_open_per_kind" in str(args[0]):
                 seen.append(statement)
 
         event.listen(engine, "before_cursor_execute", _record)
@@ -346,10 +354,10 @@ def test_a_cycle_sends_the_same_statements_for_10_and_1000_alerts_but_a_fetch(
     finally:
         engine.dispose()
 
-    # PostgreSQL: the status table's look-up (a worker's first cycle only), DECLARE and CLOSE
+    # PostgreSQL: the worker's tables' look-up (a worker's first cycle only), DECLARE and CLOSE
     # of the snapshot's cursor, the FETCHes, whose batches grow from 500 rows to 5,000, then
     # the index look-up (a worker's first insert only), the insert and the update. SQLite:
-    # BEGIN IMMEDIATE, the status table's look-up, the two snapshot statements, the index
+    # BEGIN IMMEDIATE, the worker's tables' look-up, the two snapshot statements, the index
     # look-up, the insert and the update.
     assert [s for s in small if s != "FETCH"] == [s for s in large if s != "FETCH"]
     assert len([s for s in small if s != "FETCH"]) <= 7
@@ -409,7 +417,7 @@ def test_changes_submitted_while_the_statement_thread_is_busy_are_written_togeth
     finally:
         event.remove(engine, "before_cursor_execute", _record)
 
-    assert applied.opened == {1, 2, 3}
+    assert applied.opened == {(n, "threshold") for n in (1, 2, 3)}
     assert len(inserts) == 1
     assert open_alert_ids(engine) == [1, 2, 3]
     engine.dispose()
@@ -662,7 +670,7 @@ def test_a_second_worker_inserting_the_same_open_event_waits_and_then_does_nothi
     second: list[AppliedChanges] = []
     with SqlUnitOfWork(engine) as first:
         first.events.submit(EventChanges(opened=[event]))
-        assert first.events.flush().opened == {1}
+        assert first.events.flush().opened == {(1, "threshold")}
 
         def insert_again() -> None:
             with SqlUnitOfWork(engine) as other:
@@ -691,11 +699,13 @@ def test_the_snapshot_queries_select_the_columns_in_the_order_they_are_unpacked(
     assert tuple(watched_devices_query(tables, shard).selected_columns.keys()) == CONTEXT_COLUMNS
     assert tuple(alerts_query(tables, shard).selected_columns.keys()) == (
         *ALERT_COLUMNS,
-        "event_id",
+        *EVENT_COLUMNS,
         *STATUS_COLUMNS,
+        *RULE_COLUMNS,
     )
-    for statuses in (True, False):  # without the status table, NULLs in their place
-        query = snapshot_query(tables, shard, statuses=statuses)
+    for statuses, rules in itertools.product((True, False), repeat=2):
+        # without the status or the rule tables, NULLs in their place
+        query = snapshot_query(tables, shard, statuses=statuses, rules=rules)
         assert tuple(query.selected_columns.keys()) == SNAPSHOT_COLUMNS
 
 

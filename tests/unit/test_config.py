@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from reef_alerts.config import ConfigError, Settings, load_settings
-from reef_alerts.domain import EvaluationPolicy
+from reef_alerts.domain import DEFAULT_OPTIONS, EvaluationPolicy, RuleOptions
 from reef_alerts.redaction import mask_url, redact
 
 PG = {
@@ -342,3 +342,44 @@ def test_an_embedded_path_with_a_url_query_character_is_refused(tmp_path):
 
     assert raised.value.variable == "REEF_ALERTS_SQLITE_PATH"
     assert "must not contain '?' or '#'" in str(raised.value)
+
+
+def test_default_rule_options_are_the_specifications_rule_unless_set(workdir: Path) -> None:
+    assert load_settings({}).default_options is DEFAULT_OPTIONS
+    assert load_settings({"REEF_ALERTS_DEFAULT_NO_DATA_AFTER": "off"}).default_options is (
+        DEFAULT_OPTIONS
+    )
+
+
+def test_default_rule_options_are_read_as_a_keeper_writes_them(workdir: Path) -> None:
+    settings = load_settings(
+        {
+            "REEF_ALERTS_DEFAULT_PENDING": "5m",
+            "REEF_ALERTS_DEFAULT_RECOVERY_MARGIN": "0.3",
+            "REEF_ALERTS_DEFAULT_NO_DATA_AFTER": "1h30m",
+        }
+    )
+    assert settings.default_options == RuleOptions(
+        timedelta(minutes=5), 0.3, timedelta(hours=1, minutes=30)
+    )
+    assert settings.describe()["default_rule_options"] == (
+        "pending 5m, recovery margin 0.3, no data after 1h30m"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("REEF_ALERTS_DEFAULT_PENDING", "5 minutes", "must be a duration such as 30s"),
+        ("REEF_ALERTS_DEFAULT_PENDING", "8d", "must be at most 7d"),
+        ("REEF_ALERTS_DEFAULT_NO_DATA_AFTER", "-10m", "must be a duration such as 30s"),
+        ("REEF_ALERTS_DEFAULT_RECOVERY_MARGIN", "-1", "must not be negative"),
+        ("REEF_ALERTS_DEFAULT_RECOVERY_MARGIN", "nan", "must be a finite number"),
+    ],
+)
+def test_an_invalid_default_rule_option_is_an_error_naming_its_variable(
+    workdir: Path, variable: str, value: str, message: str
+) -> None:
+    error = config_error({variable: value})
+    assert error.variable == variable
+    assert message in str(error)

@@ -234,6 +234,7 @@ def test_the_triggered_event_records_the_reading_and_device_in_its_metadata():
     decision = decide(newest=newest)
     assert isinstance(decision, Trigger)
     assert decision.event.metadata == {
+        "kind": "threshold",
         "reading_id": 7,
         "reading_timestamp": newest.timestamp.isoformat(),
         "device_name": "Main Tank",

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from reef_alerts.adapters.events import _Encoded, _postgres_writes
-from reef_alerts.adapters.tables import CURRENT, LEGACY, SharedTables
+from reef_alerts.adapters.tables import CURRENT, LEGACY, OPEN_EVENT_INDEX, SharedTables
 from reef_alerts.domain import AlertEvent, Operator, Resolution
 from reef_alerts.ports import EventChanges
 
@@ -45,7 +45,7 @@ def test_an_opened_event_row_carries_exactly_the_columns_the_insert_declares(
 
     assert encoded.opened is not None
     (row,) = json.loads(encoded.opened)
-    insert = _postgres_writes(tables).insert_guarded
+    insert = _postgres_writes(tables).inserts[OPEN_EVENT_INDEX]
     assert sorted(row) == sorted(_declared_columns(insert, "opened"))
     assert row["operator"] == ">"
     assert row["triggered_at"] == "2024-06-01T12:00:00+00:00"

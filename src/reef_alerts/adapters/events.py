@@ -3,7 +3,13 @@ cycle on SQLite (SQLAlchemy Core statements) and while it goes on on PostgreSQL 
 
 Alerts' status changes (ADR 13) go to the worker's status table with them; without that table
 (a database not yet upgraded), a writer hands them back in `unrecorded`, for the unit of work to
-keep in memory once the cycle commits.
+keep in memory once the cycle commits. State changes (ADR 16) go to the state table; only a
+database that has it gives alerts options, and so states.
+
+Which index keeps alert_events to one open event (`guarded()`, ADR 4): the one per alert and
+kind, its predecessor per alert (a database upgraded before events had kinds, whose alerts have
+no options and so open only threshold events), or none, when a NOT EXISTS check does its work
+within one worker.
 """
 
 from __future__ import annotations
@@ -11,14 +17,16 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
+from datetime import datetime
 from typing import Any, Final
 
 import attrs
 from sqlalchemy import (
     Column,
     Connection,
+    Table,
     bindparam,
     exists,
     select,
@@ -27,7 +35,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from reef_alerts.adapters.background import StatementThread
-from reef_alerts.adapters.tables import SharedTables, alert_status
+from reef_alerts.adapters.tables import (
+    OLD_OPEN_EVENT_INDEX,
+    OPEN_EVENT_INDEX,
+    EventKindOf,
+    SharedTables,
+    alert_state,
+    alert_status,
+)
 from reef_alerts.domain import AlertEvent, Resolution
 from reef_alerts.ports import AppliedChanges, EventChanges, StatusChange
 
@@ -46,11 +61,11 @@ class SqliteEventWriter:
         connection: Connection,
         tables: SharedTables,
         *,
-        guarded: Callable[[], bool],
+        guarded: Callable[[], str | None],
         status_table: bool = True,
     ) -> None:
-        """`guarded()`: whether the one-open-event index exists (asked at the first insert).
-        `status_table`: whether alert_status exists to be written."""
+        """`guarded()`: the one-open-event index's name, None when there is none (asked at
+        the first insert). `status_table`: whether alert_status exists to be written."""
         self._connection = connection
         self._tables = tables
         self._guarded = guarded
@@ -84,17 +99,14 @@ class SqliteEventWriter:
         if not self._status_table:
             self.unrecorded.extend(statuses)
         else:
-            set_, cleared = _split(statuses)
-            if set_:
-                self._connection.execute(_SQLITE_SET_STATUS, [_status_params(c) for c in set_])
-            if cleared:
-                self._connection.execute(
-                    _SQLITE_CLEAR_STATUS, [{"alert_id": c.alert_id} for c in cleared]
-                )
+            _STATUSES.write_sqlite(self._connection, statuses)
+        _STATES.write_sqlite(self._connection, [c for changes in pending for c in changes.states])
         # No other writer can have opened or closed these events since the cycle's read (see
         # above), so everything decided was written.
         return AppliedChanges(
-            frozenset(event.alert_id for event in opened if event.alert_id is not None),
+            frozenset(
+                (event.alert_id, event.kind.value) for event in opened if event.alert_id is not None
+            ),
             frozenset(resolution.event_id for resolution in resolved),
         )
 
@@ -110,8 +122,8 @@ class PostgresEventWriter:
     the last, the one the cycle waits for, holds what was submitted while the one before it ran.
 
     Where the partial unique index exists, it is the insert's ON CONFLICT target, so concurrent
-    workers can never open a second event for an alert; without it (a legacy database not yet
-    upgraded) a NOT EXISTS check still prevents duplicates within one worker.
+    workers can never open a second event of a kind for an alert; without it (a legacy database
+    not yet upgraded) a NOT EXISTS check still prevents duplicates within one worker.
     """
 
     def __init__(
@@ -119,12 +131,12 @@ class PostgresEventWriter:
         connection: Connection,
         tables: SharedTables,
         *,
-        guarded: Callable[[], bool],
+        guarded: Callable[[], str | None],
         thread: StatementThread,
         status_table: bool = True,
     ) -> None:
-        """`guarded()`: whether the one-open-event index exists (asked at the first insert).
-        `status_table`: whether alert_status exists to be written."""
+        """`guarded()`: the one-open-event index's name, None when there is none (asked at
+        the first insert). `status_table`: whether alert_status exists to be written."""
         self._connection = connection
         self._tables = tables
         self._writes_sql = _postgres_writes(tables)
@@ -180,22 +192,21 @@ class PostgresEventWriter:
         with self._lock:
             pending, self._pending = self._pending, []
             self._write_queued = False
-        inserted: frozenset[int] = frozenset()
+        inserted: frozenset[tuple[int, str]] = frozenset()
         closed: frozenset[int] = frozenset()
         sql = self._writes_sql
         opened = _joined_arrays([encoded.opened for encoded in pending])
         if opened is not None:
-            insert = sql.insert_guarded if self._guarded() else sql.insert_unguarded
-            inserted = frozenset(row[0] for row in self._execute(insert, opened))
+            insert = sql.inserts[self._guarded()]
+            inserted = frozenset((row[0], row[1]) for row in self._execute(insert, opened))
         resolved = _joined_arrays([encoded.resolved for encoded in pending])
         if resolved is not None:
             closed = frozenset(row[0] for row in self._execute(sql.resolve, resolved))
-        set_ = _joined_arrays([encoded.statuses_set for encoded in pending])
-        if set_ is not None:
-            self._connection.exec_driver_sql(_PG_SET_STATUS, {"rows": set_})
-        cleared = _joined_arrays([encoded.statuses_cleared for encoded in pending])
-        if cleared is not None:
-            self._connection.exec_driver_sql(_PG_CLEAR_STATUS, {"rows": cleared})
+        for table, rows in (
+            (_STATUSES, [encoded.statuses for encoded in pending]),
+            (_STATES, [encoded.states for encoded in pending]),
+        ):
+            table.write_postgres(self._connection, rows)
         return AppliedChanges(inserted, closed)
 
     def _execute(self, sql: str, rows: str) -> Sequence[Any]:
@@ -231,8 +242,8 @@ _RESOLVED = {"id": "id", "resolved_at": "resolved_at", "value": "resolution_valu
 
 @attrs.frozen
 class _PostgresWrites:
-    insert_guarded: str
-    insert_unguarded: str
+    inserts: Mapping[str | None, str]
+    """The insert, by the name of the index that guards it (None: no index)."""
     resolve: str
 
 
@@ -242,24 +253,32 @@ def _postgres_writes(tables: SharedTables) -> _PostgresWrites:
     columns = [events.c[key] for key in _INSERTED]
     names = [column.name for column in columns]
     opened = ", ".join(f"{column.name} {_pg_type(column)}" for column in columns)
+    kind = _pg_kind(events)
     insert = (
         f"INSERT INTO {events.name} ({', '.join(names)}, is_resolved)\n"
         f"SELECT {', '.join(f'opened.{name}' for name in names)}, false\n"
         f"FROM json_to_recordset(CAST(%(rows)s AS JSON)) AS opened({opened})\n"
         "{only_new}\n"
-        f"RETURNING {events.name}.alert_id"
+        f"RETURNING {events.name}.alert_id, {_pg_kind(events, qualified=True)}"
     )
     resolution = ", ".join(f"{field} {_pg_type(events.c[c])}" for field, c in _RESOLVED.items())
+    existing, new = events.alias("existing"), events.alias("opened")
     return _PostgresWrites(
         # The one-open-event index is the arbiter; a NOT EXISTS as well would cost an anti-join
         # for nothing.
-        insert_guarded=insert.format(
-            only_new="ON CONFLICT (alert_id) WHERE NOT is_resolved DO NOTHING"
-        ),
-        insert_unguarded=insert.format(
-            only_new=f"WHERE NOT EXISTS (SELECT FROM {events.name} AS existing "
-            "WHERE existing.alert_id = opened.alert_id AND NOT existing.is_resolved)"
-        ),
+        inserts={
+            OPEN_EVENT_INDEX: insert.format(
+                only_new=f"ON CONFLICT (alert_id, {kind}) WHERE NOT is_resolved DO NOTHING"
+            ),
+            OLD_OPEN_EVENT_INDEX: insert.format(
+                only_new="ON CONFLICT (alert_id) WHERE NOT is_resolved DO NOTHING"
+            ),
+            None: insert.format(
+                only_new=f"WHERE NOT EXISTS (SELECT FROM {events.name} AS existing "
+                "WHERE existing.alert_id = opened.alert_id AND NOT existing.is_resolved "
+                f"AND {_pg_kind(existing, qualified=True)} = {_pg_kind(new, qualified=True)})"
+            ),
+        },
         resolve=(
             f"UPDATE {events.name}\n"
             "SET is_resolved = true, resolved_at = resolution.resolved_at, "
@@ -278,64 +297,127 @@ def _pg_type(column: Column[Any]) -> str:
     return str(column.type.compile(dialect=_POSTGRESQL))
 
 
+def _pg_kind(events: Any, *, qualified: bool = False) -> str:
+    """The kind of an event of `events` (alert_events or an alias of it), as PostgreSQL text:
+    unqualified, it matches the one-open-event index's expression."""
+    kind = EventKindOf(events.c.metadata_)
+    return str(kind.compile(dialect=_POSTGRESQL, compile_kwargs={"include_table": qualified}))
+
+
 @attrs.frozen
 class _Encoded:
     """A submission's changes as JSON arrays for json_to_recordset (None where it has none)."""
 
     opened: str | None
     resolved: str | None
-    statuses_set: str | None = None
-    statuses_cleared: str | None = None
+    statuses: _KeptRows = None
+    states: _KeptRows = None
 
     @classmethod
     def of(cls, changes: EventChanges, tables: SharedTables) -> _Encoded:
-        set_, cleared = _split(changes.statuses)
         return cls(
             _json_rows(_payload(changes.opened, tables)) if changes.opened else None,
             _json_rows([_resolution_row(r) for r in changes.resolved])
             if changes.resolved
             else None,
-            _json_rows([_status_row(c) for c in set_]) if set_ else None,
-            _json_rows([c.alert_id for c in cleared]) if cleared else None,
+            _STATUSES.encode(changes.statuses),
+            _STATES.encode(changes.states),
         )
 
 
-# The alerts' statuses (ADR 13), on PostgreSQL: one statement to record those set, one to clear
-# those that are judged again.
-
-_STATUS_COLUMNS = tuple(alert_status.c.keys())
-"""The status table's columns: the fields of a `StatusChange`, by the same names."""
-
-_PG_SET_STATUS = (
-    f"INSERT INTO {alert_status.name} ({', '.join(_STATUS_COLUMNS)})\n"
-    f"SELECT {', '.join(_STATUS_COLUMNS)}\n"
-    "FROM json_to_recordset(CAST(%(rows)s AS JSON)) AS status("
-    + ", ".join(f"{name} {_pg_type(alert_status.c[name])}" for name in _STATUS_COLUMNS)
-    + ")\n"
-    "ON CONFLICT (alert_id) DO UPDATE SET "
-    + ", ".join(f"{name} = EXCLUDED.{name}" for name in _STATUS_COLUMNS[1:])
-)
-
-_PG_CLEAR_STATUS = (
-    f"DELETE FROM {alert_status.name} WHERE alert_id IN "
-    "(SELECT CAST(value AS INTEGER) FROM json_array_elements_text(CAST(%(rows)s AS JSON)))"
-)
+_KeptRows = tuple[str | None, str | None] | None
+"""A submission's rows of one of the worker's per-alert tables, as JSON arrays: those to write,
+and the ids of the alerts whose rows go; None when it has none."""
 
 
-def _split(statuses: Sequence[StatusChange]) -> tuple[list[StatusChange], list[StatusChange]]:
-    """The changes that set a status, and those that clear one."""
-    set_ = [change for change in statuses if change.state is not None]
-    return set_, [change for change in statuses if change.state is None]
+@attrs.frozen
+class _PerAlertTable:
+    """One of the worker's tables of one row per alert (statuses, ADR 13; states, ADR 16): a
+    cycle's changes set an alert's row, or remove it where `key` is None. One statement for
+    those set and one for those removed, on either database.
+
+    A change has the table's columns as fields, by the same names. Rows are written only for
+    alerts that still exist, so that an alert the web app deleted since the cycle's read, whose
+    rows the foreign key removes, does not fail the cycle (ADR 16).
+    """
+
+    table: Table
+    key: str
+    """The field that is None in a change that removes the alert's row."""
+
+    @functools.cached_property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.table.c.keys())
+
+    def encode(self, changes: Sequence[Any]) -> _KeptRows:
+        set_, removed = self._split(changes)
+        if not (set_ or removed):
+            return None
+        return (
+            _json_rows([self._row(change, iso=True) for change in set_]) if set_ else None,
+            _json_rows([change.alert_id for change in removed]) if removed else None,
+        )
+
+    def write_postgres(self, connection: Connection, encoded: list[_KeptRows]) -> None:
+        for sql, index in ((self._pg_set, 0), (self._pg_remove, 1)):
+            rows = _joined_arrays([rows[index] for rows in encoded if rows is not None])
+            if rows is not None:
+                connection.exec_driver_sql(sql, {"rows": rows})
+
+    def write_sqlite(self, connection: Connection, changes: Sequence[Any]) -> None:
+        set_, removed = self._split(changes)
+        if set_:
+            connection.execute(self._sqlite_set, [self._row(change) for change in set_])
+        if removed:
+            connection.execute(
+                self.table.delete().where(self.table.c.alert_id == bindparam("alert_id")),
+                [{"alert_id": change.alert_id} for change in removed],
+            )
+
+    def _split(self, changes: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+        set_ = [change for change in changes if getattr(change, self.key) is not None]
+        return set_, [change for change in changes if getattr(change, self.key) is None]
+
+    def _row(self, change: Any, *, iso: bool = False) -> dict[str, Any]:
+        row = {name: getattr(change, name) for name in self.columns}
+        if iso:
+            row.update((k, v.isoformat()) for k, v in row.items() if isinstance(v, datetime))
+        return row
+
+    @functools.cached_property
+    def _pg_set(self) -> str:
+        names, table = self.columns, self.table
+        return (
+            f"INSERT INTO {table.name} ({', '.join(names)})\n"
+            f"SELECT {', '.join(f'given.{name}' for name in names)}\n"
+            "FROM json_to_recordset(CAST(%(rows)s AS JSON)) AS given("
+            + ", ".join(f"{name} {_pg_type(table.c[name])}" for name in names)
+            + ")\n"
+            "WHERE EXISTS (SELECT FROM alerts WHERE alerts.id = given.alert_id)\n"
+            "ON CONFLICT (alert_id) DO UPDATE SET "
+            + ", ".join(f"{name} = EXCLUDED.{name}" for name in names[1:])
+        )
+
+    @functools.cached_property
+    def _pg_remove(self) -> str:
+        return (
+            f"DELETE FROM {self.table.name} WHERE alert_id IN "
+            "(SELECT CAST(value AS INTEGER) FROM json_array_elements_text(CAST(%(rows)s AS JSON)))"
+        )
+
+    @functools.cached_property
+    def _sqlite_set(self) -> Any:
+        # SQLite lets one writer in at a time, and the cycle's transaction began before its read:
+        # no alert it read can have gone since.
+        insert = sqlite.insert(self.table)
+        return insert.on_conflict_do_update(
+            index_elements=[self.table.c.alert_id],
+            set_={name: insert.excluded[name] for name in self.columns[1:]},
+        )
 
 
-def _status_row(change: StatusChange) -> dict[str, Any]:
-    row = _status_params(change)
-    row["since"] = change.since.isoformat()
-    return row
-
-
-def _status_params(change: StatusChange) -> dict[str, Any]:
-    return {name: getattr(change, name) for name in _STATUS_COLUMNS}
+_STATUSES = _PerAlertTable(alert_status, "state")
+_STATES = _PerAlertTable(alert_state, "pending_since")
 
 
 def _joined_arrays(arrays: list[str | None]) -> str | None:
@@ -373,16 +455,23 @@ def _resolution_row(resolution: Resolution) -> dict[str, Any]:
 
 
 @functools.cache
-def _sqlite_insert(tables: SharedTables, *, guarded: bool) -> Any:
+def _sqlite_insert(tables: SharedTables, *, guarded: str | None) -> Any:
     events = tables.alert_events
     columns = [*_INSERTED, "is_resolved"]
     source = select(*(bindparam(key, type_=events.c[key].type) for key in columns)).where(
-        ~exists().where(events.c.alert_id == bindparam("alert_id"), tables.open_event_predicate)
+        ~exists().where(
+            events.c.alert_id == bindparam("alert_id"),
+            tables.open_event_predicate,
+            tables.event_kind == bindparam("kind"),
+        )
     )
     statement = sqlite.insert(events).from_select(columns, source)
-    if guarded:
+    if guarded is not None:
+        target: list[Any] = [events.c.alert_id]
+        if guarded == OPEN_EVENT_INDEX:
+            target.append(tables.event_kind)
         statement = statement.on_conflict_do_nothing(
-            index_elements=[events.c.alert_id], index_where=tables.open_event_predicate
+            index_elements=target, index_where=tables.open_event_predicate
         )
     return statement
 
@@ -401,19 +490,6 @@ def _sqlite_resolve(tables: SharedTables) -> Any:
     )
 
 
-def _sqlite_set_status() -> Any:
-    insert = sqlite.insert(alert_status)
-    return insert.on_conflict_do_update(
-        index_elements=[alert_status.c.alert_id],
-        set_={name: insert.excluded[name] for name in _STATUS_COLUMNS[1:]},
-    )
-
-
-_SQLITE_SET_STATUS = _sqlite_set_status()
-
-_SQLITE_CLEAR_STATUS = alert_status.delete().where(alert_status.c.alert_id == bindparam("alert_id"))
-
-
 def _event_params(event: AlertEvent) -> dict[str, Any]:
     return {
         "alert_id": event.alert_id,
@@ -425,6 +501,7 @@ def _event_params(event: AlertEvent) -> dict[str, Any]:
         "metric": event.metric,
         "is_resolved": False,
         "metadata_": event.metadata,
+        "kind": event.kind.value,
     }
 
 

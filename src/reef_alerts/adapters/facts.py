@@ -7,8 +7,13 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, inspect
 
-from reef_alerts.adapters.schema import detect_tables, has_open_event_index
-from reef_alerts.adapters.tables import OPEN_EVENT_INDEX, SharedTables, alert_status
+from reef_alerts.adapters.schema import detect_tables, open_event_index
+from reef_alerts.adapters.tables import (
+    ALERT_TABLES,
+    OPEN_EVENT_INDEX,
+    SharedTables,
+    alert_status,
+)
 from reef_alerts.ports import RecordedStatus, StatusChange
 
 
@@ -27,14 +32,16 @@ class WorkerFacts:
         log: logging.Logger,
         *,
         tables: SharedTables | None = None,
-        open_event_index: bool = False,
+        open_event_index: str | None = None,
     ) -> None:
-        """`tables`: the database's, when known; `open_event_index`: known to exist."""
+        """`tables`: the database's, when known; `open_event_index`: the name of the one that
+        is known to exist (OPEN_EVENT_INDEX or its predecessor)."""
         self._log = log
         self._tables = tables
         self._index = open_event_index
         self._index_warned = False
         self._status_table = False
+        self._rule_tables = False
         self._statuses: dict[int, RecordedStatus] = {}
 
     def tables(self, connection: Connection) -> SharedTables:
@@ -43,14 +50,16 @@ class WorkerFacts:
             self._tables = detect_tables(connection)
         return self._tables
 
-    def open_event_index(self, connection: Connection) -> bool:
-        """Whether the one-open-event index exists, looked for on `connection` unless found.
+    def open_event_index(self, connection: Connection) -> str | None:
+        """The one-open-event index's name (OPEN_EVENT_INDEX, or in a database upgraded before
+        events had kinds its predecessor), looked for on `connection` until the current one is
+        found; None when there is neither.
 
         Asked at a unit of work's first insert, not before its read: the look-up then overlaps
         the cycle's judging, and a cycle with no event to open needs none."""
-        if not self._index:
-            self._index = has_open_event_index(connection)
-            if not self._index and not self._index_warned:
+        if self._index != OPEN_EVENT_INDEX:
+            self._index = open_event_index(connection)
+            if self._index is None and not self._index_warned:
                 self._index_warned = True
                 self._log.warning(
                     "alert_events has no %s index: concurrent workers could duplicate events "
@@ -62,10 +71,24 @@ class WorkerFacts:
     def status_table(self, connection: Connection) -> bool:
         """Whether the alert-status table exists, looked for on `connection` unless found."""
         if not self._status_table:
-            self._status_table = inspect(connection).has_table(alert_status.name)
+            self._look_for_own_tables(connection)
             if self._status_table:
                 self._statuses.clear()  # the table's rows are the truth from now on
         return self._status_table
+
+    def rule_tables(self, connection: Connection) -> bool:
+        """Whether the rules and alert-state tables exist (migration 0004), looked for on
+        `connection` unless found: without them every alert is judged by the specification's
+        rule alone."""
+        if not self._rule_tables:
+            self._look_for_own_tables(connection)
+        return self._rule_tables
+
+    def _look_for_own_tables(self, connection: Connection) -> None:
+        """Both questions above in one catalogue query, asked by a unit of work before its read."""
+        names = set(inspect(connection).get_table_names())
+        self._status_table = alert_status.name in names
+        self._rule_tables = all(table.name in names for table in ALERT_TABLES)
 
     def remembered(self, alert_id: int) -> RecordedStatus | None:
         """An alert's status as this process last recorded it, without the table."""

@@ -1,5 +1,6 @@
-"""`reef-alerts alerts`: every alert with the state the worker last found it in, read in one
-statement from the shared tables and the worker's status table (ADR 13)."""
+"""`reef-alerts alerts`: every alert with the state the worker last found it in, and its
+options, read in one statement from the shared tables and the worker's status, rules and state
+tables (ADR 13, ADR 15)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from sqlalchemy import Engine, Text, cast, func, inspect, null, select
 
 from reef_alerts.adapters.rows import parse_timestamp
 from reef_alerts.adapters.schema import detect_tables
-from reef_alerts.adapters.tables import SharedTables, alert_status
+from reef_alerts.adapters.tables import ALERT_TABLES, SharedTables, alert_state, alert_status, rules
+from reef_alerts.domain import EventKind
+from reef_alerts.ports import StoredRule
 
-STATES = ("ok", "firing", "skipped", "error", "disabled", "unknown")
+STATES = ("ok", "pending", "firing", "no_data", "skipped", "error", "disabled", "unknown")
 
 
 @attrs.frozen
@@ -29,7 +32,9 @@ class AlertLine:
     """One of STATES: `unknown` where the database has no status table to tell skips by."""
     since: datetime | None
     reason: str
-    """Why it is skipped or in error; empty otherwise."""
+    """Why it is skipped or in error, or what keeps it pending; empty otherwise."""
+    rule: StoredRule | None = None
+    """Its own options; None when it takes the defaults."""
 
 
 @attrs.frozen
@@ -37,25 +42,37 @@ class AlertReport:
     lines: list[AlertLine]
     recorded: bool
     """Whether the database has the status table, so skipped alerts can be told from ok ones."""
+    remembers: bool = True
+    """Whether it has the rules and state tables (migration 0004)."""
 
 
 def alert_report(engine: Engine) -> AlertReport:
-    """Every alert, by id, with its device, condition and state."""
+    """Every alert, by id, with its device, condition, state and options."""
     with engine.connect() as connection:
         tables = detect_tables(connection)
-        recorded = inspect(connection).has_table(alert_status.name)
-        rows = connection.execute(_query(tables, recorded)).all()
-    return AlertReport([_line(row, recorded) for row in rows], recorded)
+        found = inspect(connection)
+        recorded = found.has_table(alert_status.name)
+        remembers = all(found.has_table(table.name) for table in ALERT_TABLES)
+        rows = connection.execute(_query(tables, recorded, remembers)).all()
+    return AlertReport([_line(row, recorded) for row in rows], recorded, remembers)
 
 
-def _query(tables: SharedTables, recorded: bool) -> Any:
+def _query(tables: SharedTables, recorded: bool, remembers: bool) -> Any:
     alerts, devices, events = tables.alerts, tables.devices, tables.alert_events
     # Timestamps as text, read as _instant can: a row the web app (or a person) got wrong must
     # not stop the report.
     firing = (
         select(
             events.c.alert_id,
-            func.min(cast(events.c.triggered_at, Text)).label("triggered_at"),
+            *(
+                func.min(cast(events.c.triggered_at, Text))
+                .filter(tables.event_kind == kind.value)
+                .label(name)
+                for name, kind in (
+                    ("triggered_at", EventKind.THRESHOLD),
+                    ("silent_since", EventKind.NO_DATA),
+                )
+            ),
         )
         .where(tables.open_event_predicate)
         .group_by(events.c.alert_id)
@@ -76,6 +93,17 @@ def _query(tables: SharedTables, recorded: bool) -> Any:
             alert_status.c.reason,
             cast(alert_status.c.since, Text).label("since"),
         )
+    rule_columns: tuple[Any, ...] = tuple(
+        null().label(name) for name in (*StoredRule._fields, "pending_since")
+    )
+    if remembers:
+        joined = joined.outerjoin(rules, rules.c.alert_id == alerts.c.id).outerjoin(
+            alert_state, alert_state.c.alert_id == alerts.c.id
+        )
+        rule_columns = (
+            *(rules.c[name] for name in StoredRule._fields),
+            cast(alert_state.c.pending_since, Text).label("pending_since"),
+        )
     return (
         select(
             alerts.c.id.label("alert_id"),
@@ -86,7 +114,9 @@ def _query(tables: SharedTables, recorded: bool) -> Any:
             alerts.c.threshold_value.label("threshold"),
             alerts.c.is_enabled.label("enabled"),
             firing.c.triggered_at,
+            firing.c.silent_since,
             *status_columns,
+            *rule_columns,
         )
         .select_from(joined)
         .order_by(alerts.c.id)
@@ -97,9 +127,18 @@ def _line(row: Any, recorded: bool) -> AlertLine:
     state, reason, since = row.state, row.reason, row.since
     if row.enabled is False or row.enabled == 0:
         state, reason, since = "disabled", "", None
+    elif row.silent_since is not None:
+        # Before a skip: a silent device's alerts are skipped too, and this says more.
+        state, since = "no_data", _instant(row.silent_since)
+        reason = "the device sends no readings" + (
+            "; its threshold event is open" if row.triggered_at else ""
+        )
     elif state is None:
         if row.triggered_at is not None:
             state, since = "firing", _instant(row.triggered_at)
+        elif row.pending_since is not None:
+            state, since = "pending", _instant(row.pending_since)
+            reason = "its condition holds; the event opens once it has held for the pending time"
         else:
             state = "ok" if recorded else "unknown"
     else:
@@ -108,7 +147,9 @@ def _line(row: Any, recorded: bool) -> AlertLine:
     threshold = row.threshold
     shown = f"{threshold:g}" if isinstance(threshold, float) else str(threshold)
     condition = f"{row.metric} {row.operator} {shown}"
-    return AlertLine(row.alert_id, device, condition, state, since, reason or "")
+    options = tuple(getattr(row, name) for name in StoredRule._fields)
+    rule = None if options == (None, None, None) else StoredRule(*options)
+    return AlertLine(row.alert_id, device, condition, state, since, reason or "", rule)
 
 
 def _instant(value: Any) -> datetime | None:

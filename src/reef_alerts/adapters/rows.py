@@ -20,19 +20,24 @@ from reef_alerts.adapters.snapshot_queries import (
     ALERT_COLUMNS,
     CONTEXT_COLUMNS,
     DEVICE_COLUMNS,
+    RULE_COLUMNS,
     SNAPSHOT_COLUMNS,
     STATUS_COLUMNS,
 )
 from reef_alerts.domain import Device, Reading, UnreadableValueError, quoted
 from reef_alerts.domain.model import JSON
-from reef_alerts.ports import RecordedStatus
+from reef_alerts.ports import RecordedStatus, StoredRule
 
 # Where each group of columns lies in a snapshot row, from the column tuples.
 ALERT: Final = slice(0, len(ALERT_COLUMNS))
 CONTEXT: Final = slice(ALERT.stop, ALERT.stop + len(CONTEXT_COLUMNS))
 EVENT_ID: Final = SNAPSHOT_COLUMNS.index("event_id")
-STATUS: Final = slice(EVENT_ID + 1, EVENT_ID + 1 + len(STATUS_COLUMNS))
+NO_DATA_EVENT_ID: Final = SNAPSHOT_COLUMNS.index("no_data_event_id")
+STATUS: Final = slice(
+    SNAPSHOT_COLUMNS.index(STATUS_COLUMNS[0]), SNAPSHOT_COLUMNS.index(STATUS_COLUMNS[-1]) + 1
+)
 STATUS_STATE: Final = STATUS.start
+RULE: Final = slice(SNAPSHOT_COLUMNS.index(RULE_COLUMNS[0]), len(SNAPSHOT_COLUMNS))
 ALERT_DEVICE_ID: Final = ALERT_COLUMNS.index("device_id")
 _DEVICE: Final = slice(0, len(DEVICE_COLUMNS))
 _READING: Final = slice(len(DEVICE_COLUMNS), len(CONTEXT_COLUMNS))
@@ -100,6 +105,22 @@ def decode_status(state: Any, code: Any, since: Any) -> RecordedStatus | None:
         return RecordedStatus(state, code, parse_timestamp(since))
     except UnreadableColumnError:
         return None
+
+
+def decode_rule(
+    pending_seconds: Any, recovery_margin: Any, no_data_after_seconds: Any, pending_since: Any
+) -> tuple[StoredRule | None, datetime | None]:
+    """An alert's options, raw (the judge validates them), and when its pending condition
+    began, from the columns of RULE_COLUMNS. A pending instant that cannot be read is as good
+    as none: the condition starts over, and no event opens early."""
+    options = (pending_seconds, recovery_margin, no_data_after_seconds)
+    rule = None if options == (None, None, None) else StoredRule(*options)
+    if pending_since is None:
+        return rule, None
+    try:
+        return rule, parse_timestamp(pending_since)
+    except UnreadableColumnError:
+        return rule, None
 
 
 def _texts(name: Any, device_type: Any, unit: Any) -> tuple[str, str, str | None]:

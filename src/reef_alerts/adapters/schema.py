@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from reef_alerts.adapters.tables import (
     CURRENT,
     HISTORY_INDEX,
+    OLD_OPEN_EVENT_INDEX,
     OPEN_EVENT_INDEX,
     OWN_TABLES,
     WORKER_TABLES,
@@ -267,14 +268,16 @@ def upgrade(engine: Engine) -> SchemaReport:
 
 
 def create_open_event_index(connection: Connection, tables: SharedTables) -> None:
-    """Make the one-open-event index unless it exists (ADR 0004). Raises
-    DuplicateOpenEventsError, making nothing, when alert_events already breaks its rule."""
-    if has_open_event_index(connection):
+    """Make the one-open-event-per-kind index unless it exists, in place of its predecessor,
+    one open event per alert (ADR 0004). Raises DuplicateOpenEventsError, making nothing, when
+    alert_events already breaks its rule."""
+    if open_event_index(connection) == OPEN_EVENT_INDEX:
         return
     duplicates = find_duplicate_open_events(connection, tables)
     if duplicates:
         raise DuplicateOpenEventsError(duplicates)
     tables.open_event_index.create(connection)
+    connection.execute(text(f"DROP INDEX IF EXISTS {OLD_OPEN_EVENT_INDEX}"))
 
 
 def create_history_index(engine: Engine, tables: SharedTables) -> None:
@@ -303,21 +306,23 @@ def tables_to_create(connection: Connection) -> SharedTables:
     return tables_for(find_generation(inspect(connection)) or CURRENT.generation)
 
 
-def has_open_event_index(connection: Connection) -> bool:
-    """Whether alert_events has the one-open-event index, by one catalogue query rather than
+def open_event_index(connection: Connection) -> str | None:
+    """The name of the index that keeps alert_events to one open event per alert and kind
+    (OPEN_EVENT_INDEX) or, in a database upgraded before events had kinds, per alert
+    (OLD_OPEN_EVENT_INDEX); None when it has neither. One catalogue query rather than
     SQLAlchemy's reflection of every index, which a worker's first cycle would wait for (ADR 9)."""
     if connection.dialect.name == "postgresql":
         query = text(
-            "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() "
-            "AND tablename = :table AND indexname = :index"
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND tablename = 'alert_events' AND indexname IN (:index, :old)"
         )
     else:  # SQLite, the only other backend make_engine supports
         query = text(
-            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND tbl_name = :table "
-            "AND name = :index"
+            "SELECT name FROM sqlite_master WHERE type = 'index' "
+            "AND tbl_name = 'alert_events' AND name IN (:index, :old)"
         )
-    found = connection.execute(query, {"table": "alert_events", "index": OPEN_EVENT_INDEX})
-    return found.first() is not None
+    found = set(connection.scalars(query, {"index": OPEN_EVENT_INDEX, "old": OLD_OPEN_EVENT_INDEX}))
+    return OPEN_EVENT_INDEX if OPEN_EVENT_INDEX in found else next(iter(found), None)
 
 
 def history_index(connection: Connection) -> str | None:
@@ -373,14 +378,15 @@ _PG_HISTORY_INDEX = text(
 
 
 def find_duplicate_open_events(connection: Connection, tables: SharedTables) -> list[int]:
-    """The alerts that have more than one unresolved event."""
+    """The alerts that have more than one unresolved event of one kind."""
     events = tables.alert_events
     query = (
         select(events.c.alert_id)
         .where(tables.open_event_predicate)
-        .group_by(events.c.alert_id)
+        .group_by(events.c.alert_id, tables.event_kind)
         .having(func.count() > 1)
         .order_by(events.c.alert_id)
+        .distinct()
     )
     return list(connection.scalars(query))
 
@@ -408,7 +414,8 @@ def _inspect(connection: Connection) -> SchemaReport:
     ).get_current_revision()
     worker_objects = {
         VERSION_TABLE: inspector.has_table(VERSION_TABLE),
-        OPEN_EVENT_INDEX: present["alert_events"] and has_open_event_index(connection),
+        OPEN_EVENT_INDEX: present["alert_events"]
+        and open_event_index(connection) == OPEN_EVENT_INDEX,
         **{table.name: inspector.has_table(table.name) for table in OWN_TABLES},
     }
     served = history_index(connection) if present["history"] else None

@@ -1,5 +1,6 @@
 """The statements that read a cycle's snapshot: every enabled alert with its device, its device's
-newest reading and its open event, in a few statements, none per alert (ADR 3).
+newest reading, its open events, its options and state, in a few statements, none per alert
+(ADR 3).
 
 PostgreSQL reads it in one statement (`snapshot_query`). SQLite reads it in two,
 `watched_devices_query` and `alerts_query`, in one transaction: the one-statement form makes
@@ -30,8 +31,10 @@ from sqlalchemy import (
     true,
 )
 
-from reef_alerts.adapters.tables import SharedTables, alert_status
-from reef_alerts.ports import WHOLE, Shard
+from reef_alerts.adapters.tables import SharedTables, alert_state, alert_status
+from reef_alerts.adapters.tables import rules as rules_table
+from reef_alerts.domain import EventKind
+from reef_alerts.ports import WHOLE, Shard, StoredRule
 
 ALERT_COLUMNS: Final = (
     *("id", "device_id", "metric", "operator", "threshold_value", "trend_enabled"),
@@ -53,15 +56,28 @@ newest reading without a timestamp."""
 CONTEXT_COLUMNS: Final = (*DEVICE_COLUMNS, *READING_COLUMNS)
 """What SQLite's first statement reads of each watched device."""
 
+EVENT_COLUMNS: Final = ("event_id", "no_data_event_id")
+"""The alert's open threshold event and its open no-data event (ADR 15)."""
+
 STATUS_COLUMNS: Final = ("status_state", "status_code", "status_since")
 """The alert's recorded status (ADR 13); NULL when it has none, or there is no status table."""
 
-SNAPSHOT_COLUMNS: Final = (*ALERT_COLUMNS, *CONTEXT_COLUMNS, "event_id", *STATUS_COLUMNS)
+RULE_COLUMNS: Final = (*StoredRule._fields, "pending_since")
+"""The alert's options, then what the state machine remembers of it (ADR 15, ADR 16); NULL
+where it has none, or there are no such tables."""
+
+SNAPSHOT_COLUMNS: Final = (
+    *ALERT_COLUMNS,
+    *CONTEXT_COLUMNS,
+    *EVENT_COLUMNS,
+    *STATUS_COLUMNS,
+    *RULE_COLUMNS,
+)
 """The columns of PostgreSQL's one-statement snapshot, in order."""
 
 
 def snapshot_query(
-    tables: SharedTables, shard: Shard = WHOLE, *, statuses: bool = True
+    tables: SharedTables, shard: Shard = WHOLE, *, statuses: bool = True, rules: bool = True
 ) -> Select[Any]:
     """PostgreSQL's snapshot in one statement: every enabled alert of `shard` with its device, its
     device's newest reading and its open event; the columns of SNAPSHOT_COLUMNS.
@@ -93,7 +109,13 @@ def snapshot_query(
         .subquery("contexts")
     )
     open_events = (
-        select(alert_events.c.alert_id, func.min(alert_events.c.id).label("event_id"))
+        select(
+            alert_events.c.alert_id,
+            *(
+                func.min(alert_events.c.id).filter(tables.event_kind == kind.value).label(name)
+                for name, kind in _KINDS.items()
+            ),
+        )
         .where(tables.open_event_predicate)
         .group_by(alert_events.c.alert_id)
         .subquery("open_events")
@@ -101,27 +123,25 @@ def snapshot_query(
     joined = alerts.outerjoin(contexts, contexts.c.device_id == alerts.c.device_id).outerjoin(
         open_events, open_events.c.alert_id == alerts.c.id
     )
-    if statuses:
-        joined = joined.outerjoin(alert_status, alert_status.c.alert_id == alerts.c.id)
     return (
         select(
             *_alert_columns(alerts),
             *(contexts.c[name] for name in CONTEXT_COLUMNS),
-            open_events.c.event_id,
-            *_status_columns(statuses, as_text=True),
+            *(open_events.c[name] for name in EVENT_COLUMNS),
+            *_worker_columns(statuses, rules, as_text=True),
         )
-        .select_from(joined)
+        .select_from(_with_worker_tables(joined, alerts, statuses, rules))
         .where(enabled)
     )
 
 
 @functools.lru_cache(maxsize=64)
 def compiled_snapshot(
-    dialect: Dialect, tables: SharedTables, shard: Shard, statuses: bool
+    dialect: Dialect, tables: SharedTables, shard: Shard, statuses: bool, rules: bool
 ) -> tuple[str, Mapping[str, Any]]:
-    """`snapshot_query(tables, shard, statuses=statuses)` as SQL text and parameters, compiled
-    once per shard rather than every cycle (ADR 7)."""
-    compiled = snapshot_query(tables, shard, statuses=statuses).compile(
+    """`snapshot_query(tables, shard, statuses=statuses, rules=rules)` as SQL text and
+    parameters, compiled once per shard rather than every cycle (ADR 7)."""
+    compiled = snapshot_query(tables, shard, statuses=statuses, rules=rules).compile(
         dialect=dialect, compile_kwargs={"render_postcompile": True}
     )
     return str(compiled), MappingProxyType(dict(compiled.params))
@@ -148,26 +168,67 @@ def watched_devices_query(tables: SharedTables, shard: Shard = WHOLE) -> Select[
 
 
 def alerts_query(
-    tables: SharedTables, shard: Shard = WHOLE, *, statuses: bool = True
+    tables: SharedTables, shard: Shard = WHOLE, *, statuses: bool = True, rules: bool = True
 ) -> Select[Any]:
-    """SQLite's second statement: every enabled alert of `shard`, its open event and its
-    recorded status; the columns of ALERT_COLUMNS, then `event_id`, then STATUS_COLUMNS."""
+    """SQLite's second statement: every enabled alert of `shard`, its open events, its
+    recorded status, its options and state; the columns of ALERT_COLUMNS, then EVENT_COLUMNS,
+    STATUS_COLUMNS and RULE_COLUMNS."""
     alerts, alert_events = tables.alerts, tables.alert_events
-    open_event = (
+    open_events = (
         select(func.min(alert_events.c.id))
-        .where(alert_events.c.alert_id == alerts.c.id, tables.open_event_predicate)
-        .scalar_subquery()
-    )
-    query = select(
-        *_alert_columns(alerts),
-        open_event.label("event_id"),
-        *_status_columns(statuses, as_text=False),
-    ).where(_enabled(alerts, shard))
-    if statuses:
-        query = query.select_from(
-            alerts.outerjoin(alert_status, alert_status.c.alert_id == alerts.c.id)
+        .where(
+            alert_events.c.alert_id == alerts.c.id,
+            tables.open_event_predicate,
+            tables.event_kind == kind.value,
         )
-    return query
+        .scalar_subquery()
+        .label(name)
+        for name, kind in _KINDS.items()
+    )
+    return (
+        select(
+            *_alert_columns(alerts),
+            *open_events,
+            *_worker_columns(statuses, rules, as_text=False),
+        )
+        .select_from(_with_worker_tables(alerts, alerts, statuses, rules))
+        .where(_enabled(alerts, shard))
+    )
+
+
+_KINDS: Final = {"event_id": EventKind.THRESHOLD, "no_data_event_id": EventKind.NO_DATA}
+"""EVENT_COLUMNS' kinds."""
+
+
+def _with_worker_tables(joined: Any, alerts: Table, statuses: bool, rules: bool) -> Any:
+    """`joined` with each alert's recorded status, options and state, where the database has
+    those tables and the alert has such rows."""
+    if statuses:
+        joined = joined.outerjoin(alert_status, alert_status.c.alert_id == alerts.c.id)
+    if rules:
+        joined = joined.outerjoin(rules_table, rules_table.c.alert_id == alerts.c.id).outerjoin(
+            alert_state, alert_state.c.alert_id == alerts.c.id
+        )
+    return joined
+
+
+def _worker_columns(statuses: bool, rules: bool, *, as_text: bool) -> tuple[Any, ...]:
+    """STATUS_COLUMNS and RULE_COLUMNS, from the worker's tables or NULLs in their place."""
+    return (
+        *_status_columns(statuses, as_text=as_text),
+        *_rule_columns(rules, as_text=as_text),
+    )
+
+
+def _rule_columns(rules: bool, *, as_text: bool) -> tuple[Any, ...]:
+    """The rule and state columns, or NULLs in their place where there are no such tables."""
+    if not rules:
+        return tuple(null().label(name) for name in RULE_COLUMNS)
+    since = alert_state.c.pending_since
+    return (
+        *(rules_table.c[name] for name in RULE_COLUMNS[:-1]),
+        (cast(since, Text) if as_text else since).label("pending_since"),
+    )
 
 
 def _status_columns(statuses: bool, *, as_text: bool) -> tuple[Any, ...]:

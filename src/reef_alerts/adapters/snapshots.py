@@ -14,7 +14,8 @@ import contextlib
 import itertools
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, Final
 
 import attrs
 from sqlalchemy import Connection, Executable
@@ -26,20 +27,31 @@ from reef_alerts.adapters.rows import (
     ALERT_DEVICE_ID,
     CONTEXT,
     EVENT_ID,
+    NO_DATA_EVENT_ID,
+    RULE,
     STATUS,
     STATUS_STATE,
     Context,
     decode_context,
+    decode_rule,
     decode_status,
 )
 from reef_alerts.adapters.snapshot_queries import (
-    ALERT_COLUMNS,
+    CONTEXT_COLUMNS,
+    RULE_COLUMNS,
     alerts_query,
     compiled_snapshot,
     watched_devices_query,
 )
 from reef_alerts.adapters.tables import SharedTables
-from reef_alerts.ports import WHOLE, AlertSnapshot, RecordedStatus, Shard, StoredAlert
+from reef_alerts.ports import (
+    WHOLE,
+    AlertSnapshot,
+    RecordedStatus,
+    Shard,
+    StoredAlert,
+    StoredRule,
+)
 
 _cursor_numbers = itertools.count(1)
 _NO_DEVICE = Context(None, None)
@@ -80,14 +92,22 @@ class SqlSnapshotReader:
         thread: StatementThread | None = None,
         batches: SnapshotBatches = DEFAULT_BATCHES,
         remembered: Callable[[int], RecordedStatus | None] | None = None,
+        *,
+        rules: bool = True,
     ) -> None:
         """`remembered`: where alerts' statuses are kept when the database has no status table
-        (ADR 13); None when it has one, and they are read with the snapshot."""
+        (ADR 13); None when it has one, and they are read with the snapshot. `rules`: whether
+        the database has the rules and state tables, to read with it."""
         self._connection = connection
         self._tables = tables
         self._thread = thread
         self._batches = batches
         self._remembered = remembered
+        self._rules = rules
+
+    @property
+    def remembers(self) -> bool:
+        return self._rules
 
     def enabled_alerts(self, shard: Shard = WHOLE) -> Iterator[AlertSnapshot]:
         snapshots = self._read(shard)
@@ -100,7 +120,9 @@ class SqlSnapshotReader:
         if self._thread is None:
             return self._sqlite_snapshots(shard)
         statuses = self._remembered is None
-        sql, params = compiled_snapshot(self._connection.dialect, self._tables, shard, statuses)
+        sql, params = compiled_snapshot(
+            self._connection.dialect, self._tables, shard, statuses, self._rules
+        )
         fetch = self._thread.read(self._declare, sql, dict(params)).result()
         batches = self._batches
         return _snapshots(
@@ -144,7 +166,9 @@ class SqlSnapshotReader:
         """Both statements run now, like PostgreSQL's DECLARE: the read has begun on return."""
         devices = self._fetch_all(watched_devices_query(self._tables, shard))
         statuses = self._remembered is None
-        rows = self._fetch_all(alerts_query(self._tables, shard, statuses=statuses))
+        rows = self._fetch_all(
+            alerts_query(self._tables, shard, statuses=statuses, rules=self._rules)
+        )
         return _alerts_with(rows, {row[0]: decode_context(row) for row in devices})
 
     def _fetch_all(self, statement: Executable) -> Sequence[Any]:
@@ -176,20 +200,43 @@ def _lenient_text(connection: Connection) -> Iterator[None]:
         driver.text_factory = strict
 
 
+_SQLITE_SHIFT: Final = len(CONTEXT_COLUMNS)
+"""SQLite's alert rows are the snapshot's columns without the device's: the positions after
+the alert's columns move back by as many."""
+_SQLITE_EVENT_ID: Final = EVENT_ID - _SQLITE_SHIFT
+_SQLITE_NO_DATA_EVENT_ID: Final = NO_DATA_EVENT_ID - _SQLITE_SHIFT
+_SQLITE_STATUS: Final = slice(STATUS.start - _SQLITE_SHIFT, STATUS.stop - _SQLITE_SHIFT)
+_SQLITE_RULE: Final = slice(RULE.start - _SQLITE_SHIFT, RULE.stop - _SQLITE_SHIFT)
+
+
 def _alerts_with(rows: Sequence[Any], contexts: Mapping[int, Context]) -> Iterator[AlertSnapshot]:
     """SQLite's alert rows as AlertSnapshots, with their devices' contexts."""
-    event_id = len(ALERT_COLUMNS)
-    status = slice(event_id + 1, None)
+    status = _SQLITE_STATUS
     for row in rows:
         device, reading, problem = contexts.get(row[ALERT_DEVICE_ID], _NO_DEVICE)
+        rule, pending_since = _rule(row[_SQLITE_RULE])
         yield AlertSnapshot(
             StoredAlert._make(row[ALERT]),
             device,
             reading,
-            row[event_id],
+            row[_SQLITE_EVENT_ID],
             problem,
             None if row[status.start] is None else decode_status(*row[status]),
+            row[_SQLITE_NO_DATA_EVENT_ID],
+            rule,
+            pending_since,
         )
+
+
+_NO_RULE: Final = (None,) * len(RULE_COLUMNS)
+_NOTHING: Final = (None, None)
+
+
+def _rule(columns: Sequence[Any]) -> tuple[StoredRule | None, datetime | None]:
+    """decode_rule, skipped for the alerts that have neither options nor state: nearly all."""
+    if columns == _NO_RULE:
+        return _NOTHING
+    return decode_rule(*columns)
 
 
 def _snapshots(batches: Iterable[Sequence[Any]]) -> Iterator[AlertSnapshot]:
@@ -202,6 +249,7 @@ def _snapshots(batches: Iterable[Sequence[Any]]) -> Iterator[AlertSnapshot]:
             if context is None:
                 context = contexts[device_id] = decode_context(row[CONTEXT])
             device, reading, problem = context
+            rule, pending_since = _rule(row[RULE])
             yield AlertSnapshot(
                 StoredAlert._make(row[ALERT]),
                 device,
@@ -209,4 +257,7 @@ def _snapshots(batches: Iterable[Sequence[Any]]) -> Iterator[AlertSnapshot]:
                 row[EVENT_ID],
                 problem,
                 None if row[STATUS_STATE] is None else decode_status(*row[STATUS]),
+                row[NO_DATA_EVENT_ID],
+                rule,
+                pending_since,
             )

@@ -19,6 +19,7 @@ import attrs
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Column,
     ColumnElement,
     DateTime,
@@ -38,6 +39,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION
+from sqlalchemy.ext.compiler import compiles
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -89,9 +91,40 @@ class Generation(enum.Enum):
         return f"{self.value} ({origin}: history.{history}, alert_events.{events})"
 
 
-OPEN_EVENT_INDEX = "uq_alert_events_one_open_per_alert"
+OPEN_EVENT_INDEX = "uq_alert_events_one_open_per_kind"
+"""At most one unresolved event of each kind per alert (ADR 4, ADR 15)."""
+OLD_OPEN_EVENT_INDEX = "uq_alert_events_one_open_per_alert"
+"""Its predecessor, before events had kinds: at most one unresolved event per alert."""
 HISTORY_INDEX = "ix_reef_alerts_history_device_timestamp"
 """The worker's own index for the newest-reading read, made where no index serves (ADR 0011)."""
+
+
+class EventKindOf(ColumnElement[str]):
+    """An event's kind: its metadata's `kind`, "threshold" where it has none (an event the web
+    app wrote) or the metadata is not JSON. One expression, so that the one-open-event index and
+    the statements that must match it (ON CONFLICT targets) are rendered from the same text."""
+
+    inherit_cache = True
+    type = String()
+
+    def __init__(self, metadata_column: ColumnElement[Any]) -> None:
+        self.metadata_column = metadata_column
+
+
+@compiles(EventKindOf, "postgresql")
+def _pg_event_kind(element: EventKindOf, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.metadata_column, **kw)
+    return f"COALESCE(({column} ->> 'kind'), 'threshold')"
+
+
+@compiles(EventKindOf)
+def _sqlite_event_kind(element: EventKindOf, compiler: Any, **kw: Any) -> str:
+    # SQLite lets a JSON column hold text that is not JSON, on which json_extract raises.
+    column = compiler.process(element.metadata_column, **kw)
+    return (
+        f"COALESCE(CASE WHEN json_valid({column}) THEN json_extract({column}, '$.kind') END, "
+        "'threshold')"
+    )
 
 
 @attrs.frozen
@@ -109,8 +142,10 @@ class SharedTables:
     open_event_predicate: ColumnElement[bool]
     """`NOT is_resolved`, as one expression object: PostgreSQL matches an ON CONFLICT target's
     predicate to the partial index's by its text, so both are rendered from this (ADR 0004)."""
+    event_kind: EventKindOf
+    """An alert_events row's kind."""
     open_event_index: Index
-    """The worker's: at most one unresolved event per alert (ADR 0004)."""
+    """The worker's: at most one unresolved event of each kind per alert (ADR 0004)."""
     history_index: Index
     """The worker's: history (device_id, timestamp), where no index of the app's serves."""
 
@@ -207,6 +242,7 @@ def _declare(generation: Generation) -> SharedTables:
         ),
     )
     predicate = ~alert_events.c.is_resolved
+    kind = EventKindOf(alert_events.c.metadata_)
     return SharedTables(
         generation=generation,
         metadata=metadata,
@@ -216,10 +252,12 @@ def _declare(generation: Generation) -> SharedTables:
         alert_events=alert_events,
         app_only=app_only,
         open_event_predicate=predicate,
+        event_kind=kind,
         open_event_index=_detached(
             Index(
                 OPEN_EVENT_INDEX,
                 alert_events.c.alert_id,
+                kind,
                 unique=True,
                 postgresql_where=predicate,
                 sqlite_where=predicate,
@@ -377,5 +415,36 @@ alert_status = Table(
 """Why an alert cannot be judged, and since when: a row only for an alert that is skipped or
 whose rows are broken (ADR 13). The web app never reads it; `reef-alerts alerts` does."""
 
-OWN_TABLES = (*WORKER_TABLES, alert_status)
+rules = Table(
+    "reef_alerts_rules",
+    worker_metadata,
+    Column("alert_id", Integer, primary_key=True, autoincrement=False),
+    # NULL: the worker's default for every alert (REEF_ALERTS_DEFAULT_*). A no_data_after of
+    # 0: no no-data events for this alert, whatever the default.
+    Column("pending_seconds", Float),
+    Column("recovery_margin", Float),
+    Column("no_data_after_seconds", Float),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("pending_seconds >= 0", name="ck_reef_alerts_rules_pending"),
+    CheckConstraint("recovery_margin >= 0", name="ck_reef_alerts_rules_recovery_margin"),
+    CheckConstraint("no_data_after_seconds >= 0", name="ck_reef_alerts_rules_no_data_after"),
+)
+"""A keeper's options for an alert (ADR 15): a row only for an alert that has some; a NULL
+option is the worker's default. Removed with its alert by a foreign key that migration 0004
+adds (the web app's `alerts` is not in this metadata)."""
+
+alert_state = Table(
+    "reef_alerts_alert_state",
+    worker_metadata,
+    Column("alert_id", Integer, primary_key=True, autoincrement=False),
+    Column("pending_since", UTCDateTime),
+)
+"""What the state machine remembers of an alert between cycles, beyond its open events
+(ADR 16): a row only while there is something to remember. Removed with its alert, like
+`rules`."""
+
+OWN_TABLES = (*WORKER_TABLES, alert_status, rules, alert_state)
 """Every table of the worker's own."""
+
+ALERT_TABLES = (rules, alert_state)
+"""The worker's tables keyed by an alert, removed with it (migration 0004)."""

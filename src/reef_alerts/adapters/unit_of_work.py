@@ -18,7 +18,7 @@ from reef_alerts.adapters.coordination import SqlLeaseKeeper
 from reef_alerts.adapters.events import PostgresEventWriter, SqliteEventWriter
 from reef_alerts.adapters.facts import WorkerFacts
 from reef_alerts.adapters.snapshots import DEFAULT_BATCHES, SnapshotBatches, SqlSnapshotReader
-from reef_alerts.adapters.tables import SharedTables
+from reef_alerts.adapters.tables import OPEN_EVENT_INDEX, SharedTables
 
 _CANCEL_WAIT_SECONDS = 3
 
@@ -42,7 +42,9 @@ class SqlUnitOfWork:
         default the one-open-event index is taken to exist and the rest is found out.
         `lease_ttl`: how long a renewed partition lease lasts, when the worker leases any."""
         self._engine = engine
-        self._facts = facts or WorkerFacts(logging.getLogger(__name__), open_event_index=True)
+        self._facts = facts or WorkerFacts(
+            logging.getLogger(__name__), open_event_index=OPEN_EVENT_INDEX
+        )
         self._batches = batches
         self._lease_ttl = lease_ttl
         self._connection: Connection | None = None
@@ -55,6 +57,7 @@ class SqlUnitOfWork:
             self._transaction = self._connection.begin()
             tables = self._facts.tables(self._connection)
             status_table = self._facts.status_table(self._connection)
+            rule_tables = self._facts.rule_tables(self._connection)
         except BaseException:
             self._connection.close()
             raise
@@ -81,6 +84,7 @@ class SqlUnitOfWork:
             self._thread,
             self._batches,
             remembered=None if status_table else self._facts.remembered,
+            rules=rule_tables,
         )
         self.leases = SqlLeaseKeeper(self._connection, self._lease_ttl)
         return self

@@ -14,13 +14,21 @@ import attrs
 from reef_alerts.application.judging import Fault, Judge, Verdict
 from reef_alerts.application.statuses import ERROR, SKIPPED, status_change
 from reef_alerts.domain import (
+    DEFAULT_OPTIONS,
     Alert,
     AlertEvent,
+    Decision,
     EvaluationPolicy,
     NoChange,
+    NoDataChange,
+    OpenNoData,
+    Pending,
     Resolution,
     Resolve,
+    ResolveNoData,
+    RuleOptions,
     Skip,
+    Transition,
     Trigger,
     fold,
 )
@@ -35,6 +43,7 @@ from reef_alerts.ports import (
     PartitionCoordinator,
     RecordedStatus,
     Shard,
+    StateChange,
     StatusChange,
     StoredAlert,
     UnitOfWorkFactory,
@@ -53,10 +62,13 @@ _NOT_JUDGED = Skip | Fault
 class WrittenChange:
     """An event a cycle opened or resolved (or, in a dry run, would have)."""
 
-    change: Literal["trigger", "resolve"]
+    change: Literal["trigger", "resolve", "no_data", "no_data_resolved"]
     alert_id: int | None
-    value: float
+    value: float | None
     reason: str
+
+
+_RULE_COUNTS = frozenset({"pending", "no_data_opened", "no_data_resolved"})
 
 
 @attrs.define
@@ -72,12 +84,19 @@ class CycleStats:
     """Alerts that could not be judged now: no device, no fresh reading, no usable metric."""
     errors: int = 0
     """Alerts whose stored definition is broken, or whose evaluation raised."""
+    pending: int = 0
+    """Of the evaluated, alerts whose condition holds but has not held for long enough yet."""
+    no_data_opened: int = 0
+    """No-data events opened: devices that fell silent."""
+    no_data_resolved: int = 0
     changes: list[WrittenChange] = attrs.field(factory=list, repr=False)
     """The events the cycle opened and resolved, in that order."""
 
     def as_dict(self) -> dict[str, int]:
-        """The counts (not the changes)."""
-        return attrs.asdict(self, filter=lambda attribute, _: attribute.name != "changes")
+        """The counts (not the changes): the specification's six, and the rule options' where
+        any is not 0, so that a fleet without options logs what the specification shows."""
+        counts = attrs.asdict(self, filter=lambda attribute, _: attribute.name != "changes")
+        return {k: v for k, v in counts.items() if v or k not in _RULE_COUNTS}
 
 
 @attrs.define
@@ -88,12 +107,18 @@ class _Decided:
     resolves: list[tuple[Resolution, Resolve]] = attrs.Factory(list)
     statuses: list[tuple[StatusChange, RecordedStatus | None]] = attrs.Factory(list)
     """Status changes, with the status each replaces."""
+    no_data_opened: list[OpenNoData] = attrs.Factory(list)
+    no_data_resolved: list[tuple[Resolution, ResolveNoData]] = attrs.Factory(list)
+    pending: list[tuple[int, Pending]] = attrs.Factory(list)
+    """The alerts whose condition began to hold, and must go on holding, in this cycle."""
 
     def as_applied(self) -> AppliedChanges:
         """Every decided change, as if all were written."""
+        events = [t.event for t in self.triggers] + [o.event for o in self.no_data_opened]
+        resolutions = [r for r, _ in self.resolves] + [r for r, _ in self.no_data_resolved]
         return AppliedChanges(
-            frozenset(t.event.alert_id for t in self.triggers if t.event.alert_id is not None),
-            frozenset(resolution.event_id for resolution, _ in self.resolves),
+            frozenset((e.alert_id, e.kind.value) for e in events if e.alert_id is not None),
+            frozenset(resolution.event_id for resolution in resolutions),
         )
 
 
@@ -110,8 +135,10 @@ class RunCycle:
         *,
         submit_every: int = 1_000,
         dry_run: bool = False,
+        defaults: RuleOptions = DEFAULT_OPTIONS,
     ) -> None:
-        """With a `coordinator`, each cycle evaluates only the partitions it leases.
+        """With a `coordinator`, each cycle evaluates only the partitions it leases. `defaults`:
+        the options of every alert that sets none of its own, where the storage keeps options.
 
         `submit_every`: alerts judged between two submissions of their changes to the event
         writer, which may write them while judging goes on (ADR 8). `dry_run`: write nothing and
@@ -124,6 +151,8 @@ class RunCycle:
         self._coordinator = coordinator
         self._submit_every = submit_every
         self._dry_run = dry_run
+        self._defaults = defaults
+        self._warned_defaults = False
         self._last_cycle: CycleRecord | None = None
         self._known_alerts: dict[StoredAlert, Alert] = {}
 
@@ -160,6 +189,7 @@ class RunCycle:
                 self._policy.at(now),
                 metric_limit=uow.events.metric_limit,
                 known=self._known_alerts,
+                defaults=self._defaults_for(uow.snapshots.remembers),
             )
             for batch in _batches(snapshots, self._submit_every):
                 changes = self._tally(batch, judge(batch), now, stats, decided)
@@ -192,6 +222,20 @@ class RunCycle:
                 uow.commit()
         self._report(decided, applied, stats)
 
+    def _defaults_for(self, remembers: bool) -> RuleOptions:
+        """The default options, where the storage can keep what they need; said once where it
+        cannot."""
+        if remembers or self._defaults is DEFAULT_OPTIONS:
+            return self._defaults
+        if not self._warned_defaults:
+            self._warned_defaults = True
+            self._log.warning(
+                "The default rule options (%s) need the worker's rule tables: every alert is "
+                "evaluated by the specification's rule until `reef-alerts db upgrade` has been run",
+                self._defaults.describe(),
+            )
+        return DEFAULT_OPTIONS
+
     def _tally(
         self,
         batch: list[AlertSnapshot],
@@ -201,48 +245,86 @@ class RunCycle:
         decided: _Decided,
     ) -> EventChanges:
         """Count each snapshot's verdict into `stats`, fold the decisions into the event changes
-        they make, and note the statuses that changed, saying so in the log."""
+        they make, and note the statuses and states that changed."""
         debug = self._log.isEnabledFor(logging.DEBUG)
         opened: list[AlertEvent] = []
         resolved: list[Resolution] = []
         statuses: list[StatusChange] = []
-        evaluated = skipped = errors = 0
+        states: list[StateChange] = []
+        evaluated = skipped = errors = pending = 0
         for snapshot, verdict in zip(batch, verdicts, strict=True):
             alert_id, recorded = snapshot.alert.id, snapshot.status
-            match verdict:
+            if isinstance(verdict, Transition):
+                decision: Decision | Fault = verdict.decision
+                pending_since = verdict.state.pending_since
+                if verdict.no_data is not None:
+                    self._no_data(snapshot, verdict.no_data, now, opened, resolved, decided)
+            else:
+                decision, pending_since = verdict, None
+            match decision:
                 case NoChange():
                     evaluated += 1
+                case Pending():
+                    evaluated += 1
+                    pending += 1
                 case Skip():
                     skipped += 1
                 case Fault():
                     errors += 1
                 case Trigger():
                     evaluated += 1
-                    event = fold(alert_id, verdict, snapshot.open_event_id, now)
+                    event = fold(alert_id, decision, snapshot.open_event_id, now)
                     assert isinstance(event, AlertEvent)
                     opened.append(event)
-                    decided.triggers.append(verdict)
+                    decided.triggers.append(decision)
                 case Resolve():
                     evaluated += 1
-                    resolution = fold(alert_id, verdict, snapshot.open_event_id, now)
+                    resolution = fold(alert_id, decision, snapshot.open_event_id, now)
                     assert isinstance(resolution, Resolution)
                     resolved.append(resolution)
-                    decided.resolves.append((resolution, verdict))
+                    decided.resolves.append((resolution, decision))
                 case _:
-                    assert_never(verdict)
-            if recorded is None and not isinstance(verdict, _NOT_JUDGED):
+                    assert_never(decision)
+            if pending_since != snapshot.pending_since:
+                states.append(StateChange(alert_id, pending_since))
+                if isinstance(decision, Pending) and snapshot.pending_since is None:
+                    decided.pending.append((alert_id, decision))
+            if recorded is None and not isinstance(decision, _NOT_JUDGED):
                 continue  # judged, as last time: the most common case by far
-            change = status_change(alert_id, recorded, verdict, now)
+            change = status_change(alert_id, recorded, decision, now)
             if change is not None:
                 statuses.append(change)
                 decided.statuses.append((change, recorded))
-            elif debug and isinstance(verdict, _NOT_JUDGED):
-                self._log.debug("Alert %d: still %s", alert_id, verdict.reason)
+            elif debug and isinstance(decision, _NOT_JUDGED):
+                self._log.debug("Alert %d: still %s", alert_id, decision.reason)
         stats.total_alerts += len(batch)
         stats.evaluated += evaluated
         stats.skipped += skipped
         stats.errors += errors
-        return EventChanges(opened=opened, resolved=resolved, statuses=statuses)
+        stats.pending += pending
+        return EventChanges(opened=opened, resolved=resolved, statuses=statuses, states=states)
+
+    @staticmethod
+    def _no_data(
+        snapshot: AlertSnapshot,
+        change: NoDataChange,
+        now: datetime,
+        opened: list[AlertEvent],
+        resolved: list[Resolution],
+        decided: _Decided,
+    ) -> None:
+        """Fold a no-data change into the event changes."""
+        match change:
+            case OpenNoData(event=event):
+                opened.append(event)
+                decided.no_data_opened.append(change)
+            case ResolveNoData(value=value):
+                assert snapshot.no_data_event_id is not None
+                resolution = Resolution(snapshot.no_data_event_id, snapshot.alert_id, now, value)
+                resolved.append(resolution)
+                decided.no_data_resolved.append((resolution, change))
+            case _:
+                assert_never(change)
 
     def _say(self, statuses: list[tuple[StatusChange, RecordedStatus | None]]) -> None:
         """One line for each alert whose status changed, up to STATUS_LINES a cycle, and one
@@ -284,7 +366,7 @@ class RunCycle:
         self._say(decided.statuses)
         for trigger in decided.triggers:
             event = trigger.event
-            if event.alert_id not in applied.opened:
+            if (event.alert_id, event.kind.value) not in applied.opened:
                 self._log.debug("Alert %d: another worker opened its event first", event.alert_id)
                 continue
             stats.triggered += 1
@@ -312,6 +394,40 @@ class RunCycle:
             )
             if not self._dry_run:
                 self._log.info("Alert %d resolved: %s", resolution.alert_id, resolve.reason)
+        self._report_no_data(decided, applied, stats)
+        if not self._dry_run:
+            for alert_id, pending in decided.pending:
+                self._log.info("Alert %d pending: %s", alert_id, pending.reason)
+
+    def _report_no_data(
+        self, decided: _Decided, applied: AppliedChanges, stats: CycleStats
+    ) -> None:
+        for opening in decided.no_data_opened:
+            event = opening.event
+            if (event.alert_id, event.kind.value) not in applied.opened:
+                self._log.debug(
+                    "Alert %d: another worker opened its no-data event first", event.alert_id
+                )
+                continue
+            stats.no_data_opened += 1
+            stats.changes.append(WrittenChange("no_data", event.alert_id, None, opening.reason))
+            if not self._dry_run:
+                self._log.warning(
+                    "Alert %d: no data: %s; opened a no-data event", event.alert_id, opening.reason
+                )
+        for resolution, resolve in decided.no_data_resolved:
+            if resolution.event_id not in applied.resolved:
+                continue
+            stats.no_data_resolved += 1
+            stats.changes.append(
+                WrittenChange(
+                    "no_data_resolved", resolution.alert_id, resolution.value, resolve.reason
+                )
+            )
+            if not self._dry_run:
+                self._log.info(
+                    "Alert %d: %s; resolved its no-data event", resolution.alert_id, resolve.reason
+                )
 
 
 def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -4,6 +4,7 @@ Standard library and attrs only, so the web app can embed it to preview an alert
 """
 
 from reef_alerts.domain.changes import EventChange, fold
+from reef_alerts.domain.durations import format_duration, parse_duration
 from reef_alerts.domain.errors import (
     InvalidAlertError,
     UnknownOperatorError,
@@ -14,7 +15,9 @@ from reef_alerts.domain.evaluation import (
     Decision,
     EvaluationPolicy,
     Evaluator,
+    Measurement,
     NoChange,
+    Pending,
     Resolve,
     Skip,
     SkipCode,
@@ -22,35 +25,67 @@ from reef_alerts.domain.evaluation import (
     evaluate,
 )
 from reef_alerts.domain.extraction import Metric, NoMetric, extract_metric
-from reef_alerts.domain.model import Alert, AlertEvent, Device, Reading, Resolution, quoted
+from reef_alerts.domain.model import (
+    Alert,
+    AlertEvent,
+    Device,
+    EventKind,
+    Reading,
+    Resolution,
+    quoted,
+)
 from reef_alerts.domain.operators import (
     DEFAULT_TOLERANCE,
     Operator,
     Ordering,
     compare,
 )
+from reef_alerts.domain.rules import (
+    DEFAULT_OPTIONS,
+    MAX_RULE_DURATION,
+    AlertState,
+    Machine,
+    NoDataChange,
+    OpenNoData,
+    ResolveNoData,
+    RuleOptions,
+    Transition,
+    step,
+)
 
 __all__ = [
+    "DEFAULT_OPTIONS",
     "DEFAULT_TOLERANCE",
     "MAX_AGE_LIMIT",
+    "MAX_RULE_DURATION",
     "Alert",
     "AlertEvent",
+    "AlertState",
     "Decision",
     "Device",
     "EvaluationPolicy",
     "Evaluator",
     "EventChange",
+    "EventKind",
     "InvalidAlertError",
+    "Machine",
+    "Measurement",
     "Metric",
     "NoChange",
+    "NoDataChange",
     "NoMetric",
+    "OpenNoData",
     "Operator",
     "Ordering",
+    "Pending",
     "Reading",
     "Resolution",
     "Resolve",
+    "ResolveNoData",
+    "RuleOptions",
     "Skip",
     "SkipCode",
+    "Transition",
     "Trigger",
     "UnknownOperatorError",
     "UnreadableValueError",
@@ -58,5 +93,8 @@ __all__ = [
     "evaluate",
     "extract_metric",
     "fold",
+    "format_duration",
+    "parse_duration",
     "quoted",
+    "step",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import assert_never
 
-from reef_alerts.domain.evaluation import Decision, NoChange, Resolve, Skip, Trigger
+from reef_alerts.domain.evaluation import Decision, NoChange, Pending, Resolve, Skip, Trigger
 from reef_alerts.domain.model import AlertEvent, Resolution
 
 EventChange = AlertEvent | Resolution
@@ -30,7 +30,7 @@ def fold(
             if open_event_id is None:
                 raise ValueError(f"alert {alert_id} resolved with no event open")
             return Resolution(open_event_id, alert_id, now, value)
-        case Skip() | NoChange():
+        case Skip() | NoChange() | Pending():
             return None
         case _:
             assert_never(decision)

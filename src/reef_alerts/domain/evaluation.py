@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import attrs
 
+from reef_alerts.domain.durations import format_duration
 from reef_alerts.domain.extraction import NoMetric, locate_metric
-from reef_alerts.domain.model import Alert, AlertEvent, Device, Reading, quoted
+from reef_alerts.domain.model import Alert, AlertEvent, Device, EventKind, Reading, quoted
 from reef_alerts.domain.operators import DEFAULT_TOLERANCE
 
 MAX_AGE_LIMIT = timedelta(days=1)
@@ -91,7 +93,39 @@ class NoChange:
     value: float
 
 
-Decision = Trigger | Resolve | Skip | NoChange
+@attrs.frozen
+class Pending:
+    """The condition holds, but has not held for the alert's pending duration yet: no event."""
+
+    value: float
+    since: datetime
+    """When the condition began to hold."""
+    alert: Alert
+    pending: timedelta
+    """How long it must hold."""
+
+    @property
+    def reason(self) -> str:
+        """Said once, when the wait begins: worked out only then, not every cycle it lasts."""
+        alert = self.alert
+        return (
+            f"{self.value} {alert.operator.value} {alert.threshold} holds since "
+            f"{self.since:%Y-%m-%d %H:%M:%S} UTC; its event opens once it has held for "
+            f"{format_duration(self.pending)}"
+        )
+
+
+Decision = Trigger | Resolve | Skip | NoChange | Pending
+
+
+class Measurement(NamedTuple):
+    """The value of an alert's metric in its device's newest reading, which is fresh."""
+
+    value: float
+    device: Device
+    reading: Reading
+    timestamp: datetime
+    """The reading's."""
 
 
 def evaluate(
@@ -131,7 +165,24 @@ class Evaluator:
     def evaluate(
         self, alert: Alert, device: Device | None, reading: Reading | None, has_open_event: bool
     ) -> Decision:
-        """Decide what happens to `alert` now. Pure: no I/O, no clock."""
+        """Decide what happens to `alert` now, as the specification says: the event opens the
+        first time the condition holds and resolves the first time it does not. Pure: no I/O,
+        no clock."""
+        measured = self.observe(alert, device, reading)
+        if isinstance(measured, Skip):
+            return measured
+        value = measured.value
+        holds = alert.operator.holds(value, alert.threshold, self.policy.tolerance)
+        if holds == has_open_event:
+            return NoChange(value)
+        if holds:
+            return self.trigger(alert, measured)
+        return self.resolve(alert, value)
+
+    def observe(
+        self, alert: Alert, device: Device | None, reading: Reading | None
+    ) -> Skip | Measurement:
+        """The value of `alert`'s metric now, or why it cannot be judged."""
         if not alert.enabled:
             return Skip(SkipCode.ALERT_DISABLED, f"alert {alert.id} is disabled")
         if device is None:
@@ -168,17 +219,25 @@ class Evaluator:
         if isinstance(found, NoMetric):
             code = SkipCode.INVALID_VALUE if found.invalid else SkipCode.METRIC_MISSING
             return Skip(code, found.reason)
-        value = found[0]
-        holds = alert.operator.holds(value, alert.threshold, self.policy.tolerance)
-        if holds == has_open_event:
-            return NoChange(value)
+        return Measurement(found[0], device, reading, timestamp)
+
+    def trigger(
+        self, alert: Alert, measured: Measurement, since: datetime | None = None
+    ) -> Trigger:
+        """Open `alert`'s threshold event now on `measured`; `since`: when its condition began
+        to hold, where it had to hold for a while first."""
+        value = measured.value
+        event = _open_event(alert, measured, self.now)
+        if since is not None:
+            event.metadata["condition_since"] = since.isoformat()
         condition = f"{value} {alert.operator.value} {alert.threshold}"
-        if holds:
-            return Trigger(
-                _open_event(alert, device, reading, timestamp, value, now),
-                f"Threshold exceeded: {condition}",
-            )
-        return Resolve(value, f"Condition cleared: {condition} no longer holds")
+        return Trigger(event, f"Threshold exceeded: {condition}")
+
+    def resolve(self, alert: Alert, value: float, margin: float = 0.0) -> Resolve:
+        """Resolve `alert`'s threshold event: `value` is back, by `margin` at least."""
+        condition = f"{value} {alert.operator.value} {alert.threshold}"
+        beyond = f", by the recovery margin of {margin:g} at least" if margin else ""
+        return Resolve(value, f"Condition cleared: {condition} no longer holds{beyond}")
 
 
 def _limit(limit: timedelta, device: Device) -> str:
@@ -192,25 +251,20 @@ def _limit(limit: timedelta, device: Device) -> str:
     return seconds
 
 
-def _open_event(
-    alert: Alert,
-    device: Device,
-    reading: Reading,
-    timestamp: datetime,
-    value: float,
-    now: datetime,
-) -> AlertEvent:
+def _open_event(alert: Alert, measured: Measurement, now: datetime) -> AlertEvent:
+    device = measured.device
     return AlertEvent(
         alert_id=alert.id,
         device_id=device.id,
         triggered_at=now,
-        current_value=value,
+        current_value=measured.value,
         threshold_value=alert.threshold,
         operator=alert.operator,
         metric=alert.metric,
         metadata={
-            "reading_id": reading.id,
-            "reading_timestamp": timestamp.isoformat(),
+            "kind": EventKind.THRESHOLD.value,
+            "reading_id": measured.reading.id,
+            "reading_timestamp": measured.timestamp.isoformat(),
             "device_name": device.name,
             "device_type": device.type,
             "unit": device.unit,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import math
 import reprlib
 from datetime import datetime, timedelta
@@ -108,16 +109,27 @@ class Reading:
     """Extra context the controller stored with the reading."""
 
 
+class EventKind(enum.Enum):
+    """What an event is about, stored as its metadata's `kind`: the database keeps at most one
+    open event of each kind per alert (ADR 4)."""
+
+    THRESHOLD = "threshold"
+    """The alert's condition holds; an event the web app wrote without a kind is one too."""
+    NO_DATA = "no_data"
+    """The alert's device has stopped reporting (ADR 15)."""
+
+
 @attrs.frozen
 class AlertEvent:
-    """One excursion of an alert: opened when its condition holds, resolved when it stops."""
+    """One excursion of an alert: opened when its condition holds (or its device falls silent),
+    resolved when that stops."""
 
     alert_id: int | None
     """None for an event of a draft alert, in a preview."""
     device_id: int
     triggered_at: datetime = attrs.field(validator=_aware)
-    current_value: float
-    """The value that triggered the event."""
+    current_value: float | None
+    """The value that triggered the event; None for a no-data event."""
     threshold_value: float
     operator: Operator
     metric: str
@@ -126,10 +138,15 @@ class AlertEvent:
     resolution_value: float | None = None
     """The value at which the condition stopped holding."""
     metadata: dict[str, JSON] = attrs.field(factory=dict)
+    """Context for a person, and the event's `kind` (EventKind's value)."""
     id: int | None = None
     """Assigned by storage; None until stored."""
 
-    def resolve(self, at: datetime, value: float) -> AlertEvent:
+    @property
+    def kind(self) -> EventKind:
+        return EventKind(self.metadata.get("kind", EventKind.THRESHOLD.value))
+
+    def resolve(self, at: datetime, value: float | None) -> AlertEvent:
         """This event, closed at `at` by `value`."""
         if self.resolved:
             raise ValueError(f"event for alert {self.alert_id} is already resolved")
@@ -139,9 +156,10 @@ class AlertEvent:
 @attrs.frozen
 class Resolution:
     """Close the open event `event_id` of alert `alert_id` at `resolved_at`: the condition no
-    longer holds at `value`."""
+    longer holds at `value` (None where the event's end has no value, as a no-data event's may
+    not)."""
 
     event_id: int
     alert_id: int | None
     resolved_at: datetime
-    value: float
+    value: float | None

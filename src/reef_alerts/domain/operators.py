@@ -81,3 +81,30 @@ class Operator(enum.Enum):
     def holds(self, value: float, threshold: float, tolerance: float = DEFAULT_TOLERANCE) -> bool:
         """Whether `value <op> threshold`; never true for NaN or infinity."""
         return compare(value, threshold, tolerance) in self.orderings
+
+    def recovered(
+        self,
+        value: float,
+        threshold: float,
+        margin: float = 0.0,
+        tolerance: float = DEFAULT_TOLERANCE,
+    ) -> bool:
+        """Whether `value` has come back from the condition by at least `margin`: every value
+        within `margin` of it fails the condition (ADR 17). With no margin, exactly `not holds`.
+
+        For `>` and `>=` the threshold moves down by the margin, for `<` and `<=` up; for `==`
+        the band the value must leave widens by it. A `!=` condition clears only at the
+        threshold itself, where no margin fits, so the margin does not apply to it. Never true
+        for NaN or infinity, which no condition can be judged on.
+        """
+        if not math.isfinite(value):
+            return False
+        if self in (Operator.GT, Operator.GE):
+            threshold -= margin
+        elif self in (Operator.LT, Operator.LE):
+            threshold += margin
+        elif self is Operator.EQ:
+            tolerance += margin
+        if not math.isfinite(threshold):
+            return False  # moved past every float: no value is that far back
+        return not self.holds(value, threshold, tolerance)

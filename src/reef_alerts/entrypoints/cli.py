@@ -7,14 +7,15 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, Final, NoReturn, TypeVar
 
 import typer
 from sqlalchemy import Engine
 
 from reef_alerts import __version__
-from reef_alerts.adapters import schema
+from reef_alerts.adapters import rule_store, schema
 from reef_alerts.adapters.coordination import (
     MAX_PARTITIONS,
     PartitionCountMismatchError,
@@ -24,8 +25,10 @@ from reef_alerts.adapters.coordination import (
 from reef_alerts.adapters.reports import STATES, alert_report
 from reef_alerts.adapters.tables import tables_for
 from reef_alerts.application import WorkerStatistics
+from reef_alerts.application.judging import effective_options
 from reef_alerts.config import ConfigError, Settings, load_settings
 from reef_alerts.container import Container, build_container
+from reef_alerts.domain import InvalidAlertError, parse_duration
 from reef_alerts.entrypoints.demo import DemoFileInUseError, format_events, run_demo
 from reef_alerts.entrypoints.logging_setup import (
     WORKER_LOGGER,
@@ -38,7 +41,7 @@ from reef_alerts.entrypoints.startup import (
     release_leases,
     verify_database,
 )
-from reef_alerts.entrypoints.text import alert_lines
+from reef_alerts.entrypoints.text import alert_lines, rule_lines
 from reef_alerts.entrypoints.tuning import switch_interval
 from reef_alerts.entrypoints.worker import (
     Worker,
@@ -46,7 +49,10 @@ from reef_alerts.entrypoints.worker import (
     install_signal_handlers,
     log_startup,
 )
+from reef_alerts.ports import StoredRule
 from reef_alerts.redaction import printable, redact
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="reef-alerts",
@@ -63,6 +69,14 @@ db_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(db_app, name="db")
+rules_app = typer.Typer(
+    help="Show or set alerts' options: how long a condition must hold before its event opens "
+    "(pending), how far back a value must come before it resolves (recovery margin), and when "
+    "a silent device opens a no-data event (no data after).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(rules_app, name="rules")
 
 
 def _version(value: bool) -> None:
@@ -324,8 +338,9 @@ def alerts(
         ),
     ] = None,
 ) -> None:
-    """List every alert with its state as the worker last found it: ok, firing, skipped (and
-    why, since when), error (its rows cannot be read), disabled."""
+    """List every alert with its options and its state as the worker last found it: ok,
+    pending (since when its condition holds), firing, no_data (its device is silent), skipped
+    (and why, since when), error (its rows cannot be read), disabled."""
     unknown = sorted(set(state or ()) - set(STATES))
     if unknown:
         _fail(f"unknown state {', '.join(unknown)}; the states are {', '.join(STATES)}", code=2)
@@ -337,13 +352,145 @@ def alerts(
         _fail(redact(problem, settings.secrets))  # it only reads: no privilege to write needed
     found = alert_report(engine)
     engine.dispose()
-    for line in alert_lines(found, state):
+    for line in alert_lines(found, state, settings.default_options):
         typer.echo(line)
     if not found.recorded:
         typer.echo(
             "note: this database has no status table, so skipped alerts show as unknown; "
             "`reef-alerts db upgrade` adds it"
         )
+
+
+_DEFAULT_WORD = "default"
+
+
+@rules_app.command("show")
+def rules_show(
+    alert_id: Annotated[
+        int | None,
+        typer.Argument(help="The alert to show; without it, every alert with options of its own."),
+    ] = None,
+) -> None:
+    """Show alerts' options, and the defaults every other alert takes."""
+    settings = _settings()
+    found = _rule_store(settings, lambda engine: rule_store.rules_of(engine, alert_id))
+    defaults = settings.default_options
+    if found:
+        for line in rule_lines(found, defaults):
+            typer.echo(line)
+    else:
+        typer.echo("No alert has options of its own.")
+    typer.echo(f"Defaults (REEF_ALERTS_DEFAULT_*): {defaults.describe()}")
+
+
+@rules_app.command("set")
+def rules_set(
+    alert_id: Annotated[int, typer.Argument(help="The alert whose options to set.")],
+    pending: Annotated[
+        str | None,
+        typer.Option(
+            help="How long the condition must hold, at every evaluation, before the event "
+            "opens: 30s, 5m, 1h, 1h30m; 0 for at once; 'default' for the default.",
+        ),
+    ] = None,
+    recovery_margin: Annotated[
+        str | None,
+        typer.Option(
+            help="How far back past the threshold the value must come before the event "
+            "resolves, in the metric's unit (0.3 for 82 > 81.7 with `temperature > 82`); "
+            "'default' for the default.",
+        ),
+    ] = None,
+    no_data_after: Annotated[
+        str | None,
+        typer.Option(
+            help="How long the device may send no reading before a no-data event opens: 10m, "
+            "1h; 'off' for never; 'default' for the default.",
+        ),
+    ] = None,
+) -> None:
+    """Set some of an alert's options; the others stay as they are."""
+    given = {
+        "pending_seconds": _seconds_option("--pending", pending),
+        "recovery_margin": _margin_option(recovery_margin),
+        "no_data_after_seconds": _seconds_option("--no-data-after", no_data_after),
+    }
+    changes = {name: value for name, value in given.items() if value is not _NOT_GIVEN}
+    if not changes:
+        _fail("give at least one of --pending, --recovery-margin and --no-data-after", code=2)
+    settings = _settings()
+    found = _rule_store(settings, lambda engine: rule_store.rules_of(engine, alert_id))
+    merged = found[0].rule or StoredRule(None, None, None)
+    try:
+        effective_options(merged._replace(**changes), settings.default_options)
+    except InvalidAlertError as error:
+        _fail(str(error).removeprefix("its options in reef_alerts_rules are invalid: "))
+    _rule_store(settings, lambda engine: rule_store.set_rule(engine, alert_id, changes))
+    shown = _rule_store(settings, lambda engine: rule_store.rules_of(engine, alert_id))
+    for line in rule_lines(shown, settings.default_options):
+        typer.echo(line)
+    if found[0].operator.strip() == "!=" and changes.get("recovery_margin"):
+        typer.echo(
+            "note: a != condition clears only at the threshold itself, so a recovery margin "
+            "does not apply to it (docs/adr/0017)"
+        )
+
+
+@rules_app.command("clear")
+def rules_clear(
+    alert_id: Annotated[int, typer.Argument(help="The alert whose options to remove.")],
+) -> None:
+    """Remove an alert's own options: it takes the defaults again."""
+    settings = _settings()
+    had = _rule_store(settings, lambda engine: rule_store.clear_rule(engine, alert_id))
+    defaults = settings.default_options.describe()
+    if had:
+        typer.echo(f"Alert {alert_id} takes the defaults again: {defaults}")
+    else:
+        typer.echo(f"Alert {alert_id} had no options of its own; it takes the defaults: {defaults}")
+
+
+_NOT_GIVEN: Final = object()
+
+
+def _seconds_option(name: str, raw: str | None) -> Any:
+    """A duration option as the rules table stores it: seconds; None for the default; 0 for
+    none (`0`, `off`); _NOT_GIVEN when absent."""
+    if raw is None:
+        return _NOT_GIVEN
+    word = raw.strip().lower()
+    if word == _DEFAULT_WORD:
+        return None
+    if word == "off":
+        return 0.0
+    try:
+        return parse_duration(raw).total_seconds()
+    except ValueError as error:
+        _fail(f"{name}: {error}")
+
+
+def _margin_option(raw: str | None) -> Any:
+    if raw is None:
+        return _NOT_GIVEN
+    if raw.strip().lower() == _DEFAULT_WORD:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        _fail(f"--recovery-margin: {raw!r} is not a number")
+
+
+def _rule_store(settings: Settings, action: Callable[[Engine], T]) -> T:
+    """`action` on the database's rules table, its failures one line."""
+    engine = _engine(settings)
+    try:
+        return action(engine)
+    except (rule_store.NoRulesTableError, rule_store.UnknownAlertError) as error:
+        _fail(str(error))
+    except Exception as error:  # noqa: BLE001 - one clear line instead of a traceback
+        _fail(describe_error(error, settings.secrets))
+    finally:
+        engine.dispose()
 
 
 @app.command()

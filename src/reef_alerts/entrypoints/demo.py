@@ -1,4 +1,5 @@
-"""`reef-alerts demo`: a small reef on its own SQLite file, a heat wave, and its events."""
+"""`reef-alerts demo`: a small reef on its own SQLite file, a heat wave, a heater hovering at its
+threshold (with and without rule options), a probe that falls silent, and their events."""
 
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ from sqlalchemy.exc import DatabaseError
 from reef_alerts.adapters import schema
 from reef_alerts.adapters.database import make_engine
 from reef_alerts.adapters.reports import alert_report
+from reef_alerts.adapters.rule_store import set_rule
 from reef_alerts.adapters.tables import CURRENT
 from reef_alerts.application import WorkerStatistics
 from reef_alerts.config import Settings
 from reef_alerts.container import build_container
+from reef_alerts.domain import EventKind
 from reef_alerts.entrypoints.text import alert_lines, columns
 from reef_alerts.entrypoints.worker import Worker
 
@@ -33,6 +36,10 @@ STEP = timedelta(minutes=1)
 
 # The display tank warms past 82 °F in a summer afternoon, then the chiller brings it back.
 HEATER_TEMPERATURES = [78.6, 79.4, 80.3, 81.2, 82.4, 83.6, 85.2, 84.1, 82.6, 81.4, 80.2, 79.1]
+# The frag tank's heater hovers around its 82 °F threshold, then truly runs warm for a while.
+HOVERING_TEMPERATURES = [81.8, 82.2, 81.9, 82.3, 81.8, 82.1, 82.4, 82.6, 82.8, 82.5, 81.9, 81.2]
+# The quarantine tank's pH probe stops reporting after 13:02 and is back at 13:10.
+SILENT_MINUTES = range(3, 10)
 
 DEVICES = [
     (1, "Display Tank Heater", "heater", "°F"),
@@ -40,6 +47,8 @@ DEVICES = [
     (3, "Display Tank Salinity", "salinity", "ppt"),
     (4, "Display Tank ORP", "orp_probe", "mV"),
     (5, "Display Tank Multi-sensor", "multi_sensor", None),
+    (6, "Frag Tank Heater", "heater", "°F"),
+    (7, "Quarantine Tank pH", "ph_probe", "pH"),
 ]
 
 ALERTS = [
@@ -50,7 +59,17 @@ ALERTS = [
     (5, 5, "temperature", ">", 83.0),
     (6, 5, "probe1.ph", ">=", 8.5),
     (7, 5, "nitrate", ">", 10.0),  # no probe measures it: skipped, and the log says why
+    (8, 6, "temperature", ">", 82.0),  # the hovering heater, by the specification's rule
+    (9, 6, "temperature", ">", 82.0),  # the same, with the options below
+    (10, 7, "ph", "<", 7.8),
 ]
+
+RULES = {
+    9: {"pending_seconds": 180.0, "recovery_margin": 0.5},
+    10: {"no_data_after_seconds": 180.0},
+}
+"""Options per alert (`reef-alerts rules set`): alert 9 waits 3 minutes and wants the water
+back below 81.5 °F; alert 10 opens a no-data event after 3 minutes of silence."""
 
 
 class DemoFileInUseError(Exception):
@@ -80,6 +99,8 @@ def run_demo(path: Path, log: logging.Logger, echo: Callable[[str], None]) -> li
             connection.exec_driver_sql(f"CREATE TABLE {DEMO_MARKER} (created_at TEXT)")
         schema.upgrade(engine)
         _seed(engine)
+        for alert_id, options in RULES.items():
+            set_rule(engine, alert_id, options)
         worker = Worker(
             container.use_cases.run_cycle(),
             STEP.total_seconds(),
@@ -90,20 +111,31 @@ def run_demo(path: Path, log: logging.Logger, echo: Callable[[str], None]) -> li
         for minute, readings in enumerate(_afternoon()):
             clock.current = START + minute * STEP
             _record(engine, clock.current, readings)
-            echo(f"-- {clock.current:%H:%M} UTC  heater reads {readings[1]} °F")
+            ph = readings.get(7, "nothing (silent)")
+            echo(
+                f"-- {clock.current:%H:%M} UTC  display heater {readings[1]} °F, "
+                f"frag heater {readings[6]} °F, quarantine pH {ph}"
+            )
             worker.run_once()
         worker.log_statistics()
         echo("\nAlerts (what `reef-alerts alerts` shows):")
         for line in alert_lines(alert_report(engine)):
             echo(f"  {line}")
-        return _events(engine)
+        events = _events(engine)
+        echo("")
+        for line in _moral(events):
+            echo(line)
+        return events
     finally:
         engine.dispose()
 
 
 def format_events(rows: list[dict[str, Any]]) -> list[str]:
     """The events as a fixed-width table."""
-    header = ("alert", "device", "condition", "value", "triggered", "resolved", "resolved at")
+    header = (
+        *("alert", "device", "condition", "kind", "value"),
+        *("triggered", "resolved", "resolved at"),
+    )
     return columns(
         header,
         [
@@ -111,16 +143,49 @@ def format_events(rows: list[dict[str, Any]]) -> list[str]:
                 str(row["alert_id"]),
                 row["device"],
                 f"{row['metric']} {row['operator']} {row['threshold_value']:g}",
-                f"{row['current_value']:g}",
+                _kind(row),
+                _number(row["current_value"]),
                 f"{row['triggered_at']:%H:%M}",
                 "yes" if row["is_resolved"] else "no",
-                f"{row['resolved_at']:%H:%M} at {row['resolution_value']:g}"
+                f"{row['resolved_at']:%H:%M} at {_number(row['resolution_value'])}"
                 if row["resolved_at"]
                 else "",
             )
             for row in rows
         ],
     )
+
+
+def _kind(row: dict[str, Any]) -> str:
+    metadata = row["metadata"] if isinstance(row["metadata"], dict) else {}
+    return str(metadata.get("kind", EventKind.THRESHOLD.value)).replace("_", "-")
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _moral(events: list[dict[str, Any]]) -> list[str]:
+    """What the options changed, in two sentences a keeper can check against the table."""
+    counts = {alert_id: sum(row["alert_id"] == alert_id for row in events) for alert_id in (8, 9)}
+    silent = [row for row in events if row["alert_id"] == 10 and _kind(row) == "no-data"]
+    lines = [
+        f"The frag tank heater hovered around 82 °F: alert 8, by the specification's rule, "
+        f"opened {counts[8]} events; alert 9, the same condition with a 3-minute pending time "
+        f"and a 0.5 °F recovery margin, opened {counts[9]}.",
+    ]
+    if silent:
+        lines.append(
+            f"The quarantine pH probe went silent after 13:02: alert 10 opened a no-data event "
+            f"at {silent[0]['triggered_at']:%H:%M}"
+            + (
+                f" and resolved it at {silent[0]['resolved_at']:%H:%M}, when the probe reported "
+                "again."
+                if silent[0]["resolved_at"]
+                else "."
+            )
+        )
+    return lines
 
 
 def _clear_demo_file(path: Path) -> None:
@@ -175,7 +240,7 @@ def _afternoon() -> Iterator[dict[int, Any]]:
     """Each minute's readings, by device id: simple values, and JSON from the multi-sensor."""
     for minute, temperature in enumerate(HEATER_TEMPERATURES):
         drift = math.sin(minute / 3)
-        yield {
+        readings = {
             1: temperature,
             2: round(8.15 + 0.05 * drift, 2),
             3: round(35.0 + 0.1 * drift, 1),
@@ -185,7 +250,11 @@ def _afternoon() -> Iterator[dict[int, Any]]:
                 "ph": round(8.12 + 0.04 * drift, 2),
                 "probe1": {"ph": round(8.2 + 0.05 * drift, 2), "temperature": temperature},
             },
+            6: HOVERING_TEMPERATURES[minute],
         }
+        if minute not in SILENT_MINUTES:
+            readings[7] = round(8.05 + 0.03 * drift, 2)
+        yield readings
 
 
 def _record(engine: Engine, at: datetime, readings: dict[int, Any]) -> None:
@@ -206,7 +275,7 @@ def _record(engine: Engine, at: datetime, readings: dict[int, Any]) -> None:
 def _events(engine: Engine) -> list[dict[str, Any]]:
     events, devices = CURRENT.alert_events, CURRENT.devices
     query = (
-        select(events, devices.c.name.label("device"))
+        select(events, events.c.metadata_.label("metadata"), devices.c.name.label("device"))
         .join(devices, devices.c.id == events.c.device_id)
         .order_by(events.c.id)
     )

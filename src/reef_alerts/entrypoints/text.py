@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import timedelta
 
 from reef_alerts.adapters.reports import AlertReport
+from reef_alerts.adapters.rule_store import AlertRule
+from reef_alerts.application.judging import effective_options
+from reef_alerts.domain import DEFAULT_OPTIONS, InvalidAlertError, RuleOptions, format_duration
+from reef_alerts.ports import StoredRule
 from reef_alerts.redaction import printable
 
 CELL_LIMIT = 60
@@ -25,20 +30,62 @@ def columns(header: Sequence[str], rows: Sequence[Sequence[str]], *, last: int =
     ]
 
 
-def alert_lines(report: AlertReport, states: Collection[str] | None = None) -> list[str]:
-    """The alerts of `report` as a table, those in `states` only when given."""
+def alert_lines(
+    report: AlertReport,
+    states: Collection[str] | None = None,
+    defaults: RuleOptions = DEFAULT_OPTIONS,
+) -> list[str]:
+    """The alerts of `report` as a table, those in `states` only when given, each with the
+    options it has: its own, or `defaults`."""
     return columns(
-        ("alert", "device", "condition", "state", "since", "reason"),
+        ("alert", "device", "condition", "options", "state", "since", "reason"),
         [
             (
                 str(line.alert_id),
                 line.device,
                 line.condition,
+                _options(line.rule, defaults if report.remembers else DEFAULT_OPTIONS),
                 line.state,
                 "" if line.since is None else f"{line.since:%Y-%m-%d %H:%M} UTC",
                 line.reason,
             )
             for line in report.lines
             if not states or line.state in states
+        ],
+    )
+
+
+def _options(rule: StoredRule | None, defaults: RuleOptions) -> str:
+    try:
+        options = effective_options(rule, defaults)
+    except InvalidAlertError as error:
+        return f"INVALID ({error})"
+    return "-" if options == DEFAULT_OPTIONS else options.describe()
+
+
+def rule_lines(rules: Sequence[AlertRule], defaults: RuleOptions) -> list[str]:
+    """Alerts' options as a table: each option as the alert set it, or the default it takes."""
+
+    def shown(own: float | None, default: str, as_duration: bool) -> str:
+        if own is None:
+            return f"{default} (default)"
+        if as_duration:
+            return "off" if own == 0 else format_duration(timedelta(seconds=own))
+        return f"{own:g}"
+
+    no_data = "off" if defaults.no_data_after is None else format_duration(defaults.no_data_after)
+    return columns(
+        ("alert", "device", "condition", "pending", "recovery margin", "no data after"),
+        [
+            (
+                str(line.alert_id),
+                line.device,
+                line.condition,
+                shown(rule.pending_seconds, format_duration(defaults.pending), True),
+                shown(rule.recovery_margin, f"{defaults.recovery_margin:g}", False),
+                shown(rule.no_data_after_seconds, no_data, True),
+            )
+            for line in rules
+            for rule in [line.rule or StoredRule(None, None, None)]
         ],
     )

@@ -19,8 +19,10 @@ from reef_alerts.ports.storage import (
     EventWriter,
     RecordedStatus,
     SnapshotReader,
+    StateChange,
     StatusChange,
     StoredAlert,
+    StoredRule,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -39,8 +41,10 @@ __all__ = [
     "RecordedStatus",
     "Shard",
     "SnapshotReader",
+    "StateChange",
     "StatusChange",
     "StoredAlert",
+    "StoredRule",
     "UnitOfWork",
     "UnitOfWorkFactory",
 ]

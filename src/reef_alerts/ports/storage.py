@@ -42,8 +42,19 @@ class RecordedStatus(NamedTuple):
     """When the alert came to be in this state for this reason."""
 
 
+class StoredRule(NamedTuple):
+    """An alert's row of options as stored, before the domain has validated it; a NULL
+    option is the worker's default (ADR 15)."""
+
+    pending_seconds: float | None
+    recovery_margin: float | None
+    no_data_after_seconds: float | None
+    """0: no no-data events for this alert."""
+
+
 class AlertSnapshot(NamedTuple):
-    """One enabled alert as stored, with its device, the newest reading and its open event.
+    """One enabled alert as stored, with its device, the newest reading, its open events, and
+    its options and state.
 
     A tuple, like StoredAlert: a cycle makes one per alert.
     """
@@ -60,6 +71,12 @@ class AlertSnapshot(NamedTuple):
     is wrong with it); None when both were."""
     status: RecordedStatus | None = None
     """Why the alert could not be judged last time; None when it could."""
+    no_data_event_id: int | None = None
+    """The alert's unresolved no-data event, None when there is none."""
+    rule: StoredRule | None = None
+    """The alert's options; None when it has none of its own."""
+    pending_since: datetime | None = None
+    """When the alert's condition began to hold, while it waits out its pending duration."""
 
     @property
     def alert_id(self) -> int:
@@ -80,30 +97,46 @@ class StatusChange:
 
 
 @attrs.frozen
+class StateChange:
+    """What the state machine now remembers of an alert, where it changed (ADR 16)."""
+
+    alert_id: int
+    pending_since: datetime | None
+    """None: nothing is pending, and the alert's row can go."""
+
+
+@attrs.frozen
 class EventChanges:
-    """Everything one cycle writes: events opened and resolved, and alert statuses that
+    """Everything one cycle writes: events opened and resolved, alert statuses and states that
     changed."""
 
     opened: Sequence[AlertEvent] = ()
     resolved: Sequence[Resolution] = ()
     statuses: Sequence[StatusChange] = ()
+    states: Sequence[StateChange] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.opened or self.resolved or self.statuses)
+        return bool(self.opened or self.resolved or self.statuses or self.states)
 
 
 @attrs.frozen
 class AppliedChanges:
     """What a write actually changed: less than asked where another worker got there first."""
 
-    opened: frozenset[int] = frozenset()
-    """The alerts whose new event was inserted."""
+    opened: frozenset[tuple[int, str]] = frozenset()
+    """The alerts whose new event was inserted, with the event's kind (EventKind's value)."""
     resolved: frozenset[int] = frozenset()
     """The events that were closed."""
 
 
 class SnapshotReader(Protocol):
     """Reads what a cycle evaluates."""
+
+    @property
+    def remembers(self) -> bool:
+        """Whether the storage keeps alerts' options and state (a database that `db upgrade`
+        has brought to them); without, every alert is judged by the specification's rule."""
+        ...
 
     def enabled_alerts(self, shard: Shard = WHOLE) -> Iterable[AlertSnapshot]:
         """Every enabled alert of `shard`, with its context, as one consistent snapshot.
