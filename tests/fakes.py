@@ -218,6 +218,10 @@ class InMemoryStore:
         for table in (self._committed.alerts, self._committed.rules, self._committed.states):
             table.pop(alert_id, None)
 
+    def remember_pending(self, alert_id: int, since: datetime) -> None:
+        """Seed a state row, as a worker, or a person, wrote it."""
+        self._committed.states[alert_id] = since
+
     def states(self) -> Mapping[int, datetime]:
         """Every committed pending instant, by alert id."""
         return dict(self._committed.states)

@@ -160,4 +160,4 @@ def test_the_alerts_command_shows_options_and_pending_and_no_data_states(
     assert "2026-11-29 12:00 UTC" in by_alert["1"]
     assert "no data after 10m" in by_alert["2"]
     assert " no_data " in by_alert["2"]
-    assert "the device sends no readings" in by_alert["2"]
+    assert "the device has sent no reading for too long" in by_alert["2"]

@@ -84,7 +84,8 @@ def test_rules_set_show_and_clear_an_alerts_options(engine: Engine, tmp_path: Pa
     assert lines[0].split()[:3] == ["alert", "device", "condition"]
     assert lines[1].split()[:2] == ["1", "Frag"]
     assert "1h30m" in lines[1]
-    assert lines[-1] == "Defaults (REEF_ALERTS_DEFAULT_*): none (the specification's rule)"
+    assert lines[-1].startswith("Defaults (REEF_ALERTS_DEFAULT_* in this environment;")
+    assert lines[-1].endswith(": none (the specification's rule)")
 
     code, out, _ = invoke(["rules", "clear", "1"], tmp_path, DATABASE_URL=url)
     assert code == 0, out
@@ -96,7 +97,7 @@ def test_rules_set_show_and_clear_an_alerts_options(engine: Engine, tmp_path: Pa
     ("args", "message"),
     [
         (["rules", "set", "99", "--pending", "5m"], "there is no alert 99"),
-        (["rules", "set", "1", "--recovery-margin", "-0.3"], "recovery_margin must be a finite"),
+        (["rules", "set", "1", "--recovery-margin", "-0.3"], "--recovery-margin must be a finite"),
         (["rules", "set", "1", "--pending", "5 minutes"], "'5 minutes' is not a duration"),
         (["rules", "set", "1", "--pending", "8d"], "pending must be at most 7d"),
         (["rules", "show", "99"], "there is no alert 99"),
@@ -277,7 +278,91 @@ def test_default_options_on_a_database_without_the_rule_tables_are_said_once_and
         r.getMessage() for r in caplog.records if "need the worker's rule tables" in r.getMessage()
     ]
     assert said == [
-        "The default rule options (no data after 10m) need the worker's rule tables: every alert "
-        "is evaluated by the specification's rule until `reef-alerts db upgrade` has been run"
+        "The default rule options (no data after 10m) need the worker's rule tables and its "
+        "index of one open event per kind: every alert is evaluated by the specification's rule "
+        "until `reef-alerts db upgrade` has been run"
     ]
     assert events(engine) == []
+
+
+def test_a_dry_run_says_which_no_data_events_it_would_open(engine: Engine, tmp_path: Path) -> None:
+    a_heater_and_a_probe(engine)
+    rule_store.set_rule(engine, 2, {"no_data_after_seconds": 600.0})
+
+    code, out, err = invoke(
+        ["run", "--dry-run", "--log-file", "-"], tmp_path, DATABASE_URL=url_of(engine)
+    )
+
+    assert code == 0, err
+    assert "would open a no-data event for alert 2: device 'Quarantine pH' has never sent a " in out
+    assert events(engine) == []
+
+
+def test_rules_on_a_missing_database_file_says_so_and_makes_none(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+
+    code, _, err = invoke(["rules", "show"], tmp_path, DATABASE_URL=f"sqlite:///{missing}")
+
+    assert code == 1
+    assert f"no SQLite file at {missing}" in err
+    assert not missing.exists()
+
+
+def test_setting_every_option_back_to_the_default_removes_the_alerts_row(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    engine = make_engine(sqlite_url)
+    a_heater_and_a_probe(engine)
+    rule_store.set_rule(engine, 1, {"pending_seconds": 60.0})
+
+    code, _, err = invoke(
+        ["rules", "set", "1", "--pending", "default"], tmp_path, DATABASE_URL=sqlite_url
+    )
+
+    assert code == 0, err
+    assert rule_store.rules_of(engine) == []
+    engine.dispose()
+
+
+def test_a_stored_option_edited_by_hand_is_shown_and_named_when_it_blocks_an_edit(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    engine = make_engine(sqlite_url)
+    a_heater_and_a_probe(engine)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                f"INSERT INTO {rules.name} (alert_id, recovery_margin, updated_at) "
+                "VALUES (1, 'abc', '2026-12-03 00:00:00')"
+            )
+        )
+
+    code, out, err = invoke(["rules", "show"], tmp_path, DATABASE_URL=sqlite_url)
+    assert code == 0, err
+    assert "INVALID ('abc')" in out
+    code, _, err = invoke(
+        ["rules", "set", "1", "--pending", "5m"], tmp_path, DATABASE_URL=sqlite_url
+    )
+    assert code == 1
+    assert "alert 1's stored options are invalid (--recovery-margin must be a number" in err
+    assert "`reef-alerts rules clear 1`" in err
+    engine.dispose()
+
+
+def test_upgrade_makes_a_worker_table_again_that_was_dropped_after_its_revision(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    engine = make_engine(sqlite_url)
+    schema.upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP TABLE {rules.name}"))
+    assert (
+        "result: the worker can run; run `reef-alerts db upgrade`"
+        in schema.check(engine).lines()[-1]
+    )
+
+    report = schema.upgrade(engine)
+
+    assert report.worker_objects[rules.name]
+    assert report.lines()[-1] == "result: ready"
+    engine.dispose()

@@ -38,9 +38,25 @@ def test_a_duration_is_read_as_a_keeper_writes_it(text, seconds):
     assert parse_duration(text) == timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize("text", ["", "5x", "m", "1m1h", "-5m", "5 m", "1h 30m", "five"])
+@pytest.mark.parametrize(
+    "text", ["", "5x", "m", "1m1h", "-5m", "5 m", "1h 30m", "five", "\u0661\u0665m", "1e9"]
+)
 def test_a_malformed_duration_is_refused_with_the_forms_it_takes(text):
     with pytest.raises(ValueError, match="write it like 30s, 5m, 1h or 1h30m"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0.4", "is not a whole number of seconds"),
+        ("1.0001m", "is not a whole number of seconds"),
+        ("99999999999999999999d", "is longer than any duration"),
+        ("9" * 400, "is longer than any duration"),
+    ],
+)
+def test_a_duration_nobody_can_mean_is_refused(text, message):
+    with pytest.raises(ValueError, match=message):
         parse_duration(text)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+import attrs
 import pytest
 
 from reef_alerts.application import RunCycle
@@ -208,3 +209,38 @@ def test_a_deleted_alert_takes_its_options_and_state_with_it(store, clock):
     reef.step(82.4)
     assert store.states() == {}
     assert reef.events() == []
+
+
+def test_a_pending_condition_nobody_saw_hold_for_a_while_starts_over(store, clock):
+    store.set_rule(1, StoredRule(600.0, None, None))
+    reef = Reef(store, clock)
+    reef.step(82.4)
+    store.add_alert(attrs.evolve(TOO_HOT, enabled=False))  # disabled for a day
+    reef.step(82.4, every=timedelta(days=1))
+    store.add_alert(TOO_HOT)
+    reef.step(82.4)
+    assert reef.events() == []
+    assert store.states() == {1: clock.now()}  # its wait began again now
+
+
+@pytest.mark.parametrize("offset", [timedelta(days=3650), -timedelta(days=3650)])
+def test_a_pending_instant_from_far_away_counts_as_none(store, clock, offset):
+    store.set_rule(1, StoredRule(300.0, None, None))
+    reef = Reef(store, clock)
+    reef.read(82.4)
+    store.remember_pending(1, clock.now() + offset)  # a row edited by hand
+    reef.cycle()
+    assert reef.events() == []
+    assert store.states() == {1: clock.now()}
+
+
+def test_a_device_polled_less_often_than_the_limit_gets_two_poll_intervals(store, clock):
+    store.add_device(attrs.evolve(HEATER, poll_interval=timedelta(minutes=30)))
+    store.set_rule(1, StoredRule(None, None, 600.0))
+    reef = Reef(store, clock)
+    reef.step(80.0)
+    reef.step(None, every=timedelta(minutes=45))
+    assert reef.events(EventKind.NO_DATA) == []
+    reef.step(None, every=timedelta(minutes=16))
+    (silent,) = reef.events(EventKind.NO_DATA)
+    assert silent.metadata["no_data_after_seconds"] == 3600.0

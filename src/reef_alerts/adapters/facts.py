@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from sqlalchemy import Connection, inspect
 
@@ -15,6 +16,18 @@ from reef_alerts.adapters.tables import (
     alert_status,
 )
 from reef_alerts.ports import RecordedStatus, StatusChange
+
+
+class Looked(NamedTuple):
+    """What a unit of work learnt of the database before its read."""
+
+    status_table: bool
+    """The alert-status table exists (ADR 13)."""
+    rule_tables: bool
+    """Alerts can have options: the rules and state tables exist, and the index of one open
+    event per alert and kind (ADR 15)."""
+    index_looked_up: bool
+    """The one-open-event index was looked for just now: the unit of work needs not again."""
 
 
 class WorkerFacts:
@@ -55,40 +68,44 @@ class WorkerFacts:
         events had kinds its predecessor), looked for on `connection` until the current one is
         found; None when there is neither.
 
-        Asked at a unit of work's first insert, not before its read: the look-up then overlaps
-        the cycle's judging, and a cycle with no event to open needs none."""
+        Asked at a unit of work's first insert, not before its read, unless `look` already
+        asked it for this unit of work: the look-up then overlaps the cycle's judging, and a
+        cycle with no event to open needs none."""
         if self._index != OPEN_EVENT_INDEX:
-            self._index = open_event_index(connection)
-            if self._index is None and not self._index_warned:
-                self._index_warned = True
-                self._log.warning(
-                    "alert_events has no %s index: concurrent workers could duplicate events "
-                    "until `reef-alerts db upgrade` has been run",
-                    OPEN_EVENT_INDEX,
-                )
+            self._found_index(open_event_index(connection))
         return self._index
 
-    def status_table(self, connection: Connection) -> bool:
-        """Whether the alert-status table exists, looked for on `connection` unless found."""
-        if not self._status_table:
-            self._look_for_own_tables(connection)
-            if self._status_table:
+    def look(self, connection: Connection) -> Looked:
+        """What a unit of work needs to know before its read, looked for on `connection` in
+        one catalogue query (and one for the index, once the rule tables are there) unless
+        already found."""
+        looked_up_index = False
+        if not (self._status_table and self._rule_tables):
+            names = set(inspect(connection).get_table_names())
+            if alert_status.name in names and not self._status_table:
+                self._status_table = True
                 self._statuses.clear()  # the table's rows are the truth from now on
-        return self._status_table
+            if all(table.name in names for table in ALERT_TABLES):
+                if self._index != OPEN_EVENT_INDEX:
+                    self._found_index(open_event_index(connection))
+                    looked_up_index = True
+                self._rule_tables = self._index == OPEN_EVENT_INDEX
+        return Looked(self._status_table, self._rule_tables, looked_up_index)
 
-    def rule_tables(self, connection: Connection) -> bool:
-        """Whether the rules and alert-state tables exist (migration 0004), looked for on
-        `connection` unless found: without them every alert is judged by the specification's
-        rule alone."""
-        if not self._rule_tables:
-            self._look_for_own_tables(connection)
-        return self._rule_tables
+    @property
+    def index(self) -> str | None:
+        """The one-open-event index as last found."""
+        return self._index
 
-    def _look_for_own_tables(self, connection: Connection) -> None:
-        """Both questions above in one catalogue query, asked by a unit of work before its read."""
-        names = set(inspect(connection).get_table_names())
-        self._status_table = alert_status.name in names
-        self._rule_tables = all(table.name in names for table in ALERT_TABLES)
+    def _found_index(self, index: str | None) -> None:
+        self._index = index
+        if index is None and not self._index_warned:
+            self._index_warned = True
+            self._log.warning(
+                "alert_events has no %s index: concurrent workers could duplicate events "
+                "until `reef-alerts db upgrade` has been run",
+                OPEN_EVENT_INDEX,
+            )
 
     def remembered(self, alert_id: int) -> RecordedStatus | None:
         """An alert's status as this process last recorded it, without the table."""

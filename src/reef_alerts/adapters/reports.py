@@ -130,9 +130,9 @@ def _line(row: Any, recorded: bool) -> AlertLine:
     elif row.silent_since is not None:
         # Before a skip: a silent device's alerts are skipped too, and this says more.
         state, since = "no_data", _instant(row.silent_since)
-        reason = "the device sends no readings" + (
-            "; its threshold event is open" if row.triggered_at else ""
-        )
+        reason = "its no-data event is open: the device has sent no reading for too long"
+        if row.triggered_at is not None:
+            reason += "; its threshold event is open too"
     elif state is None:
         if row.triggered_at is not None:
             state, since = "firing", _instant(row.triggered_at)
@@ -147,8 +147,7 @@ def _line(row: Any, recorded: bool) -> AlertLine:
     threshold = row.threshold
     shown = f"{threshold:g}" if isinstance(threshold, float) else str(threshold)
     condition = f"{row.metric} {row.operator} {shown}"
-    options = tuple(getattr(row, name) for name in StoredRule._fields)
-    rule = None if options == (None, None, None) else StoredRule(*options)
+    rule = StoredRule.of(row)
     return AlertLine(row.alert_id, device, condition, state, since, reason or "", rule)
 
 

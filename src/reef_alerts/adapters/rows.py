@@ -113,8 +113,8 @@ def decode_rule(
     """An alert's options, raw (the judge validates them), and when its pending condition
     began, from the columns of RULE_COLUMNS. A pending instant that cannot be read is as good
     as none: the condition starts over, and no event opens early."""
-    options = (pending_seconds, recovery_margin, no_data_after_seconds)
-    rule = None if options == (None, None, None) else StoredRule(*options)
+    stored = StoredRule(pending_seconds, recovery_margin, no_data_after_seconds)
+    rule = None if stored == (None, None, None) else stored
     if pending_since is None:
         return rule, None
     try:

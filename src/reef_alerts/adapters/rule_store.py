@@ -91,6 +91,9 @@ def set_rule(engine: Engine, alert_id: int, changes: Mapping[str, float | None])
         ).first()
         values: dict[str, Any] = dict(zip(OPTION_COLUMNS, current or (None,) * 3, strict=True))
         values.update(changes)
+        if all(value is None for value in values.values()):  # every option the default again
+            connection.execute(rules.delete().where(rules.c.alert_id == alert_id))
+            return StoredRule(None, None, None)
         row = {"alert_id": alert_id, **values, "updated_at": datetime.now(UTC)}
         dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
         insert = dialect.insert(rules).values(row)
@@ -129,6 +132,5 @@ def _alert_rule(row: Any) -> AlertRule:
     device = row.name if isinstance(row.name, str) else f"device {row.device_id} (no such device)"
     threshold = row.threshold_value
     shown = f"{threshold:g}" if isinstance(threshold, float) else str(threshold)
-    options = tuple(getattr(row, name) for name in OPTION_COLUMNS)
-    rule = None if options == (None, None, None) else StoredRule(*options)
+    rule = StoredRule.of(row)
     return AlertRule(row.id, device, f"{row.metric} {row.operator} {shown}", row.operator, rule)

@@ -13,10 +13,24 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, Inspector, Table, func, inspect, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    ForeignKeyConstraint,
+    Inspector,
+    Integer,
+    MetaData,
+    Table,
+    func,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from reef_alerts.adapters.tables import (
+    ALERT_TABLES,
     CURRENT,
     HISTORY_INDEX,
     OLD_OPEN_EVENT_INDEX,
@@ -25,7 +39,9 @@ from reef_alerts.adapters.tables import (
     WORKER_TABLES,
     Generation,
     SharedTables,
+    alert_status,
     tables_for,
+    worker_metadata,
 )
 
 VERSION_TABLE = "reef_alerts_alembic_version"
@@ -217,7 +233,7 @@ class SchemaReport:
         lines.extend(f"WARNING: {warning}" for warning in self.warnings)
         if not self.can_run:
             lines.append("result: the worker cannot run here; run `reef-alerts db upgrade`")
-        elif not self.guarded or self.revision != self.head or self.warnings:
+        elif not all(self.worker_objects.values()) or self.revision != self.head or self.warnings:
             lines.append(
                 "result: the worker can run; run `reef-alerts db upgrade` to add its own objects"
             )
@@ -262,9 +278,28 @@ def upgrade(engine: Engine) -> SchemaReport:
         connection.commit()  # whatever Alembic's last look-ups began
         with connection.begin():
             tables = detect_tables(connection)
+            create_own_tables(connection)
             create_open_event_index(connection, tables)
     create_history_index(engine, tables)
     return check(engine)
+
+
+def create_own_tables(connection: Connection) -> None:
+    """Make the worker's own tables that are missing, whatever the revision says: one dropped
+    since its revision ran is made again. Those keyed by an alert get a foreign key to the web
+    app's `alerts`, so that they go with it (ADR 16); the worker's metadata does not declare
+    `alerts`, so a stand-in that is never created names it."""
+    worker_metadata.create_all(connection, tables=[*WORKER_TABLES, alert_status], checkfirst=True)
+    with_alerts = MetaData()
+    Table("alerts", with_alerts, Column("id", Integer, primary_key=True))
+    for table in ALERT_TABLES:
+        copy = table.to_metadata(with_alerts)
+        copy.append_constraint(
+            ForeignKeyConstraint(
+                ["alert_id"], ["alerts.id"], name=f"fk_{table.name}_alert", ondelete="CASCADE"
+            )
+        )
+        copy.create(connection, checkfirst=True)
 
 
 def create_open_event_index(connection: Connection, tables: SharedTables) -> None:

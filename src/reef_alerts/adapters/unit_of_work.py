@@ -56,8 +56,7 @@ class SqlUnitOfWork:
         try:
             self._transaction = self._connection.begin()
             tables = self._facts.tables(self._connection)
-            status_table = self._facts.status_table(self._connection)
-            rule_tables = self._facts.rule_tables(self._connection)
+            status_table, rule_tables, index_looked_up = self._facts.look(self._connection)
         except BaseException:
             self._connection.close()
             raise
@@ -65,6 +64,9 @@ class SqlUnitOfWork:
         # the cycle's; SQLite's driver holds the GIL too much for that to pay (see snapshots.py).
         # Asked once per unit of work at most, at its first insert, whatever the writes.
         guarded = functools.cache(functools.partial(self._facts.open_event_index, self._connection))
+        if index_looked_up:
+            known = self._facts.index
+            guarded = functools.cache(lambda: known)
         if self._connection.dialect.name == "postgresql":
             self._thread = StatementThread()
             self.events = PostgresEventWriter(

@@ -230,8 +230,9 @@ class RunCycle:
         if not self._warned_defaults:
             self._warned_defaults = True
             self._log.warning(
-                "The default rule options (%s) need the worker's rule tables: every alert is "
-                "evaluated by the specification's rule until `reef-alerts db upgrade` has been run",
+                "The default rule options (%s) need the worker's rule tables and its index of "
+                "one open event per kind: every alert is evaluated by the specification's rule "
+                "until `reef-alerts db upgrade` has been run",
                 self._defaults.describe(),
             )
         return DEFAULT_OPTIONS

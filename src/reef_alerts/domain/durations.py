@@ -5,26 +5,36 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from reef_alerts.domain.model import quoted
+
 _UNITS = {"d": 86_400, "h": 3_600, "m": 60, "s": 1}
 _DURATION = re.compile(
     r"(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?"
     r"(?:(\d+(?:\.\d+)?)s)?"
 )
 _SECONDS = re.compile(r"\d+(?:\.\d+)?")
+_LONGEST = 100 * 365 * 86_400
+"""A century: beyond any limit, and far within what a timedelta holds."""
 
 
 def parse_duration(text: str) -> timedelta:
     """`text` as a duration: whole or decimal numbers of days, hours, minutes and seconds in
-    that order (`1h30m`, `90s`, `1.5h`), or a bare number of seconds. Raises ValueError saying
-    what is accepted."""
+    that order (`1h30m`, `90s`, `1.5h`), or a bare number of seconds; in whole seconds. Raises
+    ValueError saying what is accepted."""
     cleaned = text.strip().lower()
-    if _SECONDS.fullmatch(cleaned):
-        return timedelta(seconds=float(cleaned))
-    match = _DURATION.fullmatch(cleaned)
-    if not cleaned or match is None:
-        raise ValueError(f"{text!r} is not a duration; write it like 30s, 5m, 1h or 1h30m")
-    parts = zip(match.groups(), _UNITS.values(), strict=True)
-    return timedelta(seconds=sum(float(number) * unit for number, unit in parts if number))
+    match = None if not cleaned.isascii() else _DURATION.fullmatch(cleaned)
+    if _SECONDS.fullmatch(cleaned) and cleaned.isascii():
+        parts = [(cleaned, 1)]
+    elif cleaned and match is not None:
+        parts = [(n, unit) for n, unit in zip(match.groups(), _UNITS.values(), strict=True) if n]
+    else:
+        raise ValueError(f"{quoted(text)} is not a duration; write it like 30s, 5m, 1h or 1h30m")
+    seconds = sum(float(number) * unit for number, unit in parts)
+    if seconds > _LONGEST:
+        raise ValueError(f"{quoted(text)} is longer than any duration it could be used for")
+    if seconds != int(seconds):
+        raise ValueError(f"{quoted(text)} is not a whole number of seconds")
+    return timedelta(seconds=seconds)
 
 
 def format_duration(duration: timedelta) -> str:

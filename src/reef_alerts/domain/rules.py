@@ -27,6 +27,9 @@ from reef_alerts.domain.model import Alert, AlertEvent, Device, EventKind, Readi
 
 MAX_RULE_DURATION = timedelta(days=7)
 """The longest pending duration or no-data limit an alert can have."""
+PENDING_GAP = timedelta(minutes=10)
+"""How long a pending condition may go unseen (a worker restarting, a partition changing
+hands) and still count as having held throughout (Prometheus's outage tolerance, shorter)."""
 
 
 def _duration(*, zero: bool) -> Any:
@@ -186,7 +189,8 @@ class Machine:
         options: RuleOptions,
     ) -> Decision:
         """The threshold event's part: a pending condition starts over whenever the alert
-        cannot be judged or its condition does not hold."""
+        cannot be judged or its condition does not hold, and when nobody saw it hold for a
+        while (see _still_pending)."""
         if isinstance(measured, Skip):
             return measured
         evaluator, value = self.evaluator, measured.value
@@ -200,7 +204,7 @@ class Machine:
             return NoChange(value)
         if not options.pending:
             return evaluator.trigger(alert, measured)
-        since = state.pending_since or evaluator.now
+        since = _still_pending(state.pending_since, evaluator.now, options.pending)
         if evaluator.now - since >= options.pending:
             return evaluator.trigger(alert, measured, since)
         return Pending(value, since, alert, options.pending)
@@ -224,6 +228,8 @@ class Machine:
             return None
         if device is None or not device.active or not device.polled:
             return None
+        # A device polled less often than the limit would fall silent between every two polls.
+        limit = max(limit, 2 * device.poll_interval)
         now = self.evaluator.now
         if reading is None:
             last, silent = None, True
@@ -238,12 +244,29 @@ class Machine:
             return ResolveNoData(
                 value, f"device {quoted(device.name)} reports again (reading {_id(reading)})"
             )
+        silence = (
+            "has never sent a reading"
+            if last is None
+            else f"has sent no reading for {format_duration(now - last)}"
+        )
         return OpenNoData(
             _no_data_event(alert, device, reading, limit, now),
-            f"device {quoted(device.name)} has sent no reading for "
-            + (f"{format_duration(now - last)}" if last else "ever")
-            + f" (limit {format_duration(limit)})",
+            f"device {quoted(device.name)} {silence} (limit {format_duration(limit)})",
         )
+
+
+def _still_pending(since: datetime | None, now: datetime, pending: timedelta) -> datetime:
+    """When the pending condition began, as far as the machine can vouch for it: `now` if it
+    has not been pending, or was last seen so long ago that nobody can say it held meanwhile.
+
+    A pending condition is seen every cycle until its event opens, so its start is never more
+    than `pending` and a cycle old. One older than that by PENDING_GAP was not seen in between
+    (the alert was disabled, the worker down, its partition unleased, the row edited by hand):
+    its wait starts over, so no event opens early. One in the future is distrusted alike.
+    """
+    if since is None or since > now or now - since > pending + PENDING_GAP:
+        return now
+    return since
 
 
 def _from_future(skip: Skip) -> bool:

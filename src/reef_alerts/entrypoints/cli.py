@@ -257,12 +257,21 @@ def _run_once(worker: Worker, *, dry_run: bool) -> None:
         raise typer.Exit(1) from None
     if dry_run:
         for change in stats.changes:
+            value = "" if change.value is None else f" at {change.value:g}"
             typer.echo(
-                f"would {change.change} alert {change.alert_id} at {change.value:g}: "
+                f"would {_DRY_RUN_VERBS[change.change]} alert {change.alert_id}{value}: "
                 f"{printable(change.reason, 300)}"
             )
         typer.echo(f"dry run: nothing was written; {len(stats.changes)} changes rolled back")
     typer.echo(json.dumps(stats.as_dict()))
+
+
+_DRY_RUN_VERBS: Final = {
+    "trigger": "trigger",
+    "resolve": "resolve",
+    "no_data": "open a no-data event for",
+    "no_data_resolved": "resolve the no-data event of",
+}
 
 
 def _run_until_stopped(worker: Worker) -> None:
@@ -301,7 +310,7 @@ def status() -> None:
     engine = _engine(settings)
     report = schema.check(engine)
     if not report.connected:
-        _fail(f"database unreachable: {redact(report.error or '', settings.secrets)}")
+        _fail(redact("; ".join(report.problems), settings.secrets))
     if not report.coordinated:
         _fail("no worker registry here: workers coordinate after `reef-alerts db upgrade`")
     statuses = worker_statuses(engine)
@@ -362,13 +371,19 @@ def alerts(
 
 
 _DEFAULT_WORD = "default"
+_LARGEST_ID = 2**31 - 1
+"""alerts.id is an INTEGER."""
 
 
 @rules_app.command("show")
 def rules_show(
     alert_id: Annotated[
         int | None,
-        typer.Argument(help="The alert to show; without it, every alert with options of its own."),
+        typer.Argument(
+            help="The alert to show; without it, every alert with options of its own.",
+            min=1,
+            max=_LARGEST_ID,
+        ),
     ] = None,
 ) -> None:
     """Show alerts' options, and the defaults every other alert takes."""
@@ -380,17 +395,22 @@ def rules_show(
             typer.echo(line)
     else:
         typer.echo("No alert has options of its own.")
-    typer.echo(f"Defaults (REEF_ALERTS_DEFAULT_*): {defaults.describe()}")
+    typer.echo(
+        f"Defaults (REEF_ALERTS_DEFAULT_* in this environment; the worker's own environment "
+        f"decides): {defaults.describe()}"
+    )
 
 
 @rules_app.command("set")
 def rules_set(
-    alert_id: Annotated[int, typer.Argument(help="The alert whose options to set.")],
+    alert_id: Annotated[
+        int, typer.Argument(help="The alert whose options to set.", min=1, max=_LARGEST_ID)
+    ],
     pending: Annotated[
         str | None,
         typer.Option(
             help="How long the condition must hold, at every evaluation, before the event "
-            "opens: 30s, 5m, 1h, 1h30m; 0 for at once; 'default' for the default.",
+            "opens: 30s, 5m, 1h, 1h30m; 0 (or off) for at once; 'default' for the default.",
         ),
     ] = None,
     recovery_margin: Annotated[
@@ -420,11 +440,19 @@ def rules_set(
         _fail("give at least one of --pending, --recovery-margin and --no-data-after", code=2)
     settings = _settings()
     found = _rule_store(settings, lambda engine: rule_store.rules_of(engine, alert_id))
-    merged = found[0].rule or StoredRule(None, None, None)
+    stored = found[0].rule or StoredRule(None, None, None)
     try:
-        effective_options(merged._replace(**changes), settings.default_options)
+        effective_options(stored._replace(**changes), settings.default_options)
     except InvalidAlertError as error:
-        _fail(str(error).removeprefix("its options in reef_alerts_rules are invalid: "))
+        said = _as_options(str(error).removeprefix(_INVALID))
+        try:
+            effective_options(stored, settings.default_options)
+        except InvalidAlertError:
+            _fail(
+                f"alert {alert_id}'s stored options are invalid ({said}); set that option again "
+                f"or `reef-alerts rules clear {alert_id}`"
+            )
+        _fail(said)
     _rule_store(settings, lambda engine: rule_store.set_rule(engine, alert_id, changes))
     shown = _rule_store(settings, lambda engine: rule_store.rules_of(engine, alert_id))
     for line in rule_lines(shown, settings.default_options):
@@ -438,7 +466,9 @@ def rules_set(
 
 @rules_app.command("clear")
 def rules_clear(
-    alert_id: Annotated[int, typer.Argument(help="The alert whose options to remove.")],
+    alert_id: Annotated[
+        int, typer.Argument(help="The alert whose options to remove.", min=1, max=_LARGEST_ID)
+    ],
 ) -> None:
     """Remove an alert's own options: it takes the defaults again."""
     settings = _settings()
@@ -451,6 +481,21 @@ def rules_clear(
 
 
 _NOT_GIVEN: Final = object()
+_INVALID: Final = "its options in reef_alerts_rules are invalid: "
+_OPTION_NAMES: Final = {
+    "pending_seconds": "--pending",
+    "no_data_after_seconds": "--no-data-after",
+    "recovery_margin": "--recovery-margin",
+    "no_data_after": "--no-data-after",
+    "pending": "--pending",
+}
+
+
+def _as_options(message: str) -> str:
+    """A validation message in the command's words: its options, not the fields."""
+    for field, option in _OPTION_NAMES.items():
+        message = message.replace(field, option)
+    return message
 
 
 def _seconds_option(name: str, raw: str | None) -> Any:
@@ -481,8 +526,13 @@ def _margin_option(raw: str | None) -> Any:
 
 
 def _rule_store(settings: Settings, action: Callable[[Engine], T]) -> T:
-    """`action` on the database's rules table, its failures one line."""
+    """`action` on the database's rules table, its failures one line. A database that is
+    not there, or cannot be reached, is said as `db check` says it; no file is made."""
     engine = _engine(settings)
+    report = schema.check(engine)
+    if not report.connected:
+        engine.dispose()
+        _fail(redact("; ".join(report.problems), settings.secrets))
     try:
         return action(engine)
     except (rule_store.NoRulesTableError, rule_store.UnknownAlertError) as error:

@@ -66,12 +66,14 @@ def _options(rule: StoredRule | None, defaults: RuleOptions) -> str:
 def rule_lines(rules: Sequence[AlertRule], defaults: RuleOptions) -> list[str]:
     """Alerts' options as a table: each option as the alert set it, or the default it takes."""
 
-    def shown(own: float | None, default: str, as_duration: bool) -> str:
+    def shown(own: object, default: str, *, duration: bool = False, off: bool = False) -> str:
         if own is None:
             return f"{default} (default)"
-        if as_duration:
-            return "off" if own == 0 else format_duration(timedelta(seconds=own))
-        return f"{own:g}"
+        if isinstance(own, bool) or not isinstance(own, int | float) or not -1e12 < own < 1e12:
+            return f"INVALID ({own!r})"  # a row edited by hand: shown, not trusted
+        if off and own == 0:
+            return "off"
+        return format_duration(timedelta(seconds=own)) if duration else f"{own:g}"
 
     no_data = "off" if defaults.no_data_after is None else format_duration(defaults.no_data_after)
     return columns(
@@ -81,9 +83,9 @@ def rule_lines(rules: Sequence[AlertRule], defaults: RuleOptions) -> list[str]:
                 str(line.alert_id),
                 line.device,
                 line.condition,
-                shown(rule.pending_seconds, format_duration(defaults.pending), True),
-                shown(rule.recovery_margin, f"{defaults.recovery_margin:g}", False),
-                shown(rule.no_data_after_seconds, no_data, True),
+                shown(rule.pending_seconds, format_duration(defaults.pending), duration=True),
+                shown(rule.recovery_margin, f"{defaults.recovery_margin:g}"),
+                shown(rule.no_data_after_seconds, no_data, duration=True, off=True),
             )
             for line in rules
             for rule in [line.rule or StoredRule(None, None, None)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import NamedTuple, Protocol, Self
+from typing import Any, Final, NamedTuple, Protocol, Self
 
 import attrs
 
@@ -50,6 +50,16 @@ class StoredRule(NamedTuple):
     recovery_margin: float | None
     no_data_after_seconds: float | None
     """0: no no-data events for this alert."""
+
+    @classmethod
+    def of(cls, row: Any) -> StoredRule | None:
+        """The options of a row that has them as attributes of the same names; None when it
+        has none of its own (all NULL)."""
+        rule = cls._make(getattr(row, name) for name in cls._fields)
+        return None if rule == _NO_OPTIONS else rule
+
+
+_NO_OPTIONS: Final = (None, None, None)
 
 
 class AlertSnapshot(NamedTuple):
