@@ -63,36 +63,49 @@ class Context(NamedTuple):
 def decode_context(columns: Sequence[Any]) -> Context:
     """The device and its newest reading from the columns of CONTEXT_COLUMNS; a Context with
     only a `problem` when either row cannot be decoded."""
-    # In CONTEXT_COLUMNS' order.
-    (device_id, name, device_type, unit, is_active, poll_enabled, poll_interval) = columns[_DEVICE]
+    device_id = columns[0]
     if device_id is None:
         return Context(None, None)
     try:
-        device = Device(
-            device_id,
-            *_texts(name, device_type, unit),
-            *_flags(is_active, poll_enabled),
-            _poll_interval(poll_interval),
-        )
+        device = decode_device(columns[_DEVICE])
     except UnreadableColumnError as error:
         return Context(None, None, f"device {device_id}: {error}")
+    # In CONTEXT_COLUMNS' order.
     reading_id, timestamp, value, json_value, metadata, untimed_id = columns[_READING]
     if reading_id is None:
         # None timestamped: its newest reading, if any, has a NULL timestamp (ADR 12).
         return Context(device, None if untimed_id is None else Reading(untimed_id, device_id, None))
     try:
-        reading = Reading(
-            reading_id,
-            device_id,
-            parse_timestamp(timestamp),
-            value,
-            # json_value is nearly always looked into; metadata nearly never (ADR 7).
-            decode_json(json_value, "history.json_value"),
-            decode_json_lazily(metadata, "history.metadata"),
-        )
+        reading = decode_reading(reading_id, device_id, timestamp, value, json_value, metadata)
     except UnreadableColumnError as error:
         return Context(None, None, f"reading {reading_id} of device {device_id}: {error}")
     return Context(device, reading)
+
+
+def decode_device(columns: Sequence[Any]) -> Device:
+    """A device from the columns of DEVICE_COLUMNS; raises UnreadableColumnError."""
+    (device_id, name, device_type, unit, is_active, poll_enabled, poll_interval) = columns
+    return Device(
+        device_id,
+        *_texts(name, device_type, unit),
+        *_flags(is_active, poll_enabled),
+        _poll_interval(poll_interval),
+    )
+
+
+def decode_reading(
+    reading_id: int, device_id: int, timestamp: Any, value: Any, json_value: Any, metadata: Any
+) -> Reading:
+    """A timestamped reading from its columns; raises UnreadableColumnError."""
+    return Reading(
+        reading_id,
+        device_id,
+        parse_timestamp(timestamp),
+        value,
+        # json_value is nearly always looked into; metadata nearly never (ADR 7).
+        decode_json(json_value, "history.json_value"),
+        decode_json_lazily(metadata, "history.metadata"),
+    )
 
 
 def decode_status(state: Any, code: Any, since: Any) -> RecordedStatus | None:

@@ -98,6 +98,10 @@ class Judge:
             shown = "none" if reading is None else reading.id
             return Fault(f"device {stored.device_id}, reading {shown}: {_said(error)}")
 
+    def build(self, stored: StoredAlert) -> Alert:
+        """The alert `stored` makes; raises InvalidAlertError for a row that makes none."""
+        return self._build(stored)
+
     def _build(self, stored: StoredAlert) -> Alert:
         if stored.enabled is not None and stored.enabled not in (True, 1):
             raise InvalidAlertError(f"is_enabled {quoted(stored.enabled)} is not a boolean")

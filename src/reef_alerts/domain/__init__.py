@@ -3,6 +3,13 @@
 Standard library and attrs only, so the web app can embed it to preview an alert.
 """
 
+from reef_alerts.domain.backtest import (
+    MAX_EVALUATIONS,
+    BacktestEvent,
+    Evaluation,
+    Timeline,
+    backtest,
+)
 from reef_alerts.domain.changes import EventChange, fold
 from reef_alerts.domain.durations import format_duration, parse_duration
 from reef_alerts.domain.errors import (
@@ -57,12 +64,15 @@ __all__ = [
     "DEFAULT_OPTIONS",
     "DEFAULT_TOLERANCE",
     "MAX_AGE_LIMIT",
+    "MAX_EVALUATIONS",
     "MAX_RULE_DURATION",
     "Alert",
     "AlertEvent",
     "AlertState",
+    "BacktestEvent",
     "Decision",
     "Device",
+    "Evaluation",
     "EvaluationPolicy",
     "Evaluator",
     "EventChange",
@@ -85,10 +95,12 @@ __all__ = [
     "RuleOptions",
     "Skip",
     "SkipCode",
+    "Timeline",
     "Transition",
     "Trigger",
     "UnknownOperatorError",
     "UnreadableValueError",
+    "backtest",
     "compare",
     "evaluate",
     "extract_metric",

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Final, NoReturn, TypeVar
 
@@ -22,13 +24,30 @@ from reef_alerts.adapters.coordination import (
     unleased_partitions,
     worker_statuses,
 )
+from reef_alerts.adapters.history import SqlHistoryReader
 from reef_alerts.adapters.reports import STATES, alert_report
+from reef_alerts.adapters.schema import detect_tables
 from reef_alerts.adapters.tables import tables_for
 from reef_alerts.application import WorkerStatistics
 from reef_alerts.application.judging import effective_options
+from reef_alerts.application.preview import (
+    Changes,
+    NotFoundError,
+    Preview,
+    PreviewAlert,
+    Span,
+)
 from reef_alerts.config import ConfigError, Settings, load_settings
 from reef_alerts.container import Container, build_container
-from reef_alerts.domain import InvalidAlertError, parse_duration
+from reef_alerts.domain import (
+    DEFAULT_OPTIONS,
+    Alert,
+    InvalidAlertError,
+    Operator,
+    RuleOptions,
+    parse_duration,
+)
+from reef_alerts.entrypoints import charts
 from reef_alerts.entrypoints.demo import DemoFileInUseError, format_events, run_demo
 from reef_alerts.entrypoints.logging_setup import (
     WORKER_LOGGER,
@@ -535,12 +554,136 @@ def _rule_store(settings: Settings, action: Callable[[Engine], T]) -> T:
         _fail(redact("; ".join(report.problems), settings.secrets))
     try:
         return action(engine)
-    except (rule_store.NoRulesTableError, rule_store.UnknownAlertError) as error:
+    except (
+        rule_store.NoRulesTableError,
+        rule_store.UnknownAlertError,
+        NotFoundError,
+        InvalidAlertError,
+    ) as error:
         _fail(str(error))
     except Exception as error:  # noqa: BLE001 - one clear line instead of a traceback
         _fail(describe_error(error, settings.secrets))
     finally:
         engine.dispose()
+
+
+@app.command()
+def preview(
+    alert_id: Annotated[
+        int | None,
+        typer.Option(
+            "--alert",
+            help="A stored alert to replay (with any options below tried on it).",
+            min=1,
+            max=_LARGEST_ID,
+        ),
+    ] = None,
+    device_id: Annotated[
+        int | None,
+        typer.Option("--device", help="For a draft alert: its device.", min=1, max=_LARGEST_ID),
+    ] = None,
+    metric: Annotated[str | None, typer.Option(help="For a draft alert: its metric.")] = None,
+    operator: Annotated[
+        str | None, typer.Option("--op", help="The operator: > < == >= <= != (quote it).")
+    ] = None,
+    threshold: Annotated[float | None, typer.Option(help="The threshold.")] = None,
+    pending: Annotated[str | None, typer.Option(help="Pending time to try: 5m, 1h30m.")] = None,
+    recovery_margin: Annotated[
+        float | None, typer.Option(help="Recovery margin to try, in the metric's unit.")
+    ] = None,
+    no_data_after: Annotated[
+        str | None, typer.Option(help="No-data limit to try: 10m; 'off' for none.")
+    ] = None,
+    since: Annotated[
+        str, typer.Option(help="How far back the replay starts from --until: 24h, 7d.")
+    ] = "24h",
+    until: Annotated[
+        str | None,
+        typer.Option(help="Where it ends: an ISO date and time in UTC; default now."),
+    ] = None,
+    step: Annotated[
+        str, typer.Option(help="Time between two evaluations, as the worker's --interval.")
+    ] = "30s",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the preview as JSON.")] = False,
+) -> None:
+    """Replay an alert, stored or drafted, over its device's history, as the live worker would
+    have judged it: how often it would have fired, a chart, and the events. Writes nothing."""
+    settings = _settings()
+    span, every = _duration_option("--since", since), _duration_option("--step", step)
+    end = _instant_option(until)
+    start = end - span
+    tried = Changes(
+        threshold=threshold,
+        operator=None if operator is None else _operator_option(operator),
+        pending=None if pending is None else _duration_option("--pending", pending, zero=True),
+        recovery_margin=recovery_margin,
+        no_data_after=None
+        if no_data_after is None or no_data_after.strip().lower() == "off"
+        else _duration_option("--no-data-after", no_data_after),
+        no_data_off=no_data_after is not None and no_data_after.strip().lower() == "off",
+    )
+
+    drafted = (device_id, metric, operator, threshold)
+    if alert_id is None and any(part is None for part in drafted):
+        _fail("give --alert ID, or a draft's --device, --metric, --op and --threshold", code=2)
+    try:  # the options tried, checked as the domain checks them, before any database
+        RuleOptions(
+            tried.pending or timedelta(0), tried.recovery_margin or 0.0, tried.no_data_after
+        )
+    except (ValueError, TypeError) as error:
+        _fail(_as_options(str(error)))
+
+    def replay(engine: Engine) -> Preview:
+        with engine.connect() as connection:
+            reader = SqlHistoryReader(connection, detect_tables(connection))
+            previews = PreviewAlert(reader, settings.policy(), settings.default_options)
+            if alert_id is not None:
+                return previews.stored(alert_id, tried, Span(start, end, every))
+            assert device_id is not None
+            assert metric is not None
+            assert threshold is not None
+            assert operator is not None
+            draft = Alert(None, device_id, metric, tried.operator or operator, threshold)
+            options = tried.applied(draft, DEFAULT_OPTIONS)[1]
+            return previews.draft(draft, options, Span(start, end, every))
+
+    shown = _rule_store(settings, replay)
+    if as_json:
+        typer.echo(json.dumps(charts.as_json(shown), indent=2))
+        return
+    typer.echo(charts.headline(shown))
+    typer.echo(charts.chart(shown, color=sys.stdout.isatty()))
+    for line in charts.event_lines(shown.timeline):
+        typer.echo(line)
+    for warning in shown.timeline.warnings:
+        typer.echo(f"note: {warning}")
+
+
+def _duration_option(name: str, raw: str, *, zero: bool = False) -> timedelta:
+    try:
+        duration = parse_duration(raw)
+    except ValueError as error:
+        _fail(f"{name}: {error}")
+    if duration <= timedelta(0) and not zero:
+        _fail(f"{name} must be longer than 0")
+    return duration
+
+
+def _instant_option(raw: str | None) -> datetime:
+    if raw is None:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        _fail(f"--until: {raw!r} is not an ISO date and time, such as 2026-07-14T13:12")
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _operator_option(raw: str) -> str:
+    try:
+        return str(Operator.parse(raw).value)
+    except InvalidAlertError as error:
+        _fail(f"--op: {error}")
 
 
 @app.command()

@@ -12,6 +12,7 @@ from reef_alerts.ports.coordination import (
     PartitionCoordinator,
     Shard,
 )
+from reef_alerts.ports.history import History, HistoryReader
 from reef_alerts.ports.storage import (
     AlertSnapshot,
     AppliedChanges,
@@ -35,6 +36,8 @@ __all__ = [
     "CycleRecord",
     "EventChanges",
     "EventWriter",
+    "History",
+    "HistoryReader",
     "LeaseKeeper",
     "LeaseLostError",
     "PartitionCoordinator",

@@ -1,0 +1,243 @@
+"""What a rule would have done: the live state machine (`Machine.step`, ADR 15) replayed over a
+device's history at a fixed step. Pure, deterministic, no database: the web app previews a
+draft alert with it, and `reef-alerts preview` charts it."""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import assert_never
+
+import attrs
+
+from reef_alerts.domain.durations import format_duration
+from reef_alerts.domain.evaluation import (
+    EvaluationPolicy,
+    NoChange,
+    Pending,
+    Resolve,
+    Skip,
+    Trigger,
+)
+from reef_alerts.domain.model import Alert, Device, EventKind, Reading
+from reef_alerts.domain.rules import (
+    DEFAULT_OPTIONS,
+    DEFAULT_POLICY,
+    AlertState,
+    Machine,
+    OpenNoData,
+    ResolveNoData,
+    RuleOptions,
+    Transition,
+)
+
+MAX_EVALUATIONS = 50_000
+"""The most evaluations one backtest runs: a week at a 15-second step."""
+FLAP_WINDOW = timedelta(minutes=10)
+"""A threshold event that opens this soon after the previous one resolved is a flap."""
+
+
+@attrs.frozen
+class Evaluation:
+    """One evaluation of the replay."""
+
+    at: datetime
+    outcome: str
+    """trigger, resolve, firing, ok, pending or skipped."""
+    value: float | None = None
+    reason: str | None = None
+    """Why it was skipped, or what it waits for."""
+
+
+@attrs.frozen
+class BacktestEvent:
+    """An event the rule would have opened, and closed if it did within the range."""
+
+    kind: EventKind
+    opened_at: datetime
+    value: float | None
+    resolved_at: datetime | None = None
+    resolution_value: float | None = None
+    condition_since: datetime | None = None
+    """When its condition began to hold, where it had to hold for a pending time."""
+
+    def duration(self, end: datetime) -> timedelta:
+        """How long it was open, until `end` if it still is."""
+        return (self.resolved_at or end) - self.opened_at
+
+
+@attrs.frozen
+class Timeline:
+    """A backtest's outcome."""
+
+    start: datetime
+    end: datetime
+    step: timedelta
+    evaluations: tuple[Evaluation, ...]
+    events: tuple[BacktestEvent, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def threshold_events(self) -> tuple[BacktestEvent, ...]:
+        return tuple(e for e in self.events if e.kind is EventKind.THRESHOLD)
+
+    @property
+    def time_in_alert(self) -> timedelta:
+        """How long a threshold event was open, in all."""
+        return sum((e.duration(self.end) for e in self.threshold_events), timedelta(0))
+
+    @property
+    def flaps(self) -> int:
+        """Threshold events that opened within FLAP_WINDOW of the previous one's resolution."""
+        events = self.threshold_events
+        return sum(
+            1
+            for before, after in itertools.pairwise(events)
+            if before.resolved_at is not None and after.opened_at - before.resolved_at < FLAP_WINDOW
+        )
+
+
+def backtest(
+    alert: Alert,
+    device: Device | None,
+    readings: Iterable[Reading],
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    options: RuleOptions = DEFAULT_OPTIONS,
+    policy: EvaluationPolicy = DEFAULT_POLICY,
+    *,
+    max_evaluations: int = MAX_EVALUATIONS,
+) -> Timeline:
+    """Replay `alert` with `options` over `readings` of its device, evaluating at `start`,
+    `start + step`, ... up to `end`, each time on the newest reading stamped no later than
+    then, as the live worker would have found it. Starts with no event open and nothing
+    pending; events still open at `end` stay open in the timeline."""
+    if step <= timedelta(0):
+        raise ValueError(f"the step must be longer than 0, got {format_duration(step)}")
+    if end < start:
+        raise ValueError("the range ends before it starts")
+    warnings: list[str] = []
+    timed = sorted((r for r in readings if r.timestamp is not None), key=_newest_order)
+    stamps = [_newest_order(r)[0] for r in timed]
+    count = int((end - start) / step) + 1
+    if count > max_evaluations:
+        end = start + (max_evaluations - 1) * step
+        count = max_evaluations
+        warnings.append(
+            f"the range was cut to {max_evaluations:,} evaluations, ending at "
+            f"{end:%Y-%m-%d %H:%M:%S} UTC; use a longer step or a shorter range"
+        )
+    replay = _Replay()
+    for n in range(count):
+        now = start + n * step
+        newest = bisect.bisect_right(stamps, now) - 1
+        reading = timed[newest] if newest >= 0 else None
+        machine = Machine(policy.at(now))
+        replay.apply(now, machine.step(replay.state, alert, device, reading, options))
+    warnings.extend(_gaps(stamps, start, end, device, policy))
+    warnings.extend(replay.skip_warnings())
+    return Timeline(
+        start, end, step, tuple(replay.evaluations), tuple(replay.events), tuple(warnings)
+    )
+
+
+def _newest_order(reading: Reading) -> tuple[datetime, int]:
+    assert reading.timestamp is not None
+    return reading.timestamp, reading.id
+
+
+@attrs.define
+class _Replay:
+    """The replay's running state: the machine's, and the events as they open and close."""
+
+    state: AlertState = attrs.Factory(AlertState)
+    evaluations: list[Evaluation] = attrs.Factory(list)
+    events: list[BacktestEvent] = attrs.Factory(list)
+    open: dict[EventKind, int] = attrs.Factory(dict)
+    """The index in `events` of the open event of each kind."""
+    skips: Counter[str] = attrs.Factory(Counter)
+
+    def apply(self, now: datetime, transition: Transition) -> None:
+        decision = transition.decision
+        match decision:
+            case Trigger(event=event):
+                since = event.metadata.get("condition_since")
+                self._open(
+                    BacktestEvent(
+                        EventKind.THRESHOLD,
+                        now,
+                        event.current_value,
+                        condition_since=None if since is None else datetime.fromisoformat(since),
+                    )
+                )
+                evaluation = Evaluation(now, "trigger", event.current_value, decision.reason)
+            case Resolve(value=value):
+                self._close(EventKind.THRESHOLD, now, value)
+                evaluation = Evaluation(now, "resolve", value, decision.reason)
+            case Pending(value=value):
+                evaluation = Evaluation(now, "pending", value, decision.reason)
+            case NoChange(value=value):
+                outcome = "firing" if self.state.firing else "ok"
+                evaluation = Evaluation(now, outcome, value)
+            case Skip(code=code, reason=reason):
+                self.skips[code.value] += 1
+                evaluation = Evaluation(now, "skipped", None, reason)
+            case _:
+                assert_never(decision)
+        match transition.no_data:
+            case OpenNoData():
+                self._open(BacktestEvent(EventKind.NO_DATA, now, None))
+            case ResolveNoData(value=back):
+                self._close(EventKind.NO_DATA, now, back)
+            case None:
+                pass
+            case _:
+                assert_never(transition.no_data)
+        self.evaluations.append(evaluation)
+        self.state = transition.state
+
+    def _open(self, event: BacktestEvent) -> None:
+        self.open[event.kind] = len(self.events)
+        self.events.append(event)
+
+    def _close(self, kind: EventKind, now: datetime, value: float | None) -> None:
+        index = self.open.pop(kind)
+        self.events[index] = attrs.evolve(
+            self.events[index], resolved_at=now, resolution_value=value
+        )
+
+    def skip_warnings(self) -> list[str]:
+        return [
+            f"{count:,} evaluations were skipped: {code}"
+            for code, count in self.skips.most_common()
+        ]
+
+
+def _gaps(
+    stamps: list[datetime],
+    start: datetime,
+    end: datetime,
+    device: Device | None,
+    policy: EvaluationPolicy,
+) -> list[str]:
+    """The stretches of the range with no fresh reading, longest first (at most three):
+    `stamps` are the readings' timestamps, in order."""
+    if device is None:
+        return ["the device does not exist: every evaluation was skipped"]
+    limit = policy.max_age_for(device)
+    first = bisect.bisect_right(stamps, start)
+    last = bisect.bisect_right(stamps, end)
+    points = [stamps[first - 1] if first else start, *stamps[first:last], end]
+    gaps = sorted(
+        ((after - before, before) for before, after in itertools.pairwise(points)),
+        reverse=True,
+    )
+    return [
+        f"no reading for {format_duration(length)} from {since:%Y-%m-%d %H:%M} UTC"
+        for length, since in gaps[:3]
+        if length > limit
+    ]

@@ -1,0 +1,153 @@
+"""Backtests: the live state machine replayed over history, and the same events as the live
+cycle would have made from the same readings."""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import timedelta
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reef_alerts.application import RunCycle
+from reef_alerts.domain import (
+    Alert,
+    Device,
+    EvaluationPolicy,
+    EventKind,
+    Operator,
+    Reading,
+    RuleOptions,
+    backtest,
+)
+from reef_alerts.ports import StoredRule
+from tests.fakes import T0, AlertRow, FakeClock, InMemoryStore
+
+HEATER = Device(1, "Frag Tank Heater", "heater", "°F")
+TOO_HOT = Alert(7, 1, "temperature", Operator.GT, 82.0)
+STEP = timedelta(seconds=30)
+
+
+def hovering(minutes: int = 120) -> list[Reading]:
+    """A reading a minute, swinging ±0.3 °F around 82 °F, crossing it about every 5 minutes."""
+    return [
+        Reading(n + 1, 1, T0 + timedelta(minutes=n), value=82.0 + 0.3 * math.sin(n * math.pi / 5))
+        for n in range(minutes)
+    ]
+
+
+def test_a_hovering_heater_opens_an_event_per_crossing_by_the_specifications_rule():
+    timeline = backtest(TOO_HOT, HEATER, hovering(), T0, T0 + timedelta(hours=2), STEP)
+    events = timeline.threshold_events
+    assert len(events) == 12
+    assert timeline.flaps == 11
+    assert timedelta(minutes=40) < timeline.time_in_alert < timedelta(minutes=60)  # about half
+    assert all(e.resolved_at is not None for e in events)
+
+
+def test_a_pending_time_and_a_margin_quiet_the_same_heater():
+    options = RuleOptions(pending=timedelta(minutes=5), recovery_margin=0.3)
+    timeline = backtest(TOO_HOT, HEATER, hovering(), T0, T0 + timedelta(hours=2), STEP, options)
+    assert timeline.threshold_events == ()
+    assert {e.outcome for e in timeline.evaluations} == {"ok", "pending"}
+
+
+def test_every_evaluation_is_in_the_timeline_in_order():
+    timeline = backtest(TOO_HOT, HEATER, hovering(10), T0, T0 + timedelta(minutes=10), STEP)
+    assert [e.at for e in timeline.evaluations] == [T0 + n * STEP for n in range(21)]
+
+
+def test_a_range_longer_than_the_cap_is_cut_and_says_so():
+    timeline = backtest(
+        TOO_HOT, HEATER, hovering(), T0, T0 + timedelta(hours=2), STEP, max_evaluations=100
+    )
+    assert len(timeline.evaluations) == 100
+    assert timeline.end == T0 + 99 * STEP
+    assert "the range was cut to 100 evaluations" in timeline.warnings[0]
+
+
+def test_gaps_and_skips_are_warned_of():
+    readings = [r for r in hovering(60) if not 10 <= r.id <= 40]  # half an hour of silence
+    timeline = backtest(TOO_HOT, HEATER, readings, T0, T0 + timedelta(hours=1), STEP)
+    assert any(w.startswith("no reading for 32m from ") for w in timeline.warnings)
+    assert any("evaluations were skipped: stale reading" in w for w in timeline.warnings)
+
+
+def test_a_silent_device_opens_and_resolves_a_no_data_event():
+    readings = [r for r in hovering(60) if not 10 <= r.id <= 40]
+    options = RuleOptions(no_data_after=timedelta(minutes=10))
+    timeline = backtest(TOO_HOT, HEATER, readings, T0, T0 + timedelta(hours=1), STEP, options)
+    (silent,) = [e for e in timeline.events if e.kind is EventKind.NO_DATA]
+    assert silent.opened_at == T0 + timedelta(minutes=18, seconds=30)
+    assert silent.resolved_at == T0 + timedelta(minutes=40)
+
+
+def test_a_backtest_refuses_a_step_that_goes_nowhere():
+    with pytest.raises(ValueError, match="the step must be longer than 0"):
+        backtest(TOO_HOT, HEATER, [], T0, T0, timedelta(0))
+
+
+values = st.floats(min_value=80.0, max_value=84.0) | st.just(82.0)
+histories = st.lists(
+    st.tuples(st.integers(min_value=10, max_value=400), values),  # seconds to the next reading
+    max_size=40,
+)
+option_sets = st.builds(
+    RuleOptions,
+    pending=st.sampled_from([0, 60, 300]).map(lambda s: timedelta(seconds=s)),
+    recovery_margin=st.sampled_from([0.0, 0.5]),
+    no_data_after=st.none() | st.just(timedelta(minutes=4)),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(histories, option_sets)
+def test_a_backtest_makes_the_events_the_live_cycle_makes_from_the_same_readings(history, options):
+    readings, at = [], T0
+    for n, (gap, value) in enumerate(history, start=1):
+        at += timedelta(seconds=gap)
+        readings.append(Reading(n, 1, at, value=value))
+    end = at + timedelta(minutes=10)
+    timeline = backtest(TOO_HOT, HEATER, readings, T0, end, STEP, options)
+
+    store, clock = InMemoryStore(), FakeClock(T0)
+    store.add_device(HEATER)
+    store.add_alert(AlertRow(7, 1, "temperature", ">", 82.0))
+    store.set_rule(
+        7,
+        StoredRule(
+            options.pending.total_seconds(),
+            options.recovery_margin,
+            0.0 if options.no_data_after is None else options.no_data_after.total_seconds(),
+        ),
+    )
+    cycle = RunCycle(store.unit_of_work, clock, EvaluationPolicy(), logging.getLogger("bt"))
+    pending = iter(readings)
+    upcoming = next(pending, None)
+    while clock.now() <= end:
+        while upcoming is not None and upcoming.timestamp <= clock.now():
+            store.add_reading(upcoming)
+            upcoming = next(pending, None)
+        cycle()
+        clock.advance(STEP)
+
+    live = sorted(
+        (e.kind.value, e.triggered_at, e.current_value, e.resolved_at, e.resolution_value)
+        for e in store.events().values()
+    )
+    replayed = sorted(
+        (e.kind.value, e.opened_at, e.value, e.resolved_at, e.resolution_value)
+        for e in timeline.events
+    )
+    assert replayed == live
+
+
+def test_the_event_of_a_pending_condition_says_when_it_began():
+    readings = [attrs.evolve(r, value=83.0) for r in hovering(20)]
+    options = RuleOptions(pending=timedelta(minutes=5))
+    timeline = backtest(TOO_HOT, HEATER, readings, T0, T0 + timedelta(minutes=20), STEP, options)
+    (event,) = timeline.threshold_events
+    assert (event.condition_since, event.opened_at) == (T0, T0 + timedelta(minutes=5))
