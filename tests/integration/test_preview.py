@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import timedelta
+from datetime import timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -58,8 +58,9 @@ def test_preview_counts_the_events_as_stored_and_with_options_tried(
     assert code == 0, err
     first = out.splitlines()[0]
     assert first.startswith("Alert 1 (Frag Tank Heater: temperature > 82) would have fired 0 times")
-    assert "with pending 5m, recovery margin 0.3; 12 times (" in first
-    assert "by the specification's rule" in first
+    assert (
+        "with pending 5m, recovery margin 0.3; 12 times (48m in alert, 11 flaps) as stored" in first
+    )
     assert "Frag Tank Heater: temperature > 82" in out.splitlines()[1]  # the chart's title
     assert "(no event)" in out
     assert events(engine) == []  # a preview writes nothing
@@ -115,7 +116,35 @@ def test_a_draft_alert_is_previewed_against_the_specifications_rule(
     assert code == 0, err
     first = out.splitlines()[0]
     assert first.startswith("The draft alert (Frag Tank Heater: temperature >= 82.2) would have")
-    assert "by the specification's rule" in first
+    assert first.endswith("with the default options alone (Frag Tank Heater: temperature >= 82.2)")
+    engine.dispose()
+
+
+def test_the_headline_counts_the_no_data_events_a_silent_device_would_have_opened(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    engine = make_engine(sqlite_url)
+    a_hovering_heater(engine)
+
+    code, out, err = invoke(
+        [
+            "preview",
+            "--alert",
+            "1",
+            "--no-data-after",
+            "10m",
+            "--since",
+            "2h",
+            "--until",
+            (NOW + timedelta(minutes=30)).isoformat(),
+        ],
+        tmp_path,
+        DATABASE_URL=sqlite_url,
+    )
+
+    assert code == 0, err
+    assert "and opened 1 no-data event with no data after 10m" in out.splitlines()[0]
+    assert "no-data" in out  # in the table of events
     engine.dispose()
 
 
@@ -130,6 +159,8 @@ def test_a_draft_alert_is_previewed_against_the_specifications_rule(
         (["--alert", "1", "--until", "noon"], "--until: 'noon' is not an ISO date"),
         (["--alert", "1", "--recovery-margin", "-1"], "--recovery-margin must be a finite"),
         (["--alert", "1", "--step", "0s"], "--step must be longer than 0"),
+        (["--alert", "1", "--device", "1"], "give them or --alert, not both"),
+        (["--alert", "1", "--until", "0001-01-01T00:05"], "the range would start before"),
     ],
 )
 def test_a_preview_a_keeper_gets_wrong_is_one_line(
@@ -143,4 +174,63 @@ def test_a_preview_a_keeper_gets_wrong_is_one_line(
     assert code in (1, 2)
     assert err.count("\n") == 1, err
     assert message in err
+    engine.dispose()
+
+
+def test_the_reading_before_the_range_is_the_first_evaluations_however_old(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    engine = make_engine(sqlite_url)
+    schema.upgrade(engine)
+    add_device(engine, 1, "Return pump controller", poll_enabled=False)  # pushes; never stale
+    add_alert(engine, 1, 1, "temperature", ">", 82.0)
+    add_reading(engine, 1, 85.0, age=timedelta(hours=3))
+    url = str(engine.url.render_as_string(False))
+
+    code, out, err = invoke(
+        ["preview", "--alert", "1", "--since", "1h", "--until", NOW.isoformat(), "--json"],
+        tmp_path,
+        DATABASE_URL=url,
+    )
+
+    assert code == 0, err
+    timeline = json.loads(out)["timeline"]
+    assert timeline["counts"]["events"] == 1  # opened at the range's start, as the worker had
+    assert timeline["events"][0]["opened_at"] == (NOW - timedelta(hours=1)).isoformat()
+    engine.dispose()
+
+
+def test_a_disabled_alert_is_previewed_as_if_enabled_and_says_so(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    engine = make_engine(sqlite_url)
+    url = a_hovering_heater(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alerts SET is_enabled = 0 WHERE id = 1")
+
+    code, out, err = invoke(
+        ["preview", "--alert", "1", "--since", "2h", "--until", UNTIL], tmp_path, DATABASE_URL=url
+    )
+
+    assert code == 0, err
+    assert "would have fired 12 times" in out.splitlines()[0]
+    assert "note: alert 1 is disabled: previewed as if enabled" in out
+    engine.dispose()
+
+
+def test_an_until_with_an_offset_is_read_as_the_instant_it_names(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    engine = make_engine(sqlite_url)
+    url = a_hovering_heater(engine)
+    local = (NOW + timedelta(minutes=1)).astimezone(timezone(timedelta(hours=2))).isoformat()
+
+    code, out, err = invoke(
+        ["preview", "--alert", "1", "--since", "2h", "--until", local, "--json"],
+        tmp_path,
+        DATABASE_URL=url,
+    )
+
+    assert code == 0, err
+    assert json.loads(out)["timeline"]["to"] == (NOW + timedelta(minutes=1)).isoformat()
     engine.dispose()

@@ -12,14 +12,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, Text, cast, inspect, null, select
+from sqlalchemy import CompoundSelect, Connection, Select, inspect, null, select, union_all
 
 from reef_alerts.adapters.rows import (
     UnreadableColumnError,
     decode_device,
     decode_reading,
 )
-from reef_alerts.adapters.snapshot_queries import ALERT_COLUMNS, DEVICE_COLUMNS
+from reef_alerts.adapters.snapshot_queries import (
+    ALERT_COLUMNS,
+    device_columns,
+    newest_reading,
+    reading_columns,
+)
 from reef_alerts.adapters.tables import ALERT_TABLES, SharedTables, rules
 from reef_alerts.domain import Device
 from reef_alerts.ports import History, StoredAlert, StoredRule
@@ -48,30 +53,26 @@ def alert_query(tables: SharedTables, alert_id: int, *, with_rules: bool) -> Sel
 def device_query(tables: SharedTables, device_id: int) -> Select[Any]:
     """A device's row, as DEVICE_COLUMNS."""
     devices = tables.devices
-    return select(devices.c.id, *(devices.c[name] for name in DEVICE_COLUMNS[1:])).where(
-        devices.c.id == device_id
-    )
+    return select(*device_columns(devices)).where(devices.c.id == device_id)
 
 
 def readings_query(
-    tables: SharedTables, device_id: int, since: datetime, until: datetime
-) -> Select[Any]:
-    """A device's timestamped readings from `since` to `until`, newest first, at most
-    MAX_READINGS + 1 (so that a cut can be told); the timestamp as text, decoded as the
-    cycle's are (ADR 10)."""
+    tables: SharedTables, device_id: int, start: datetime, end: datetime
+) -> CompoundSelect[Any]:
+    """What a replay from `start` to `end` needs of a device's history: its newest timestamped
+    reading at or before `start` (the one the first evaluation finds, however old), then its
+    readings after `start` up to `end`, oldest first, at most MAX_READINGS + 1 (so that a cut
+    can be told). The timestamp as text, decoded as the cycle's are (ADR 10)."""
     c = tables.history.c
-    return (
-        select(
-            c.id,
-            cast(c.timestamp, Text),
-            c.value,
-            cast(c.json_value, Text),
-            cast(c.metadata_, Text),
-        )
-        .where(c.device_id == device_id, c.timestamp >= since, c.timestamp <= until)
-        .order_by(c.timestamp.desc(), c.id.desc())
+    columns = (c.id, *reading_columns(c, as_text=True))
+    before = newest_reading(tables.history, device_id, *columns).where(c.timestamp <= start)
+    after = (
+        select(*columns)
+        .where(c.device_id == device_id, c.timestamp > start, c.timestamp <= end)
+        .order_by(c.timestamp, c.id)
         .limit(MAX_READINGS + 1)
     )
+    return union_all(before.subquery().select(), after.subquery().select())
 
 
 def stored_alert(row: Sequence[Any] | None) -> tuple[StoredAlert, StoredRule | None] | None:
@@ -83,18 +84,25 @@ def stored_alert(row: Sequence[Any] | None) -> tuple[StoredAlert, StoredRule | N
     return alert, None if rule == (None, None, None) else rule
 
 
-def history_of(device_id: int, rows: Sequence[Sequence[Any]]) -> History:
-    """readings_query's rows as a History, oldest first."""
+def history_of(device_id: int, rows: Sequence[Sequence[Any]], limit: int = MAX_READINGS) -> History:
+    """readings_query's rows as a History, oldest first. Where there were more than
+    `limit` (MAX_READINGS), the replay can go only up to just before the last reading read, and
+    readings stamped at that same instant are left out too (the newest one then is unknown)."""
     readings, unreadable = [], 0
-    for reading_id, timestamp, value, json_value, metadata in rows[:MAX_READINGS]:
+    for reading_id, timestamp, value, json_value, metadata in rows:
         try:
             readings.append(
                 decode_reading(reading_id, device_id, timestamp, value, json_value, metadata)
             )
         except UnreadableColumnError:
             unreadable += 1
-    readings.reverse()
-    return History(tuple(readings), unreadable, len(rows) > MAX_READINGS)
+    readings.sort(key=lambda r: (r.timestamp, r.id))
+    if len(rows) <= limit + 1 or not readings:  # the one before the range, and the limit's
+        return History(tuple(readings), unreadable)
+    cut = readings[-1].timestamp
+    assert cut is not None  # decoded readings have one
+    kept = tuple(r for r in readings if r.timestamp is not None and r.timestamp < cut)
+    return History(kept, unreadable, complete_until=cut)
 
 
 class SqlHistoryReader:
@@ -117,8 +125,8 @@ class SqlHistoryReader:
         row = self._connection.execute(device_query(self._tables, device_id)).first()
         return None if row is None else decode_device(row)
 
-    def history(self, device_id: int, since: datetime, until: datetime) -> History:
-        """The device's readings from `since` to `until`, oldest first."""
-        query = readings_query(self._tables, device_id, since, until)
+    def history(self, device_id: int, start: datetime, end: datetime) -> History:
+        """What a replay from `start` to `end` needs of the device's history (readings_query)."""
+        query = readings_query(self._tables, device_id, start, end)
         rows = self._connection.execute(query).cursor.fetchall()
         return history_of(device_id, rows)

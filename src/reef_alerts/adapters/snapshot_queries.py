@@ -92,15 +92,15 @@ def snapshot_query(
     watched = select(alerts.c.device_id).where(enabled).distinct().cte("watched")
     history = tables.history
     c = history.c
-    latest = _newest_reading(
+    latest = newest_reading(
         history, watched.c.device_id, c.id, c.timestamp, c.value, c.json_value, c.metadata_
     ).lateral("latest")
     contexts = (
         select(
             watched.c.device_id,
-            *_device_columns(devices),
+            *device_columns(devices),
             latest.c.id.label("reading_id"),
-            *_reading_columns(latest.c, as_text=True),
+            *reading_columns(latest.c, as_text=True),
             _untimed_reading(history, watched.c.device_id, latest.c.id),
         )
         .select_from(
@@ -154,12 +154,12 @@ def watched_devices_query(tables: SharedTables, shard: Shard = WHOLE) -> Select[
     watched = select(alerts.c.device_id).where(_enabled(alerts, shard))
     # SQLite has no LATERAL: the newest reading's id is a correlated subquery, one index probe.
     newer = history.alias("newer")
-    newest_id = _newest_reading(newer, devices.c.id, newer.c.id).scalar_subquery()
+    newest_id = newest_reading(newer, devices.c.id, newer.c.id).scalar_subquery()
     return (
         select(
-            *_device_columns(devices),
+            *device_columns(devices),
             history.c.id.label("reading_id"),
-            *_reading_columns(history.c, as_text=False),
+            *reading_columns(history.c, as_text=False),
             _untimed_reading(newer, devices.c.id, history.c.id),
         )
         .select_from(devices.outerjoin(history, history.c.id == newest_id))
@@ -248,7 +248,7 @@ def _enabled(alerts: Table, shard: Shard) -> ColumnElement[bool]:
     return and_(enabled, (alerts.c.id % shard.count).in_(sorted(shard.owned)))
 
 
-def _newest_reading(readings: Any, device_id: Any, *columns: Any) -> Select[Any]:
+def newest_reading(readings: Any, device_id: Any, *columns: Any) -> Select[Any]:
     """`columns` of the newest timestamped reading of `device_id`, found through an index on
     history (device_id, timestamp): its cost grows with devices, not with history (ADR 11)."""
     return (
@@ -270,12 +270,12 @@ def _alert_columns(alerts: Table) -> tuple[Any, ...]:
     return tuple(alerts.c[name] for name in ALERT_COLUMNS)
 
 
-def _device_columns(devices: Table) -> tuple[Any, ...]:
+def device_columns(devices: Table) -> tuple[Any, ...]:
     c = devices.c
     return (c.id.label("device_row_id"), *(c[name] for name in DEVICE_COLUMNS[1:]))
 
 
-def _reading_columns(c: Any, *, as_text: bool) -> tuple[Any, ...]:
+def reading_columns(c: Any, *, as_text: bool) -> tuple[Any, ...]:
     """The timestamp and the JSON columns as text, decoded once per device in Python (ADR 7 and
     ADR 10): psycopg2 decoded them on every alert row, and cannot represent every timestamp
     PostgreSQL can. SQLite's driver gives them as stored, text if the web app wrote them, and

@@ -18,7 +18,10 @@ from reef_alerts.domain import (
     RuleOptions,
     Timeline,
     backtest,
+    capped_end,
+    format_duration,
 )
+from reef_alerts.domain.rules import PENDING_GAP
 from reef_alerts.ports import History, HistoryReader
 
 
@@ -80,9 +83,10 @@ class Preview:
     options: RuleOptions
     timeline: Timeline
     compared: Timeline | None
-    """The alert as stored (or, for a draft, by the specification's rule); None when that is
-    what `timeline` already is."""
-    compared_options: RuleOptions | None
+    """The alert as stored (or, for a draft, with the default options alone); None when that
+    is what `timeline` already is."""
+    compared_with: tuple[Alert, RuleOptions] | None
+    """What `compared` replayed."""
     history: History
 
 
@@ -100,21 +104,28 @@ class PreviewAlert:
         self._defaults = defaults
 
     def stored(self, alert_id: int, changes: Changes, span: Span) -> Preview:
-        """Stored alert `alert_id` as it is, and with `changes`. Raises NotFoundError, and
-        InvalidAlertError for a row the worker could not judge either."""
+        """Stored alert `alert_id` as it is, and with `changes` where they change anything.
+        Raises NotFoundError, and InvalidAlertError for a row the worker could not judge
+        either. A disabled alert is previewed as if enabled, and says so."""
         found = self._reader.alert(alert_id)
         if found is None:
             raise NotFoundError(f"there is no alert {alert_id}")
         stored, rule = found
-        alert = Judge(self._policy.at(span.start)).build(stored)
+        notes = []
+        if stored.enabled is not None and not stored.enabled:
+            notes.append(f"alert {alert_id} is disabled: previewed as if enabled")
+        alert = Judge(self._policy.at(span.start)).build(stored._replace(enabled=True))
         options = effective_options(rule, self._defaults)
-        tried, tried_options = changes.applied(alert, options) if changes else (alert, options)
-        return self._preview(tried, tried_options, span, (alert, options) if changes else None)
+        tried, tried_options = changes.applied(alert, options)
+        as_stored = None if (tried, tried_options) == (alert, options) else (alert, options)
+        return self._preview(tried, tried_options, span, as_stored, notes)
 
-    def draft(self, alert: Alert, options: RuleOptions, span: Span) -> Preview:
-        """A draft alert with `options`, and by the specification's rule where they differ."""
-        plain = None if options == DEFAULT_OPTIONS else (alert, DEFAULT_OPTIONS)
-        return self._preview(alert, options, span, plain)
+    def draft(self, alert: Alert, changes: Changes, span: Span) -> Preview:
+        """A draft alert with `changes` on the worker's default options, and with the
+        defaults alone where that differs."""
+        tried, options = changes.applied(alert, self._defaults)
+        plain = None if options == self._defaults else (alert, self._defaults)
+        return self._preview(tried, options, span, plain, [])
 
     def _preview(
         self,
@@ -122,24 +133,36 @@ class PreviewAlert:
         options: RuleOptions,
         span: Span,
         compared: tuple[Alert, RuleOptions] | None,
+        notes: list[str],
     ) -> Preview:
         device = self._reader.device(alert.device_id)
         if device is None:
             raise NotFoundError(f"there is no device {alert.device_id}")
-        # From as far back as a reading can stay fresh, so the first evaluations have one.
-        since = span.start - self._policy.max_age_for(device)
-        history = self._reader.history(device.id, since, span.end)
-        timeline = self._backtest(alert, device, history, options, span)
+        end = capped_end(span.start, span.end, span.step)
+        history = self._reader.history(device.id, span.start, end)
+        if history.complete_until is not None and history.complete_until <= end:
+            end = history.complete_until - _INSTANT
+            notes.append(
+                f"the range holds more readings than one preview reads: replayed up to "
+                f"{end:%Y-%m-%d %H:%M:%S} UTC; use a shorter range"
+            )
+        if history.unreadable:
+            notes.append(
+                f"{history.unreadable:,} readings could not be read and were left out; the "
+                "worker could not have judged the alert while one was the newest"
+            )
+        span = attrs.evolve(span, end=max(end, span.start))
+        timeline = self._backtest(alert, device, history, options, span, notes)
         other = None
         if compared is not None:
-            other = self._backtest(compared[0], device, history, compared[1], span)
+            other = self._backtest(compared[0], device, history, compared[1], span, notes)
         return Preview(
             alert,
             device,
             options,
             timeline,
             other,
-            None if compared is None else compared[1],
+            None if compared is None else compared,
             history,
         )
 
@@ -150,16 +173,22 @@ class PreviewAlert:
         history: History,
         options: RuleOptions,
         span: Span,
+        notes: list[str],
     ) -> Timeline:
         timeline = backtest(
             alert, device, history.readings, span.start, span.end, span.step, options, self._policy
         )
-        notes = []
-        if history.unreadable:
-            notes.append(f"{history.unreadable:,} readings could not be read and were left out")
-        if history.truncated:
-            notes.append("the range holds too many readings: only the newest were read")
+        if options.pending and span.step > PENDING_GAP:
+            notes = [
+                *notes,
+                f"a step of {format_duration(span.step)} is longer than the "
+                f"{format_duration(PENDING_GAP)} a pending condition may go unseen: pending "
+                "events never open; use a shorter step",
+            ]
         return attrs.evolve(timeline, warnings=(*notes, *timeline.warnings)) if notes else timeline
+
+
+_INSTANT = timedelta(microseconds=1)
 
 
 __all__ = ["Changes", "InvalidAlertError", "NotFoundError", "Preview", "PreviewAlert", "Span"]

@@ -9,6 +9,7 @@ from reef_alerts.domain.backtest import (
     Evaluation,
     Timeline,
     backtest,
+    capped_end,
 )
 from reef_alerts.domain.changes import EventChange, fold
 from reef_alerts.domain.durations import format_duration, parse_duration
@@ -101,6 +102,7 @@ __all__ = [
     "UnknownOperatorError",
     "UnreadableValueError",
     "backtest",
+    "capped_end",
     "compare",
     "evaluate",
     "extract_metric",

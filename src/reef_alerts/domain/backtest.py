@@ -85,6 +85,10 @@ class Timeline:
         return tuple(e for e in self.events if e.kind is EventKind.THRESHOLD)
 
     @property
+    def no_data_events(self) -> tuple[BacktestEvent, ...]:
+        return tuple(e for e in self.events if e.kind is EventKind.NO_DATA)
+
+    @property
     def time_in_alert(self) -> timedelta:
         """How long a threshold event was open, in all."""
         return sum((e.duration(self.end) for e in self.threshold_events), timedelta(0))
@@ -123,14 +127,14 @@ def backtest(
     warnings: list[str] = []
     timed = sorted((r for r in readings if r.timestamp is not None), key=_newest_order)
     stamps = [_newest_order(r)[0] for r in timed]
-    count = int((end - start) / step) + 1
-    if count > max_evaluations:
-        end = start + (max_evaluations - 1) * step
-        count = max_evaluations
+    capped = capped_end(start, end, step, max_evaluations)
+    if capped != end:
+        end = capped
         warnings.append(
             f"the range was cut to {max_evaluations:,} evaluations, ending at "
-            f"{end:%Y-%m-%d %H:%M:%S} UTC; use a longer step or a shorter range"
+            f"{end:%Y-%m-%d %H:%M:%S} UTC; use a shorter range or a longer step"
         )
+    count = int((end - start) / step) + 1
     replay = _Replay()
     for n in range(count):
         now = start + n * step
@@ -143,6 +147,16 @@ def backtest(
     return Timeline(
         start, end, step, tuple(replay.evaluations), tuple(replay.events), tuple(warnings)
     )
+
+
+def capped_end(
+    start: datetime, end: datetime, step: timedelta, max_evaluations: int = MAX_EVALUATIONS
+) -> datetime:
+    """`end`, or the last instant of `max_evaluations` evaluations from `start` if sooner:
+    where a backtest stops, and so where reading its history can stop."""
+    if int((end - start) / step) + 1 > max_evaluations:
+        return start + (max_evaluations - 1) * step
+    return end
 
 
 def _newest_order(reading: Reading) -> tuple[datetime, int]:

@@ -12,7 +12,7 @@ import plotext as plt
 from reef_alerts.application.preview import Preview
 from reef_alerts.domain import (
     DEFAULT_OPTIONS,
-    EventKind,
+    Alert,
     NoMetric,
     RuleOptions,
     Timeline,
@@ -29,32 +29,44 @@ _PLOTEXT_DATES = "d/m/Y H:M:S"
 
 def headline(preview: Preview) -> str:
     """One line: how often the alert would have fired, and how often as it is compared with."""
-    alert, device = preview.alert, preview.device
-    what = (
-        f"{'Alert ' + str(alert.id) if alert.id is not None else 'The draft alert'} "
-        f"({printable(device.name, 40)}: {printable(alert.metric, 40)} {alert.operator.value} "
-        f"{alert.threshold:g})"
-    )
-    line = f"{what} would have fired {_times(preview.timeline)}"
+    alert = preview.alert
+    who = f"Alert {alert.id}" if alert.id is not None else "The draft alert"
+    line = f"{who} ({_condition(preview, alert)}) would have fired {_times(preview.timeline)}"
     if preview.options != DEFAULT_OPTIONS:
         line += f" with {preview.options.describe()}"
-    if preview.compared is not None and preview.compared_options is not None:
-        line += f"; {_times(preview.compared)} {_as(preview.compared_options)}"
+    if preview.compared is not None and preview.compared_with is not None:
+        other, options = preview.compared_with
+        label = "as stored" if alert.id is not None else "with the default options alone"
+        described = _condition(preview, other)
+        if options != DEFAULT_OPTIONS:
+            described += f", {options.describe()}"
+        line += f"; {_times(preview.compared)} {label} ({described})"
     return line
+
+
+def _condition(preview: Preview, alert: Alert) -> str:
+    return (
+        f"{printable(preview.device.name, 40)}: {printable(alert.metric, 40)} "
+        f"{alert.operator.value} {alert.threshold:g}"
+    )
 
 
 def _times(timeline: Timeline) -> str:
     count = len(timeline.threshold_events)
-    said = f"{count} time{'' if count == 1 else 's'}"
+    said = _plural(count, "time")
     if count:
-        said += f" ({format_duration(timeline.time_in_alert)} in alert, {timeline.flaps} flaps)"
+        said += (
+            f" ({format_duration(timeline.time_in_alert)} in alert, "
+            f"{_plural(timeline.flaps, 'flap')})"
+        )
+    silent = len(timeline.no_data_events)
+    if silent:
+        said += f" and opened {_plural(silent, 'no-data event')}"
     return said
 
 
-def _as(options: RuleOptions) -> str:
-    if options == DEFAULT_OPTIONS:
-        return "by the specification's rule"
-    return f"with {options.describe()}"
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def chart(preview: Preview, *, width: int = 100, height: int = 24, color: bool = False) -> str:
@@ -78,10 +90,7 @@ def chart(preview: Preview, *, width: int = 100, height: int = 24, color: bool =
     opened = [e.at for e in preview.timeline.evaluations if e.outcome in ("trigger", "firing")]
     if opened:
         plt.scatter([_date(t) for t in opened], [top] * len(opened), label="event open", marker="x")
-    plt.title(
-        f"{printable(preview.device.name, 40)}: {printable(preview.alert.metric, 40)} "
-        f"{preview.alert.operator.value} {preview.alert.threshold:g}"
-    )
+    plt.title(_condition(preview, preview.alert))
     drawn = str(plt.build())
     return drawn if color else str(plt.uncolorize(drawn))
 
@@ -117,21 +126,26 @@ def _number(value: float | None) -> str:
 def as_json(preview: Preview) -> dict[str, Any]:
     """The preview as plain data."""
     return {
-        "alert": {
-            "id": preview.alert.id,
-            "device_id": preview.alert.device_id,
-            "metric": preview.alert.metric,
-            "operator": preview.alert.operator.value,
-            "threshold_value": preview.alert.threshold,
-        },
+        "alert": _alert(preview.alert),
         "options": _options(preview.options),
         "timeline": _timeline(preview.timeline),
         "compared": None
-        if preview.compared is None or preview.compared_options is None
+        if preview.compared is None or preview.compared_with is None
         else {
-            "options": _options(preview.compared_options),
+            "alert": _alert(preview.compared_with[0]),
+            "options": _options(preview.compared_with[1]),
             "timeline": _timeline(preview.compared),
         },
+    }
+
+
+def _alert(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "device_id": alert.device_id,
+        "metric": alert.metric,
+        "operator": alert.operator.value,
+        "threshold_value": alert.threshold,
     }
 
 
@@ -152,7 +166,7 @@ def _timeline(timeline: Timeline) -> dict[str, Any]:
         "step_seconds": timeline.step.total_seconds(),
         "counts": {
             "events": len(timeline.threshold_events),
-            "no_data_events": sum(e.kind is EventKind.NO_DATA for e in timeline.events),
+            "no_data_events": len(timeline.no_data_events),
             "time_in_alert_seconds": timeline.time_in_alert.total_seconds(),
             "flaps": timeline.flaps,
             "evaluations": len(timeline.evaluations),

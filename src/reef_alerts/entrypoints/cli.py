@@ -40,11 +40,9 @@ from reef_alerts.application.preview import (
 from reef_alerts.config import ConfigError, Settings, load_settings
 from reef_alerts.container import Container, build_container
 from reef_alerts.domain import (
-    DEFAULT_OPTIONS,
     Alert,
     InvalidAlertError,
     Operator,
-    RuleOptions,
     parse_duration,
 )
 from reef_alerts.entrypoints import charts
@@ -609,27 +607,30 @@ def preview(
     """Replay an alert, stored or drafted, over its device's history, as the live worker would
     have judged it: how often it would have fired, a chart, and the events. Writes nothing."""
     settings = _settings()
+    drafted = (device_id, metric, operator, threshold)
+    if alert_id is not None and (device_id is not None or metric is not None):
+        _fail("--device and --metric describe a draft: give them or --alert, not both", code=2)
+    if alert_id is None and any(part is None for part in drafted):
+        _fail("give --alert ID, or a draft's --device, --metric, --op and --threshold", code=2)
     span, every = _duration_option("--since", since), _duration_option("--step", step)
     end = _instant_option(until)
-    start = end - span
+    try:
+        start = end - span
+    except OverflowError:
+        _fail("--since: the range would start before the year 1")
+    off = no_data_after is not None and no_data_after.strip().lower() == "off"
     tried = Changes(
-        threshold=threshold,
+        threshold=threshold if alert_id is not None else None,
         operator=None if operator is None else _operator_option(operator),
         pending=None if pending is None else _duration_option("--pending", pending, zero=True),
         recovery_margin=recovery_margin,
         no_data_after=None
-        if no_data_after is None or no_data_after.strip().lower() == "off"
+        if no_data_after is None or off
         else _duration_option("--no-data-after", no_data_after),
-        no_data_off=no_data_after is not None and no_data_after.strip().lower() == "off",
+        no_data_off=off,
     )
-
-    drafted = (device_id, metric, operator, threshold)
-    if alert_id is None and any(part is None for part in drafted):
-        _fail("give --alert ID, or a draft's --device, --metric, --op and --threshold", code=2)
     try:  # the options tried, checked as the domain checks them, before any database
-        RuleOptions(
-            tried.pending or timedelta(0), tried.recovery_margin or 0.0, tried.no_data_after
-        )
+        tried.applied(Alert(None, 1, "m", ">", 0.0), settings.default_options)
     except (ValueError, TypeError) as error:
         _fail(_as_options(str(error)))
 
@@ -637,15 +638,15 @@ def preview(
         with engine.connect() as connection:
             reader = SqlHistoryReader(connection, detect_tables(connection))
             previews = PreviewAlert(reader, settings.policy(), settings.default_options)
+            window = Span(start, end, every)
             if alert_id is not None:
-                return previews.stored(alert_id, tried, Span(start, end, every))
+                return previews.stored(alert_id, tried, window)
             assert device_id is not None
             assert metric is not None
             assert threshold is not None
             assert operator is not None
-            draft = Alert(None, device_id, metric, tried.operator or operator, threshold)
-            options = tried.applied(draft, DEFAULT_OPTIONS)[1]
-            return previews.draft(draft, options, Span(start, end, every))
+            draft = Alert(None, device_id, metric, _operator_option(operator), threshold)
+            return previews.draft(draft, tried, window)
 
     shown = _rule_store(settings, replay)
     if as_json:
@@ -674,9 +675,9 @@ def _instant_option(raw: str | None) -> datetime:
         return datetime.now(UTC)
     try:
         parsed = datetime.fromisoformat(raw)
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         _fail(f"--until: {raw!r} is not an ISO date and time, such as 2026-07-14T13:12")
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _operator_option(raw: str) -> str:

@@ -18,8 +18,9 @@ class History:
     readings: tuple[Reading, ...]
     unreadable: int = 0
     """Rows left out because they could not be decoded."""
-    truncated: bool = False
-    """The range held more rows than one preview reads: only the newest were read."""
+    complete_until: datetime | None = None
+    """Where the range held more readings than one preview reads: the instant before which
+    the readings are complete, and the replay must stop. None: complete to the end."""
 
 
 class HistoryReader(Protocol):
@@ -33,6 +34,7 @@ class HistoryReader(Protocol):
         """The device; None when there is none."""
         ...
 
-    def history(self, device_id: int, since: datetime, until: datetime) -> History:
-        """The device's timestamped readings from `since` to `until`."""
+    def history(self, device_id: int, start: datetime, end: datetime) -> History:
+        """What a replay from `start` to `end` needs: the device's newest timestamped reading
+        at or before `start`, and its readings after it up to `end`, oldest first."""
         ...
