@@ -322,6 +322,7 @@ def test_the_demo_shows_what_rule_options_change_for_a_hovering_heater_and_a_sil
     table = out[out.index("Alert events:") :]
     assert re.search(r"10\s+Quarantine Tank pH\s+ph < 7.8\s+no-data\s+-\s+13:06\s+yes", table)
     assert "Alert 10: no data: device 'Quarantine Tank pH' has sent no reading for 4m" in err
+    assert "reef-alerts preview --alert 8 --until 2026-07-14T13:12 --since 12m" in out
 
 
 def test_the_demo_will_not_overwrite_a_database_it_did_not_make(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ from reef_alerts.domain import (
     parse_duration,
 )
 from reef_alerts.entrypoints import charts
-from reef_alerts.entrypoints.demo import DemoFileInUseError, format_events, run_demo
+from reef_alerts.entrypoints.demo import DEMO_END, DemoFileInUseError, format_events, run_demo
 from reef_alerts.entrypoints.logging_setup import (
     WORKER_LOGGER,
     configure_logging,
@@ -709,6 +709,10 @@ def demo(
     for line in format_events(rows):
         typer.echo(f"  {line}")
     typer.echo(f"\nInspect them yourself: sqlite3 {path} 'SELECT * FROM alert_events'")
+    typer.echo(
+        f"Replay alert 8 with options of your own: DATABASE_URL=sqlite:///{path} reef-alerts "
+        f"preview --alert 8 --until {DEMO_END:%Y-%m-%dT%H:%M} --since 12m --pending 3m"
+    )
 
 
 def main() -> None:

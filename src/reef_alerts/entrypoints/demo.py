@@ -40,6 +40,8 @@ HEATER_TEMPERATURES = [78.6, 79.4, 80.3, 81.2, 82.4, 83.6, 85.2, 84.1, 82.6, 81.
 HOVERING_TEMPERATURES = [81.8, 82.2, 81.9, 82.3, 81.8, 82.1, 82.4, 82.6, 82.8, 82.5, 81.9, 81.2]
 # The quarantine tank's pH probe stops reporting after 13:02 and is back at 13:10.
 SILENT_MINUTES = range(3, 10)
+DEMO_END = START + len(HEATER_TEMPERATURES) * STEP
+"""Just after the afternoon's last minute."""
 
 DEVICES = [
     (1, "Display Tank Heater", "heater", "°F"),
