@@ -10,10 +10,10 @@ from sqlalchemy import Connection, inspect
 
 from reef_alerts.adapters.schema import detect_tables, open_event_index
 from reef_alerts.adapters.tables import (
-    ALERT_TABLES,
     OPEN_EVENT_INDEX,
     SharedTables,
     alert_status,
+    has_alert_tables,
 )
 from reef_alerts.ports import RecordedStatus, StatusChange
 
@@ -85,7 +85,7 @@ class WorkerFacts:
             if alert_status.name in names and not self._status_table:
                 self._status_table = True
                 self._statuses.clear()  # the table's rows are the truth from now on
-            if all(table.name in names for table in ALERT_TABLES):
+            if has_alert_tables(names):
                 if self._index != OPEN_EVENT_INDEX:
                     self._found_index(open_event_index(connection))
                     looked_up_index = True

@@ -25,7 +25,7 @@ from reef_alerts.adapters.snapshot_queries import (
     newest_reading,
     reading_columns,
 )
-from reef_alerts.adapters.tables import ALERT_TABLES, SharedTables, rules
+from reef_alerts.adapters.tables import SharedTables, has_alert_tables, rules
 from reef_alerts.domain import Device
 from reef_alerts.ports import History, StoredAlert, StoredRule
 
@@ -111,8 +111,7 @@ class SqlHistoryReader:
     def __init__(self, connection: Connection, tables: SharedTables) -> None:
         self._connection = connection
         self._tables = tables
-        found = inspect(connection)
-        self._with_rules = all(found.has_table(table.name) for table in ALERT_TABLES)
+        self._with_rules = has_alert_tables(inspect(connection).get_table_names())
 
     def alert(self, alert_id: int) -> tuple[StoredAlert, StoredRule | None] | None:
         """Alert `alert_id` and its options; None when there is no such alert."""

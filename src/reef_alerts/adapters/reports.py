@@ -12,7 +12,13 @@ from sqlalchemy import Engine, Text, cast, func, inspect, null, select
 
 from reef_alerts.adapters.rows import parse_timestamp
 from reef_alerts.adapters.schema import detect_tables
-from reef_alerts.adapters.tables import ALERT_TABLES, SharedTables, alert_state, alert_status, rules
+from reef_alerts.adapters.tables import (
+    SharedTables,
+    alert_state,
+    alert_status,
+    has_alert_tables,
+    rules,
+)
 from reef_alerts.domain import EventKind
 from reef_alerts.ports import StoredRule
 
@@ -50,9 +56,9 @@ def alert_report(engine: Engine) -> AlertReport:
     """Every alert, by id, with its device, condition, state and options."""
     with engine.connect() as connection:
         tables = detect_tables(connection)
-        found = inspect(connection)
-        recorded = found.has_table(alert_status.name)
-        remembers = all(found.has_table(table.name) for table in ALERT_TABLES)
+        names = inspect(connection).get_table_names()
+        recorded = alert_status.name in names
+        remembers = has_alert_tables(names)
         rows = connection.execute(_query(tables, recorded, remembers)).all()
     return AlertReport([_line(row, recorded) for row in rows], recorded, remembers)
 

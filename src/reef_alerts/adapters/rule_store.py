@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from reef_alerts.adapters.schema import detect_tables
-from reef_alerts.adapters.tables import ALERT_TABLES, SharedTables, rules
+from reef_alerts.adapters.tables import SharedTables, has_alert_tables, rules
 from reef_alerts.ports import StoredRule
 
 OPTION_COLUMNS = StoredRule._fields
@@ -116,8 +116,7 @@ def clear_rule(engine: Engine, alert_id: int) -> bool:
 
 def _tables(connection: Connection) -> SharedTables:
     """The shared tables, once the rules table is known to be there."""
-    found = inspect(connection)
-    if not all(found.has_table(table.name) for table in ALERT_TABLES):
+    if not has_alert_tables(inspect(connection).get_table_names()):
         raise NoRulesTableError
     return detect_tables(connection)
 

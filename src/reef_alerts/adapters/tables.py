@@ -12,6 +12,7 @@ database its DDL declares.
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -448,3 +449,8 @@ OWN_TABLES = (*WORKER_TABLES, alert_status, rules, alert_state)
 
 ALERT_TABLES = (rules, alert_state)
 """The worker's tables keyed by an alert, removed with it (migration 0004)."""
+
+
+def has_alert_tables(table_names: Collection[str]) -> bool:
+    """Whether a database with the tables `table_names` has both ALERT_TABLES."""
+    return all(table.name in table_names for table in ALERT_TABLES)

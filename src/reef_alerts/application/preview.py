@@ -49,9 +49,6 @@ class Changes:
     no_data_after: timedelta | None = None
     no_data_off: bool = False
 
-    def __bool__(self) -> bool:
-        return self != Changes()
-
     def applied(self, alert: Alert, options: RuleOptions) -> tuple[Alert, RuleOptions]:
         """`alert` and `options` with these changes."""
         alert = attrs.evolve(

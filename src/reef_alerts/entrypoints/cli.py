@@ -405,7 +405,7 @@ def rules_show(
 ) -> None:
     """Show alerts' options, and the defaults every other alert takes."""
     settings = _settings()
-    found = _rule_store(settings, lambda engine: rule_store.rules_of(engine, alert_id))
+    found = _on_database(settings, lambda engine: rule_store.rules_of(engine, alert_id))
     defaults = settings.default_options
     if found:
         for line in rule_lines(found, defaults):
@@ -456,7 +456,7 @@ def rules_set(
     if not changes:
         _fail("give at least one of --pending, --recovery-margin and --no-data-after", code=2)
     settings = _settings()
-    found = _rule_store(settings, lambda engine: rule_store.rules_of(engine, alert_id))
+    found = _on_database(settings, lambda engine: rule_store.rules_of(engine, alert_id))
     stored = found[0].rule or StoredRule(None, None, None)
     try:
         effective_options(stored._replace(**changes), settings.default_options)
@@ -470,8 +470,8 @@ def rules_set(
                 f"or `reef-alerts rules clear {alert_id}`"
             )
         _fail(said)
-    _rule_store(settings, lambda engine: rule_store.set_rule(engine, alert_id, changes))
-    shown = _rule_store(settings, lambda engine: rule_store.rules_of(engine, alert_id))
+    _on_database(settings, lambda engine: rule_store.set_rule(engine, alert_id, changes))
+    shown = _on_database(settings, lambda engine: rule_store.rules_of(engine, alert_id))
     for line in rule_lines(shown, settings.default_options):
         typer.echo(line)
     if found[0].operator.strip() == "!=" and changes.get("recovery_margin"):
@@ -489,7 +489,7 @@ def rules_clear(
 ) -> None:
     """Remove an alert's own options: it takes the defaults again."""
     settings = _settings()
-    had = _rule_store(settings, lambda engine: rule_store.clear_rule(engine, alert_id))
+    had = _on_database(settings, lambda engine: rule_store.clear_rule(engine, alert_id))
     defaults = settings.default_options.describe()
     if had:
         typer.echo(f"Alert {alert_id} takes the defaults again: {defaults}")
@@ -525,10 +525,7 @@ def _seconds_option(name: str, raw: str | None) -> Any:
         return None
     if word == "off":
         return 0.0
-    try:
-        return parse_duration(raw).total_seconds()
-    except ValueError as error:
-        _fail(f"{name}: {error}")
+    return _duration_option(name, raw, zero=True).total_seconds()
 
 
 def _margin_option(raw: str | None) -> Any:
@@ -542,9 +539,10 @@ def _margin_option(raw: str | None) -> Any:
         _fail(f"--recovery-margin: {raw!r} is not a number")
 
 
-def _rule_store(settings: Settings, action: Callable[[Engine], T]) -> T:
-    """`action` on the database's rules table, its failures one line. A database that is
-    not there, or cannot be reached, is said as `db check` says it; no file is made."""
+def _on_database(settings: Settings, action: Callable[[Engine], T]) -> T:
+    """`action` on the database (the rules table, a preview's reads), its failures one line.
+    A database that is not there, or cannot be reached, is said as `db check` says it; no
+    file is made."""
     engine = _engine(settings)
     report = schema.check(engine)
     if not report.connected:
@@ -648,7 +646,7 @@ def preview(
             draft = Alert(None, device_id, metric, _operator_option(operator), threshold)
             return previews.draft(draft, tried, window)
 
-    shown = _rule_store(settings, replay)
+    shown = _on_database(settings, replay)
     if as_json:
         typer.echo(json.dumps(charts.as_json(shown), indent=2))
         return
