@@ -82,7 +82,8 @@ def test_preview_json_is_the_timeline_and_its_comparison(engine: Engine, tmp_pat
     assert found["timeline"]["counts"]["events"] == 12
     assert found["compared"]["options"]["pending_seconds"] == 300.0  # as stored
     assert found["compared"]["timeline"]["counts"]["events"] == 0
-    assert len(found["timeline"]["evaluations"]) == 2 * 120 + 1  # 2 hours at 30 s, both ends
+    told = sum(segment["evaluations"] for segment in found["timeline"]["segments"])
+    assert told == found["timeline"]["counts"]["evaluations"] == 2 * 120 + 1  # 30 s, both ends
 
 
 def test_a_draft_alert_is_previewed_against_the_specifications_rule(

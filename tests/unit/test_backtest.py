@@ -3,6 +3,7 @@ cycle would have made from the same readings."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from datetime import timedelta
@@ -21,6 +22,7 @@ from reef_alerts.domain import (
     Operator,
     Reading,
     RuleOptions,
+    Timeline,
     backtest,
 )
 from reef_alerts.ports import StoredRule
@@ -52,19 +54,34 @@ def test_a_pending_time_and_a_margin_quiet_the_same_heater():
     options = RuleOptions(pending=timedelta(minutes=5), recovery_margin=0.3)
     timeline = backtest(TOO_HOT, HEATER, hovering(), T0, T0 + timedelta(hours=2), STEP, options)
     assert timeline.threshold_events == ()
-    assert {e.outcome for e in timeline.evaluations} == {"ok", "pending"}
+    assert {s.outcome for s in timeline.segments} == {"ok", "pending"}
 
 
 def test_every_evaluation_is_in_the_timeline_in_order():
     timeline = backtest(TOO_HOT, HEATER, hovering(10), T0, T0 + timedelta(minutes=10), STEP)
-    assert [e.at for e in timeline.evaluations] == [T0 + n * STEP for n in range(21)]
+    assert_segments_tile(timeline)
+    assert timeline.segments[0].start == T0
+    assert timeline.evaluations == 21
+
+
+def assert_segments_tile(timeline: Timeline) -> None:
+    """The segments follow one another a step apart, each a run of one outcome, from the
+    range's start to its last instant."""
+    segments = timeline.segments
+    assert segments[0].start == timeline.start
+    assert segments[-1].end <= timeline.end < segments[-1].end + timeline.step
+    for segment in segments:
+        assert segment.end == segment.start + (segment.evaluations - 1) * timeline.step
+    for before, after in itertools.pairwise(segments):
+        assert after.start == before.end + timeline.step
+        assert after.outcome != before.outcome
 
 
 def test_a_range_longer_than_the_cap_is_cut_and_says_so():
     timeline = backtest(
         TOO_HOT, HEATER, hovering(), T0, T0 + timedelta(hours=2), STEP, max_evaluations=100
     )
-    assert len(timeline.evaluations) == 100
+    assert timeline.evaluations == 100
     assert timeline.end == T0 + 99 * STEP
     assert "the range was cut to 100 evaluations" in timeline.warnings[0]
 
@@ -143,6 +160,7 @@ def test_a_backtest_makes_the_events_the_live_cycle_makes_from_the_same_readings
         for e in timeline.events
     )
     assert replayed == live
+    assert_segments_tile(timeline)
 
 
 def test_the_event_of_a_pending_condition_says_when_it_began():

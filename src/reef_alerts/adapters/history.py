@@ -1,6 +1,7 @@
 """What a preview reads (issue 14): one alert with its options, its device, and the device's
-readings in a time range, bounded by the range. SQLAlchemy Core statements, so that an
-asynchronous adapter can run the same ones; `SqlHistoryReader` runs them on a connection.
+readings in a time range, bounded by the range. SQLAlchemy Core statements, run by two readers:
+`SqlHistoryReader` on a connection (the CLI), `AsyncSqlHistoryReader` on an AsyncSession (the web
+app's router, on asyncpg or aiosqlite).
 
 Rows are decoded as the cycle decodes them (adapters/rows.py): a reading that cannot be is left
 out and counted, never raised.
@@ -8,26 +9,31 @@ out and counted, never raised.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CompoundSelect, Connection, Select, inspect, null, select, union_all
+from sqlalchemy import CompoundSelect, Connection, Select, null, select, union_all
 
 from reef_alerts.adapters.rows import (
     UnreadableColumnError,
     decode_device,
     decode_reading,
 )
+from reef_alerts.adapters.schema import Catalogue
 from reef_alerts.adapters.snapshot_queries import (
     ALERT_COLUMNS,
     device_columns,
     newest_reading,
     reading_columns,
 )
-from reef_alerts.adapters.tables import SharedTables, has_alert_tables, rules
+from reef_alerts.adapters.tables import SharedTables, rules
 from reef_alerts.domain import Device
+from reef_alerts.domain.backtest import newest_order, oldest_first
 from reef_alerts.ports import History, StoredAlert, StoredRule
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 MAX_READINGS = 200_000
 """The most readings one preview reads: four months of one-minute readings."""
@@ -84,20 +90,22 @@ def stored_alert(row: Sequence[Any] | None) -> tuple[StoredAlert, StoredRule | N
     return alert, None if rule == (None, None, None) else rule
 
 
-def history_of(device_id: int, rows: Sequence[Sequence[Any]], limit: int = MAX_READINGS) -> History:
-    """readings_query's rows as a History, oldest first. Where there were more than
-    `limit` (MAX_READINGS), the replay can go only up to just before the last reading read, and
+def history_of(device_id: int, rows: Iterable[Sequence[Any]], limit: int = MAX_READINGS) -> History:
+    """readings_query's rows as a History, oldest first. Where there were more than `limit`
+    (MAX_READINGS), the replay can go only up to just before the last reading read, and
     readings stamped at that same instant are left out too (the newest one then is unknown)."""
-    readings, unreadable = [], 0
+    readings, unreadable, count = [], 0, 0
     for reading_id, timestamp, value, json_value, metadata in rows:
+        count += 1
         try:
             readings.append(
                 decode_reading(reading_id, device_id, timestamp, value, json_value, metadata)
             )
         except UnreadableColumnError:
             unreadable += 1
-    readings.sort(key=lambda r: (r.timestamp, r.id))
-    if len(rows) <= limit + 1 or not readings:  # the one before the range, and the limit's
+    if not oldest_first(readings):  # they nearly always are, and a sort costs memory
+        readings.sort(key=newest_order)
+    if count <= limit + 1 or not readings:  # the one before the range, and the limit's
         return History(tuple(readings), unreadable)
     cut = readings[-1].timestamp
     assert cut is not None  # decoded readings have one
@@ -108,24 +116,47 @@ def history_of(device_id: int, rows: Sequence[Sequence[Any]], limit: int = MAX_R
 class SqlHistoryReader:
     """The history port on a synchronous connection: what the CLI previews with."""
 
-    def __init__(self, connection: Connection, tables: SharedTables) -> None:
+    def __init__(self, connection: Connection, catalogue: Catalogue) -> None:
         self._connection = connection
-        self._tables = tables
-        self._with_rules = has_alert_tables(inspect(connection).get_table_names())
+        self._catalogue = catalogue
 
     def alert(self, alert_id: int) -> tuple[StoredAlert, StoredRule | None] | None:
         """Alert `alert_id` and its options; None when there is no such alert."""
-        query = alert_query(self._tables, alert_id, with_rules=self._with_rules)
+        query = alert_query(self._catalogue.tables, alert_id, with_rules=self._catalogue.remembers)
         return stored_alert(self._connection.execute(query).first())
 
     def device(self, device_id: int) -> Device | None:
         """Device `device_id`; None when there is none. Raises UnreadableColumnError on a row
         that cannot be decoded."""
-        row = self._connection.execute(device_query(self._tables, device_id)).first()
+        row = self._connection.execute(device_query(self._catalogue.tables, device_id)).first()
         return None if row is None else decode_device(row)
 
     def history(self, device_id: int, start: datetime, end: datetime) -> History:
         """What a replay from `start` to `end` needs of the device's history (readings_query)."""
-        query = readings_query(self._tables, device_id, start, end)
-        rows = self._connection.execute(query).cursor.fetchall()
-        return history_of(device_id, rows)
+        query = readings_query(self._catalogue.tables, device_id, start, end)
+        return history_of(device_id, self._connection.execute(query))
+
+
+class AsyncSqlHistoryReader:
+    """The history port on an AsyncSession: the same statements as SqlHistoryReader's."""
+
+    def __init__(self, session: AsyncSession, catalogue: Catalogue) -> None:
+        self._session = session
+        self._catalogue = catalogue
+
+    async def alert(self, alert_id: int) -> tuple[StoredAlert, StoredRule | None] | None:
+        """Alert `alert_id` and its options; None when there is no such alert."""
+        query = alert_query(self._catalogue.tables, alert_id, with_rules=self._catalogue.remembers)
+        return stored_alert((await self._session.execute(query)).first())
+
+    async def device(self, device_id: int) -> Device | None:
+        """As SqlHistoryReader.device."""
+        row = (await self._session.execute(device_query(self._catalogue.tables, device_id))).first()
+        return None if row is None else decode_device(row)
+
+    async def history(self, device_id: int, start: datetime, end: datetime) -> History:
+        """As SqlHistoryReader.history."""
+        query = readings_query(self._catalogue.tables, device_id, start, end)
+        # Streamed, a batch at a time: a week of rows held at once as driver records makes the
+        # host's garbage collector sweep its whole heap (docs/performance.md, issue 14).
+        return history_of(device_id, await self._session.execute(query))

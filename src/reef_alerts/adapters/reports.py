@@ -1,24 +1,20 @@
 """`reef-alerts alerts`: every alert with the state the worker last found it in, and its
 options, read in one statement from the shared tables and the worker's status, rules and state
-tables (ADR 13, ADR 15)."""
+tables (ADR 13, ADR 15). The web app's router reads one alert's line, and its open events, with
+the same statements (`report_query`, `open_events_query`)."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
 import attrs
-from sqlalchemy import Engine, Text, cast, func, inspect, null, select
+from sqlalchemy import Engine, Select, Text, cast, func, null, select
 
 from reef_alerts.adapters.rows import parse_timestamp
-from reef_alerts.adapters.schema import detect_tables
-from reef_alerts.adapters.tables import (
-    SharedTables,
-    alert_state,
-    alert_status,
-    has_alert_tables,
-    rules,
-)
+from reef_alerts.adapters.schema import Catalogue, catalogue
+from reef_alerts.adapters.tables import SharedTables, alert_state, alert_status, rules
 from reef_alerts.domain import EventKind
 from reef_alerts.ports import StoredRule
 
@@ -55,15 +51,53 @@ class AlertReport:
 def alert_report(engine: Engine) -> AlertReport:
     """Every alert, by id, with its device, condition, state and options."""
     with engine.connect() as connection:
-        tables = detect_tables(connection)
-        names = inspect(connection).get_table_names()
-        recorded = alert_status.name in names
-        remembers = has_alert_tables(names)
-        rows = connection.execute(_query(tables, recorded, remembers)).all()
-    return AlertReport([_line(row, recorded) for row in rows], recorded, remembers)
+        found = catalogue(connection)
+        rows = connection.execute(report_query(found)).all()
+    return AlertReport(
+        [line_of(row, found.recorded) for row in rows], found.recorded, found.remembers
+    )
 
 
-def _query(tables: SharedTables, recorded: bool, remembers: bool) -> Any:
+@attrs.frozen
+class OpenEvent:
+    """An unresolved alert_events row, as the web app's router shows it."""
+
+    id: int
+    kind: str
+    triggered_at: datetime | None
+    current_value: float | None
+
+
+def open_events_query(tables: SharedTables, alert_id: int) -> Select[Any]:
+    """Alert `alert_id`'s unresolved events, oldest first, for `open_event`."""
+    events = tables.alert_events
+    return (
+        select(
+            events.c.id,
+            tables.event_kind.label("kind"),
+            cast(events.c.triggered_at, Text).label("triggered_at"),
+            events.c.current_value,
+        )
+        .where(events.c.alert_id == alert_id, tables.open_event_predicate)
+        .order_by(events.c.triggered_at, events.c.id)
+    )
+
+
+def open_event(row: Any) -> OpenEvent:
+    """open_events_query's row, read however the web app (or a person) wrote it."""
+    value = row.current_value
+    number = float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+    return OpenEvent(row.id, str(row.kind), _instant(row.triggered_at), number)
+
+
+def report_query(found: Catalogue, alert_id: int | None = None) -> Select[Any]:
+    """Every alert's line, or alert `alert_id`'s alone, for `line_of`."""
+    query = _query(found)
+    return query if alert_id is None else query.where(found.tables.alerts.c.id == alert_id)
+
+
+def _query(found: Catalogue) -> Select[Any]:
+    tables, recorded, remembers = found.tables, found.recorded, found.remembers
     alerts, devices, events = tables.alerts, tables.devices, tables.alert_events
     # Timestamps as text, read as _instant can: a row the web app (or a person) got wrong must
     # not stop the report.
@@ -129,7 +163,8 @@ def _query(tables: SharedTables, recorded: bool, remembers: bool) -> Any:
     )
 
 
-def _line(row: Any, recorded: bool) -> AlertLine:
+def line_of(row: Any, recorded: bool) -> AlertLine:
+    """report_query's row as the line `reef-alerts alerts` shows."""
     state, reason, since = row.state, row.reason, row.since
     if row.enabled is False or row.enabled == 0:
         state, reason, since = "disabled", "", None

@@ -40,6 +40,7 @@ from reef_alerts.adapters.tables import (
     Generation,
     SharedTables,
     alert_status,
+    has_alert_tables,
     tables_for,
     worker_metadata,
 )
@@ -113,6 +114,24 @@ def detect_tables(connection: Connection) -> SharedTables:
             "the shared tables history and alert_events do not exist: run `reef-alerts db check`"
         )
     return tables_for(generation)
+
+
+@attrs.frozen
+class Catalogue:
+    """What a read that joins the worker's tables needs to know of a database."""
+
+    tables: SharedTables
+    recorded: bool
+    """Whether it has the status table (migration 0003)."""
+    remembers: bool
+    """Whether it has the rules and state tables (migration 0004)."""
+
+
+def catalogue(connection: Connection) -> Catalogue:
+    """This database's shared tables, and which of the worker's it has. Raises
+    UnknownGenerationError as detect_tables does."""
+    names = inspect(connection).get_table_names()
+    return Catalogue(detect_tables(connection), alert_status.name in names, has_alert_tables(names))
 
 
 @attrs.frozen

@@ -4,6 +4,7 @@ state machine; writes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 import attrs
@@ -22,7 +23,7 @@ from reef_alerts.domain import (
     format_duration,
 )
 from reef_alerts.domain.rules import PENDING_GAP
-from reef_alerts.ports import History, HistoryReader
+from reef_alerts.ports import AsyncHistoryReader, History, HistoryReader, StoredAlert, StoredRule
 
 
 @attrs.frozen
@@ -87,24 +88,37 @@ class Preview:
     history: History
 
 
-class PreviewAlert:
-    """Runs previews against one history reader, with the worker's policy and defaults."""
+@attrs.frozen
+class Plan:
+    """What a preview will replay, known before its device and history are read."""
 
-    def __init__(
-        self,
-        reader: HistoryReader,
-        policy: EvaluationPolicy,
-        defaults: RuleOptions = DEFAULT_OPTIONS,
-    ) -> None:
-        self._reader = reader
+    alert: Alert
+    options: RuleOptions
+    compared_with: tuple[Alert, RuleOptions] | None
+    span: Span
+    """The range asked for, its end cut to the evaluation cap."""
+    notes: tuple[str, ...] = ()
+
+
+class Previews:
+    """The steps of a preview that need no database: what to replay, and the replay. The
+    readers below run them around their reads, one synchronously, one asynchronously."""
+
+    def __init__(self, policy: EvaluationPolicy, defaults: RuleOptions = DEFAULT_OPTIONS) -> None:
         self._policy = policy
         self._defaults = defaults
 
-    def stored(self, alert_id: int, changes: Changes, span: Span) -> Preview:
-        """Stored alert `alert_id` as it is, and with `changes` where they change anything.
-        Raises NotFoundError, and InvalidAlertError for a row the worker could not judge
-        either. A disabled alert is previewed as if enabled, and says so."""
-        found = self._reader.alert(alert_id)
+    def of_stored(
+        self,
+        alert_id: int,
+        found: tuple[StoredAlert, StoredRule | None] | None,
+        changes: Changes,
+        span: Span,
+    ) -> Plan:
+        """The plan for stored alert `alert_id`, as read (`found`), as it is and with
+        `changes` where they change anything. Raises NotFoundError, and InvalidAlertError for
+        a row the worker could not judge either. A disabled alert is previewed as if enabled,
+        and says so."""
         if found is None:
             raise NotFoundError(f"there is no alert {alert_id}")
         stored, rule = found
@@ -112,31 +126,28 @@ class PreviewAlert:
         if stored.enabled is not None and not stored.enabled:
             notes.append(f"alert {alert_id} is disabled: previewed as if enabled")
         alert = Judge(self._policy.at(span.start)).build(stored._replace(enabled=True))
+        if alert.trend_enabled:
+            notes.append(_TREND_NOTE)
         options = effective_options(rule, self._defaults)
         tried, tried_options = changes.applied(alert, options)
         as_stored = None if (tried, tried_options) == (alert, options) else (alert, options)
-        return self._preview(tried, tried_options, span, as_stored, notes)
+        return Plan(tried, tried_options, as_stored, _capped(span), tuple(notes))
 
-    def draft(self, alert: Alert, changes: Changes, span: Span) -> Preview:
-        """A draft alert with `changes` on the worker's default options, and with the
-        defaults alone where that differs."""
+    def of_draft(self, alert: Alert, changes: Changes, span: Span) -> Plan:
+        """The plan for a draft alert with `changes` on the worker's default options, and with
+        the defaults alone where that differs."""
         tried, options = changes.applied(alert, self._defaults)
         plain = None if options == self._defaults else (alert, self._defaults)
-        return self._preview(tried, options, span, plain, [])
+        notes = (_TREND_NOTE,) if alert.trend_enabled else ()
+        return Plan(tried, options, plain, _capped(span), notes)
 
-    def _preview(
-        self,
-        alert: Alert,
-        options: RuleOptions,
-        span: Span,
-        compared: tuple[Alert, RuleOptions] | None,
-        notes: list[str],
-    ) -> Preview:
-        device = self._reader.device(alert.device_id)
+    def replay(self, plan: Plan, device: Device | None, history: History) -> Preview:
+        """The preview of `plan` over `device`'s `history`, read from `plan.span`. Raises
+        NotFoundError when there is no device."""
         if device is None:
-            raise NotFoundError(f"there is no device {alert.device_id}")
-        end = capped_end(span.start, span.end, span.step)
-        history = self._reader.history(device.id, span.start, end)
+            raise NotFoundError(f"there is no device {plan.alert.device_id}")
+        span, notes = plan.span, list(plan.notes)
+        end = span.end
         if history.complete_until is not None and history.complete_until <= end:
             end = history.complete_until - _INSTANT
             notes.append(
@@ -149,19 +160,12 @@ class PreviewAlert:
                 "worker could not have judged the alert while one was the newest"
             )
         span = attrs.evolve(span, end=max(end, span.start))
-        timeline = self._backtest(alert, device, history, options, span, notes)
+        timeline = self._backtest(plan.alert, device, history, plan.options, span, notes)
+        compared = plan.compared_with
         other = None
         if compared is not None:
             other = self._backtest(compared[0], device, history, compared[1], span, notes)
-        return Preview(
-            alert,
-            device,
-            options,
-            timeline,
-            other,
-            None if compared is None else compared,
-            history,
-        )
+        return Preview(plan.alert, device, plan.options, timeline, other, compared, history)
 
     def _backtest(
         self,
@@ -185,7 +189,75 @@ class PreviewAlert:
         return attrs.evolve(timeline, warnings=(*notes, *timeline.warnings)) if notes else timeline
 
 
+class PreviewAlert:
+    """Previews through a synchronous history reader: what the CLI runs."""
+
+    def __init__(self, reader: HistoryReader, previews: Previews) -> None:
+        self._reader = reader
+        self._previews = previews
+
+    def stored(self, alert_id: int, changes: Changes, span: Span) -> Preview:
+        """Stored alert `alert_id` as it is, and with `changes` (Previews.of_stored)."""
+        found = self._reader.alert(alert_id)
+        return self._replay(self._previews.of_stored(alert_id, found, changes, span))
+
+    def draft(self, alert: Alert, changes: Changes, span: Span) -> Preview:
+        """A draft alert with `changes` (Previews.of_draft)."""
+        return self._replay(self._previews.of_draft(alert, changes, span))
+
+    def _replay(self, plan: Plan) -> Preview:
+        device = self._reader.device(plan.alert.device_id)
+        if device is None:
+            return self._previews.replay(plan, None, History(()))
+        history = self._reader.history(device.id, plan.span.start, plan.span.end)
+        return self._previews.replay(plan, device, history)
+
+
+class AsyncPreviewAlert:
+    """Previews through an asynchronous history reader: what the web app's router runs. The
+    replay, pure and CPU-bound, runs in a worker thread so that it never blocks the event
+    loop."""
+
+    def __init__(self, reader: AsyncHistoryReader, previews: Previews) -> None:
+        self._reader = reader
+        self._previews = previews
+
+    async def stored(self, alert_id: int, changes: Changes, span: Span) -> Preview:
+        """Stored alert `alert_id` as it is, and with `changes` (Previews.of_stored)."""
+        found = await self._reader.alert(alert_id)
+        return await self._replay(self._previews.of_stored(alert_id, found, changes, span))
+
+    async def draft(self, alert: Alert, changes: Changes, span: Span) -> Preview:
+        """A draft alert with `changes` (Previews.of_draft)."""
+        return await self._replay(self._previews.of_draft(alert, changes, span))
+
+    async def _replay(self, plan: Plan) -> Preview:
+        device = await self._reader.device(plan.alert.device_id)
+        if device is None:
+            return self._previews.replay(plan, None, History(()))
+        history = await self._reader.history(device.id, plan.span.start, plan.span.end)
+        return await asyncio.to_thread(self._previews.replay, plan, device, history)
+
+
+def _capped(span: Span) -> Span:
+    return attrs.evolve(span, end=capped_end(span.start, span.end, span.step))
+
+
 _INSTANT = timedelta(microseconds=1)
+_TREND_NOTE = (
+    "trend_enabled is set, but trend rules are not judged yet, by the worker or here: the "
+    "threshold rule alone is replayed"
+)
 
 
-__all__ = ["Changes", "InvalidAlertError", "NotFoundError", "Preview", "PreviewAlert", "Span"]
+__all__ = [
+    "AsyncPreviewAlert",
+    "Changes",
+    "InvalidAlertError",
+    "NotFoundError",
+    "Plan",
+    "Preview",
+    "PreviewAlert",
+    "Previews",
+    "Span",
+]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import assert_never
 
@@ -15,6 +15,7 @@ import attrs
 
 from reef_alerts.domain.durations import format_duration
 from reef_alerts.domain.evaluation import (
+    Decision,
     EvaluationPolicy,
     NoChange,
     Pending,
@@ -41,15 +42,18 @@ FLAP_WINDOW = timedelta(minutes=10)
 
 
 @attrs.frozen
-class Evaluation:
-    """One evaluation of the replay."""
+class Segment:
+    """Consecutive evaluations of the replay with one outcome: trigger, resolve, firing, ok,
+    pending or skipped."""
 
-    at: datetime
+    start: datetime
+    """The first one's instant."""
+    end: datetime
+    """The last one's instant."""
     outcome: str
-    """trigger, resolve, firing, ok, pending or skipped."""
-    value: float | None = None
-    reason: str | None = None
-    """Why it was skipped, or what it waits for."""
+    evaluations: int
+    reason: str | None
+    """The first one's reason: why a run of skips or a pending wait began."""
 
 
 @attrs.frozen
@@ -76,9 +80,16 @@ class Timeline:
     start: datetime
     end: datetime
     step: timedelta
-    evaluations: tuple[Evaluation, ...]
+    segments: tuple[Segment, ...]
+    """The decision at each evaluation, in runs of one outcome: a week's 20,160 evaluations
+    are told in a few hundred (ADR 19)."""
     events: tuple[BacktestEvent, ...]
     warnings: tuple[str, ...]
+
+    @property
+    def evaluations(self) -> int:
+        """How many evaluations the replay ran."""
+        return sum(segment.evaluations for segment in self.segments)
 
     @property
     def threshold_events(self) -> tuple[BacktestEvent, ...]:
@@ -125,8 +136,10 @@ def backtest(
     if end < start:
         raise ValueError("the range ends before it starts")
     warnings: list[str] = []
-    timed = sorted((r for r in readings if r.timestamp is not None), key=_newest_order)
-    stamps = [_newest_order(r)[0] for r in timed]
+    timed = [r for r in readings if r.timestamp is not None]
+    if not oldest_first(timed):
+        timed.sort(key=newest_order)
+    stamps = [newest_order(r)[0] for r in timed]
     capped = capped_end(start, end, step, max_evaluations)
     if capped != end:
         end = capped
@@ -136,17 +149,17 @@ def backtest(
         )
     count = int((end - start) / step) + 1
     replay = _Replay()
+    newest = -1  # the index in `timed` of the newest reading at `now`, as `now` moves on
     for n in range(count):
         now = start + n * step
-        newest = bisect.bisect_right(stamps, now) - 1
+        while newest + 1 < len(stamps) and stamps[newest + 1] <= now:
+            newest += 1
         reading = timed[newest] if newest >= 0 else None
         machine = Machine(policy.at(now))
         replay.apply(now, machine.step(replay.state, alert, device, reading, options))
     warnings.extend(_gaps(stamps, start, end, device, policy))
     warnings.extend(replay.skip_warnings())
-    return Timeline(
-        start, end, step, tuple(replay.evaluations), tuple(replay.events), tuple(warnings)
-    )
+    return Timeline(start, end, step, replay.segments(), tuple(replay.events), tuple(warnings))
 
 
 def capped_end(
@@ -159,9 +172,15 @@ def capped_end(
     return end
 
 
-def _newest_order(reading: Reading) -> tuple[datetime, int]:
+def newest_order(reading: Reading) -> tuple[datetime, int]:
+    """A timestamped reading's place among its device's: by time, then by id."""
     assert reading.timestamp is not None
     return reading.timestamp, reading.id
+
+
+def oldest_first(readings: Sequence[Reading]) -> bool:
+    """Whether timestamped `readings` are in newest_order already."""
+    return all(newest_order(a) <= newest_order(b) for a, b in itertools.pairwise(readings))
 
 
 @attrs.define
@@ -169,7 +188,12 @@ class _Replay:
     """The replay's running state: the machine's, and the events as they open and close."""
 
     state: AlertState = attrs.Factory(AlertState)
-    evaluations: list[Evaluation] = attrs.Factory(list)
+    done: list[Segment] = attrs.Factory(list)
+    """The segments before the one running."""
+    run: tuple[datetime, str, str | None] | None = None
+    """The running segment's first instant, outcome and reason."""
+    run_end: datetime | None = None
+    run_count: int = 0
     events: list[BacktestEvent] = attrs.Factory(list)
     open: dict[EventKind, int] = attrs.Factory(dict)
     """The index in `events` of the open event of each kind."""
@@ -188,18 +212,17 @@ class _Replay:
                         condition_since=None if since is None else datetime.fromisoformat(since),
                     )
                 )
-                evaluation = Evaluation(now, "trigger", event.current_value, decision.reason)
+                outcome = "trigger"
             case Resolve(value=value):
                 self._close(EventKind.THRESHOLD, now, value)
-                evaluation = Evaluation(now, "resolve", value, decision.reason)
-            case Pending(value=value):
-                evaluation = Evaluation(now, "pending", value, decision.reason)
-            case NoChange(value=value):
+                outcome = "resolve"
+            case Pending():
+                outcome = "pending"
+            case NoChange():
                 outcome = "firing" if self.state.firing else "ok"
-                evaluation = Evaluation(now, outcome, value)
-            case Skip(code=code, reason=reason):
+            case Skip(code=code):
                 self.skips[code.value] += 1
-                evaluation = Evaluation(now, "skipped", None, reason)
+                outcome = "skipped"
             case _:
                 assert_never(decision)
         match transition.no_data:
@@ -211,8 +234,28 @@ class _Replay:
                 pass
             case _:
                 assert_never(transition.no_data)
-        self.evaluations.append(evaluation)
+        self._record(now, outcome, decision)
         self.state = transition.state
+
+    def _record(self, now: datetime, outcome: str, decision: Decision) -> None:
+        if self.run is None or self.run[1] != outcome:
+            self._finish_run()
+            # A reason only where a run begins: a pending one is worked out when asked for.
+            reason = None if isinstance(decision, NoChange) else decision.reason
+            self.run, self.run_count = (now, outcome, reason), 0
+        self.run_end = now
+        self.run_count += 1
+
+    def _finish_run(self) -> None:
+        if self.run is not None and self.run_end is not None:
+            first, outcome, reason = self.run
+            self.done.append(Segment(first, self.run_end, outcome, self.run_count, reason))
+
+    def segments(self) -> tuple[Segment, ...]:
+        """Every segment, the running one finished."""
+        self._finish_run()
+        self.run = None
+        return tuple(self.done)
 
     def _open(self, event: BacktestEvent) -> None:
         self.open[event.kind] = len(self.events)

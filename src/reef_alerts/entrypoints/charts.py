@@ -1,11 +1,9 @@
 """What `reef-alerts preview` prints: the line a keeper reads first, a chart of the series with
-its threshold and the spans events were open, drawn by plotext, a table of the events, and the
-preview as JSON (what the web app's router returns)."""
+its threshold and the spans events were open, drawn by plotext, and a table of the events."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import plotext as plt
 
@@ -14,7 +12,6 @@ from reef_alerts.domain import (
     DEFAULT_OPTIONS,
     Alert,
     NoMetric,
-    RuleOptions,
     Timeline,
     extract_metric,
     format_duration,
@@ -87,12 +84,22 @@ def chart(preview: Preview, *, width: int = 100, height: int = 24, color: bool =
     plt.plot([_date(t) for t, _ in points], [v for _, v in points], label=preview.alert.metric)
     plt.hline(preview.alert.threshold, "red")
     top = max([v for _, v in points] + [preview.alert.threshold])
-    opened = [e.at for e in preview.timeline.evaluations if e.outcome in ("trigger", "firing")]
+    opened = _instants(preview.timeline, ("trigger", "firing"))
     if opened:
         plt.scatter([_date(t) for t in opened], [top] * len(opened), label="event open", marker="x")
     plt.title(_condition(preview, preview.alert))
     drawn = str(plt.build())
     return drawn if color else str(plt.uncolorize(drawn))
+
+
+def _instants(timeline: Timeline, outcomes: tuple[str, ...]) -> list[datetime]:
+    """The instants of the evaluations with one of `outcomes`."""
+    return [
+        segment.start + n * timeline.step
+        for segment in timeline.segments
+        if segment.outcome in outcomes
+        for n in range(segment.evaluations)
+    ]
 
 
 def _date(at: datetime) -> str:
@@ -121,72 +128,3 @@ def event_lines(timeline: Timeline) -> list[str]:
 
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
-
-
-def as_json(preview: Preview) -> dict[str, Any]:
-    """The preview as plain data."""
-    return {
-        "alert": _alert(preview.alert),
-        "options": _options(preview.options),
-        "timeline": _timeline(preview.timeline),
-        "compared": None
-        if preview.compared is None or preview.compared_with is None
-        else {
-            "alert": _alert(preview.compared_with[0]),
-            "options": _options(preview.compared_with[1]),
-            "timeline": _timeline(preview.compared),
-        },
-    }
-
-
-def _alert(alert: Alert) -> dict[str, Any]:
-    return {
-        "id": alert.id,
-        "device_id": alert.device_id,
-        "metric": alert.metric,
-        "operator": alert.operator.value,
-        "threshold_value": alert.threshold,
-    }
-
-
-def _options(options: RuleOptions) -> dict[str, Any]:
-    return {
-        "pending_seconds": options.pending.total_seconds(),
-        "recovery_margin": options.recovery_margin,
-        "no_data_after_seconds": None
-        if options.no_data_after is None
-        else options.no_data_after.total_seconds(),
-    }
-
-
-def _timeline(timeline: Timeline) -> dict[str, Any]:
-    return {
-        "from": timeline.start.isoformat(),
-        "to": timeline.end.isoformat(),
-        "step_seconds": timeline.step.total_seconds(),
-        "counts": {
-            "events": len(timeline.threshold_events),
-            "no_data_events": len(timeline.no_data_events),
-            "time_in_alert_seconds": timeline.time_in_alert.total_seconds(),
-            "flaps": timeline.flaps,
-            "evaluations": len(timeline.evaluations),
-        },
-        "events": [
-            {
-                "kind": e.kind.value,
-                "opened_at": e.opened_at.isoformat(),
-                "value": e.value,
-                "resolved_at": None if e.resolved_at is None else e.resolved_at.isoformat(),
-                "resolution_value": e.resolution_value,
-                "condition_since": None
-                if e.condition_since is None
-                else e.condition_since.isoformat(),
-            }
-            for e in timeline.events
-        ],
-        "evaluations": [
-            {"at": e.at.isoformat(), "outcome": e.outcome, "value": e.value, "reason": e.reason}
-            for e in timeline.evaluations
-        ],
-        "warnings": list(timeline.warnings),
-    }

@@ -26,7 +26,7 @@ from reef_alerts.adapters.coordination import (
 )
 from reef_alerts.adapters.history import SqlHistoryReader
 from reef_alerts.adapters.reports import STATES, alert_report
-from reef_alerts.adapters.schema import detect_tables
+from reef_alerts.adapters.schema import catalogue
 from reef_alerts.adapters.tables import tables_for
 from reef_alerts.application import WorkerStatistics
 from reef_alerts.application.judging import effective_options
@@ -35,6 +35,7 @@ from reef_alerts.application.preview import (
     NotFoundError,
     Preview,
     PreviewAlert,
+    Previews,
     Span,
 )
 from reef_alerts.config import ConfigError, Settings, load_settings
@@ -45,7 +46,7 @@ from reef_alerts.domain import (
     Operator,
     parse_duration,
 )
-from reef_alerts.entrypoints import charts
+from reef_alerts.entrypoints import charts, wire
 from reef_alerts.entrypoints.demo import DEMO_END, DemoFileInUseError, format_events, run_demo
 from reef_alerts.entrypoints.logging_setup import (
     WORKER_LOGGER,
@@ -634,8 +635,8 @@ def preview(
 
     def replay(engine: Engine) -> Preview:
         with engine.connect() as connection:
-            reader = SqlHistoryReader(connection, detect_tables(connection))
-            previews = PreviewAlert(reader, settings.policy(), settings.default_options)
+            reader = SqlHistoryReader(connection, catalogue(connection))
+            previews = PreviewAlert(reader, Previews(settings.policy(), settings.default_options))
             window = Span(start, end, every)
             if alert_id is not None:
                 return previews.stored(alert_id, tried, window)
@@ -648,7 +649,7 @@ def preview(
 
     shown = _on_database(settings, replay)
     if as_json:
-        typer.echo(json.dumps(charts.as_json(shown), indent=2))
+        typer.echo(json.dumps(wire.preview_json(shown), indent=2))
         return
     typer.echo(charts.headline(shown))
     typer.echo(charts.chart(shown, color=sys.stdout.isatty()))

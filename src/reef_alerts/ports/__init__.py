@@ -12,7 +12,7 @@ from reef_alerts.ports.coordination import (
     PartitionCoordinator,
     Shard,
 )
-from reef_alerts.ports.history import History, HistoryReader
+from reef_alerts.ports.history import AsyncHistoryReader, History, HistoryReader
 from reef_alerts.ports.storage import (
     AlertSnapshot,
     AppliedChanges,
@@ -32,6 +32,7 @@ __all__ = [
     "WHOLE",
     "AlertSnapshot",
     "AppliedChanges",
+    "AsyncHistoryReader",
     "Clock",
     "CycleRecord",
     "EventChanges",

@@ -38,3 +38,19 @@ class HistoryReader(Protocol):
         """What a replay from `start` to `end` needs: the device's newest timestamped reading
         at or before `start`, and its readings after it up to `end`, oldest first."""
         ...
+
+
+class AsyncHistoryReader(Protocol):
+    """HistoryReader for an event loop: the same reads, awaited."""
+
+    async def alert(self, alert_id: int) -> tuple[StoredAlert, StoredRule | None] | None:
+        """The alert as stored and its options; None when there is no such alert."""
+        ...
+
+    async def device(self, device_id: int) -> Device | None:
+        """The device; None when there is none."""
+        ...
+
+    async def history(self, device_id: int, start: datetime, end: datetime) -> History:
+        """As HistoryReader.history."""
+        ...
