@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck imports check bench bench-depth clean
+.PHONY: run webapp test lint typecheck imports check bench bench-depth bench-preview clean
 
 $(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ $(DEV_STAMP): $(RUN_STAMP)
 
 run: $(RUN_STAMP)
 	$(BIN)/reef-alerts demo
+
+# The example web app (examples/webapp) with the preview router, on the demo reef's database.
+webapp: $(DEV_STAMP)
+	$(BIN)/reef-alerts demo > /dev/null
+	REEF_WEBAPP_DATABASE_URL=sqlite+aiosqlite:///reef_alerts_demo.db \
+		$(BIN)/uvicorn --app-dir examples/webapp app:app --port $${PORT:-8000}
 
 # pytest's exit code 5 (no tests collected) is a failure here, not a pass.
 test: $(DEV_STAMP)
@@ -45,6 +51,11 @@ check: lint typecheck imports test
 # on both generations of the web app's schema.
 bench: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks.run --suite
+	$(BIN)/python -m benchmarks.preview_api
+
+# A week's preview through the web app's router on PostgreSQL (issue 14).
+bench-preview: $(DEV_STAMP)
+	$(BIN)/python -m benchmarks.preview_api
 
 # The history (device_id, timestamp) index's worth, 1,000 alerts 100 to 10,000 readings deep.
 bench-depth: $(DEV_STAMP)

@@ -1,0 +1,444 @@
+"""The web app's router (reef_alerts.web) through a real FastAPI app, on PostgreSQL (asyncpg)
+and SQLite (aiosqlite) of both generations: previews, live state, auth, bad bodies, unknown ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, HTTPException, status
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, NullPool, make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from reef_alerts.adapters import rule_store, schema
+from reef_alerts.adapters.database import make_engine
+from reef_alerts.domain import RuleOptions
+from reef_alerts.web import make_router
+from reef_alerts.web.models import PreviewOut, StateOut
+
+from .reef import NOW, FixedClock, add_alert, add_device, add_reading, events, run_cycle
+from .test_cli import invoke
+from .test_preview import a_hovering_heater
+
+RANGE = {
+    "from": (NOW - timedelta(hours=2)).isoformat(),
+    "to": (NOW + timedelta(minutes=1)).isoformat(),
+}
+
+
+def async_url(url: str) -> str:
+    """The database's URL with the asynchronous driver the web app uses."""
+    parsed = make_url(url)
+    driver = "asyncpg" if parsed.get_backend_name() == "postgresql" else "aiosqlite"
+    return parsed.set(drivername=f"{parsed.get_backend_name()}+{driver}").render_as_string(False)
+
+
+async def nobody_is_let_in() -> None:
+    """The host app's auth dependency, refusing every request."""
+    raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not authenticated")
+
+
+async def everyone_is_let_in() -> str:
+    return "keeper"
+
+
+def web_app(url: str, authorize: Any = everyone_is_let_in) -> FastAPI:
+    """A host app as the web app is one: its own session dependency, the router under /api."""
+    # No pool: each request's connection belongs to the event loop that serves it.
+    engine = create_async_engine(async_url(url), poolclass=NullPool)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def get_db() -> AsyncIterator[AsyncSession]:
+        async with sessions() as session:
+            yield session
+
+    app = FastAPI()
+    app.include_router(make_router(get_db, authorize, clock=FixedClock(NOW)), prefix="/api")
+    return app
+
+
+@pytest.fixture
+def client(engine: Engine) -> Iterator[TestClient]:
+    with TestClient(web_app(str(engine.url.render_as_string(False)))) as client:
+        yield client
+
+
+class TestPreview:
+    def test_a_stored_alert_with_changes_answers_what_the_cli_prints(
+        self, engine: Engine, client: TestClient, tmp_path: Path
+    ) -> None:
+        url = a_hovering_heater(engine)
+        rule_store.set_rule(engine, 1, {"recovery_margin": 0.1})
+
+        response = client.post(
+            "/api/alerts/1/preview",
+            json={"options": {"pending": "5m", "recovery_margin": 0.3}, "range": RANGE},
+        )
+        code, out, err = invoke(
+            [
+                "preview",
+                "--alert",
+                "1",
+                "--pending",
+                "5m",
+                "--recovery-margin",
+                "0.3",
+                "--since",
+                "2h1m",
+                "--until",
+                RANGE["to"],
+                "--json",
+            ],
+            tmp_path,
+            DATABASE_URL=url,
+        )
+
+        assert response.status_code == 200, response.text
+        assert code == 0, err
+        assert response.json() == json.loads(out)
+        found = PreviewOut.model_validate(response.json())  # what OpenAPI says it is
+        assert found.timeline.counts.events == 0
+        assert found.compared is not None
+        assert found.compared.options.recovery_margin == 0.1  # as stored
+        assert found.compared.timeline.counts.events == 12
+        assert events(engine) == []  # a preview writes nothing
+
+    def test_a_stored_alert_with_a_threshold_tried_fires_where_it_would_have(
+        self, engine: Engine, client: TestClient
+    ) -> None:
+        a_hovering_heater(engine)
+
+        response = client.post(
+            "/api/alerts/1/preview",
+            json={"threshold_value": 82.25, "operator": ">=", "range": RANGE},
+        )
+
+        assert response.status_code == 200, response.text
+        found = PreviewOut.model_validate(response.json())
+        assert found.alert.threshold_value == 82.25
+        assert found.alert.operator.value == ">="
+        assert found.compared is not None  # as stored: > 82
+        tried, stored = found.timeline.counts, found.compared.timeline.counts
+        assert 0 < tried.time_in_alert_seconds < stored.time_in_alert_seconds
+
+    def test_an_empty_body_replays_the_stored_alert_over_the_last_day(
+        self, engine: Engine, client: TestClient
+    ) -> None:
+        a_hovering_heater(engine)
+
+        response = client.post("/api/alerts/1/preview")
+
+        assert response.status_code == 200, response.text
+        timeline = response.json()["timeline"]
+        assert timeline["to"] == NOW.isoformat()
+        assert timeline["from"] == (NOW - timedelta(hours=24)).isoformat()
+        assert response.json()["compared"] is None  # nothing was changed
+
+    def test_a_draft_is_replayed_with_its_options_and_the_defaults_alone(
+        self, engine: Engine, client: TestClient
+    ) -> None:
+        a_hovering_heater(engine)
+
+        response = client.post(
+            "/api/alerts/preview",
+            json={
+                "alert": {
+                    "device_id": 1,
+                    "metric": "temperature",
+                    "operator": ">",
+                    "threshold_value": 82,
+                    "alert_metadata": {"note": "from the form"},
+                },
+                "options": {"pending": "5m", "recovery_margin": 0.3},
+                "range": {"last": "2h1m", "to": RANGE["to"], "step": "1m"},
+            },
+        )
+
+        assert response.status_code == 200, response.text
+        found = PreviewOut.model_validate(response.json())
+        assert found.alert.id is None
+        assert found.timeline.step_seconds == 60
+        assert found.timeline.counts.evaluations == 122
+        assert found.compared is not None
+        assert found.compared.options.pending_seconds == 0  # the defaults alone
+        assert found.compared.timeline.counts.events > found.timeline.counts.events
+
+    def test_a_trend_flag_is_accepted_and_said_not_to_be_replayed_yet(
+        self, engine: Engine, client: TestClient
+    ) -> None:
+        a_hovering_heater(engine)
+        draft = {"device_id": 1, "metric": "temperature", "operator": ">", "threshold_value": 82}
+
+        response = client.post(
+            "/api/alerts/preview", json={"alert": {**draft, "trend_enabled": True}, "range": RANGE}
+        )
+
+        assert response.status_code == 200, response.text
+        assert any("trend" in w for w in response.json()["timeline"]["warnings"])
+
+
+def test_httpx_async_client_previews_a_draft_on_the_event_loop(engine: Engine) -> None:
+    a_hovering_heater(engine)
+    app = web_app(str(engine.url.render_as_string(False)))
+    draft = {"device_id": 1, "metric": "temperature", "operator": "<", "threshold_value": 81.8}
+
+    async def ask() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://reef") as client:
+            return list(
+                await asyncio.gather(
+                    client.post("/api/alerts/preview", json={"alert": draft, "range": RANGE}),
+                    client.get("/api/alerts/1/state"),
+                )
+            )
+
+    preview, state = asyncio.run(ask())
+
+    assert preview.status_code == 200, preview.text
+    assert PreviewOut.model_validate(preview.json()).timeline.counts.events == 12
+    assert state.status_code == 200, state.text
+
+
+class TestState:
+    def test_a_firing_alert_shows_its_open_event(self, engine: Engine, client: TestClient) -> None:
+        schema.upgrade(engine)
+        add_device(engine, 1, "Display Tank Heater")
+        add_alert(engine, 1, 1, "temperature", ">", 82.0)
+        add_reading(engine, 1, 84.5)
+        run_cycle(engine)
+
+        response = client.get("/api/alerts/1/state")
+
+        assert response.status_code == 200, response.text
+        found = StateOut.model_validate(response.json())
+        assert (found.state, found.device, found.condition) == (
+            "firing",
+            "Display Tank Heater",
+            "temperature > 82",
+        )
+        assert [(e.kind, e.current_value) for e in found.open_events] == [("threshold", 84.5)]
+        assert found.since == found.open_events[0].triggered_at
+        assert found.options is None
+
+    def test_a_pending_alert_says_since_when_and_its_options(
+        self, engine: Engine, client: TestClient
+    ) -> None:
+        schema.upgrade(engine)
+        add_device(engine, 1)
+        add_alert(engine, 1, 1, "temperature", ">", 82.0)
+        rule_store.set_rule(engine, 1, {"pending_seconds": 600.0})
+        add_reading(engine, 1, 84.5)
+        run_cycle(engine, FixedClock(NOW))
+
+        found = StateOut.model_validate(client.get("/api/alerts/1/state").json())
+
+        assert found.state == "pending"
+        assert found.pending_since == found.since == NOW
+        assert "pending time" in found.reason
+        assert found.open_events == []
+        assert found.options is not None
+        assert found.options.pending_seconds == 600.0
+
+    def test_a_skipped_alert_says_why(self, engine: Engine, client: TestClient) -> None:
+        schema.upgrade(engine)
+        add_device(engine, 1)
+        add_alert(engine, 1, 1, "nitrate", ">", 10.0)
+        add_reading(engine, 1, json_value={"temperature": 80.1})
+        run_cycle(engine)
+
+        found = StateOut.model_validate(client.get("/api/alerts/1/state").json())
+
+        assert found.state == "skipped"
+        assert "nitrate" in found.reason
+
+
+class TestAuth:
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [
+            ("POST", "/api/alerts/preview"),
+            ("POST", "/api/alerts/1/preview"),
+            ("GET", "/api/alerts/1/state"),
+        ],
+    )
+    def test_every_endpoint_runs_the_host_apps_auth_first(
+        self, sqlite_url: str, method: str, path: str
+    ) -> None:
+        with TestClient(web_app(sqlite_url, nobody_is_let_in)) as client:
+            response = client.request(method, path, json={})
+
+        assert response.status_code == 401
+        assert response.json() == {"detail": "not authenticated"}
+
+    def test_overriding_the_auth_dependency_lets_a_request_in(self, engine: Engine) -> None:
+        a_hovering_heater(engine)
+        app = web_app(str(engine.url.render_as_string(False)), nobody_is_let_in)
+        app.dependency_overrides[nobody_is_let_in] = everyone_is_let_in
+
+        with TestClient(app) as client:
+            response = client.get("/api/alerts/1/state")
+
+        assert response.status_code == 200, response.text
+
+    def test_overriding_it_the_other_way_shuts_the_door(self, engine: Engine) -> None:
+        a_hovering_heater(engine)
+        app = web_app(str(engine.url.render_as_string(False)))
+        app.dependency_overrides[everyone_is_let_in] = nobody_is_let_in
+
+        with TestClient(app) as client:
+            response = client.get("/api/alerts/1/state")
+
+        assert response.status_code == 401
+
+
+DRAFT = {"device_id": 1, "metric": "temperature", "operator": ">", "threshold_value": 82}
+
+
+class TestBadRequests:
+    @pytest.mark.parametrize(
+        ("body", "location", "said"),
+        [
+            ({"alert": {**DRAFT, "operator": "=>"}}, ["body", "alert", "operator"], "'>'"),
+            (
+                {"alert": {**DRAFT, "threshold_value": "warm"}},
+                ["body", "alert", "threshold_value"],
+                "number",
+            ),
+            ({"alert": {**DRAFT, "device_id": 0}}, ["body", "alert", "device_id"], "greater"),
+            ({"alert": {**DRAFT, "metric": ""}}, ["body", "alert", "metric"], "at least 1"),
+            ({"alert": {**DRAFT, "colour": "red"}}, ["body", "alert", "colour"], "not permitted"),
+            (
+                {"alert": DRAFT, "options": {"pending": "soon"}},
+                ["body", "options", "pending"],
+                "not a duration",
+            ),
+            (
+                {"alert": DRAFT, "options": {"recovery_margin": -1}},
+                ["body", "options", "recovery_margin"],
+                "greater",
+            ),
+            (
+                {"alert": DRAFT, "options": {"no_data_after": "0s"}},
+                ["body", "options"],
+                "no_data_after",
+            ),
+            ({"alert": DRAFT, "options": {"pending": 4e9}}, ["body", "options"], "at most"),
+            (
+                {"alert": DRAFT, "range": {"last": "1h", "from": RANGE["from"]}},
+                ["body", "range"],
+                "not both",
+            ),
+            (
+                {"alert": DRAFT, "range": {"from": RANGE["to"], "to": RANGE["from"]}},
+                ["body", "range"],
+                "before",
+            ),
+            ({"alert": DRAFT, "range": {"step": "0s"}}, ["body", "range"], "longer than 0"),
+            ({"alert": DRAFT, "range": {"from": "2026-11-30T12:00"}}, ["body", "range"], "before"),
+            ({}, ["body", "alert"], "required"),
+        ],
+    )
+    def test_a_bad_draft_is_a_422_that_says_where_and_why(
+        self, sqlite_url: str, body: dict[str, Any], location: list[str], said: str
+    ) -> None:
+        with TestClient(web_app(sqlite_url)) as client:
+            response = client.post("/api/alerts/preview", json=body)
+
+        assert response.status_code == 422, response.text
+        problems = response.json()["detail"]
+        assert [
+            p for p in problems if p["loc"][: len(location)] == location and said in p["msg"]
+        ], problems
+
+    def test_a_bad_override_of_a_stored_alert_is_a_422(self, sqlite_url: str) -> None:
+        with TestClient(web_app(sqlite_url)) as client:
+            response = client.post("/api/alerts/1/preview", json={"operator": "~"})
+
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"] == ["body", "operator"]
+
+
+class TestUnknown:
+    def test_an_unknown_alert_is_a_404_for_its_preview_and_its_state(
+        self, engine: Engine, client: TestClient
+    ) -> None:
+        a_hovering_heater(engine)
+
+        preview = client.post("/api/alerts/99/preview", json={})
+        state = client.get("/api/alerts/99/state")
+
+        assert (preview.status_code, preview.json()) == (404, {"detail": "there is no alert 99"})
+        assert (state.status_code, state.json()) == (404, {"detail": "there is no alert 99"})
+
+    def test_a_draft_on_an_unknown_device_is_a_404(
+        self, engine: Engine, client: TestClient
+    ) -> None:
+        a_hovering_heater(engine)
+
+        response = client.post("/api/alerts/preview", json={"alert": {**DRAFT, "device_id": 7}})
+
+        assert (response.status_code, response.json()) == (404, {"detail": "there is no device 7"})
+
+    def test_an_alert_id_that_is_no_id_is_a_422(self, sqlite_url: str) -> None:
+        with TestClient(web_app(sqlite_url)) as client:
+            response = client.get("/api/alerts/0/state")
+
+        assert response.status_code == 422
+
+    def test_a_database_without_the_shared_tables_is_a_503_that_says_so(
+        self, sqlite_url: str
+    ) -> None:
+        make_engine(sqlite_url).dispose()  # an empty file
+
+        with TestClient(web_app(sqlite_url)) as client:
+            response = client.get("/api/alerts/1/state")
+
+        assert response.status_code == 503
+        assert "history and alert_events do not exist" in response.json()["detail"]
+
+
+def test_the_openapi_document_has_the_endpoints_with_examples(sqlite_url: str) -> None:
+    with TestClient(web_app(sqlite_url)) as client:
+        document = client.get("/openapi.json").json()
+
+    assert {
+        "/api/alerts/preview",
+        "/api/alerts/{alert_id}/preview",
+        "/api/alerts/{alert_id}/state",
+    } <= set(document["paths"])
+    draft = document["components"]["schemas"]["DraftPreviewIn"]
+    assert draft["examples"][0]["alert"]["threshold_value"] == 82
+    responses = document["paths"]["/api/alerts/{alert_id}/preview"]["post"]["responses"]
+    assert {"200", "404", "422"} <= set(responses)
+
+
+def test_the_router_previews_with_the_defaults_it_is_given(engine: Engine) -> None:
+    a_hovering_heater(engine)
+    engine_url = str(engine.url.render_as_string(False))
+    app = FastAPI()
+    sessions = async_sessionmaker(create_async_engine(async_url(engine_url), poolclass=NullPool))
+
+    async def get_db() -> AsyncIterator[AsyncSession]:
+        async with sessions() as session:
+            yield session
+
+    worker_defaults = RuleOptions(pending=timedelta(minutes=5))
+    router = make_router(
+        get_db, everyone_is_let_in, defaults=worker_defaults, clock=FixedClock(NOW)
+    )
+    app.include_router(router, prefix="/api")
+
+    with TestClient(app) as client:
+        found = client.post("/api/alerts/preview", json={"alert": DRAFT, "range": RANGE}).json()
+
+    assert found["options"]["pending_seconds"] == 300  # the worker's defaults, as it would
+    assert found["timeline"]["counts"]["events"] == 0
+    assert found["compared"] is None  # nothing tried beyond the defaults
