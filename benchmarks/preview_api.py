@@ -18,6 +18,7 @@ import gc
 import importlib
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -38,14 +39,13 @@ from reef_alerts.adapters.history import AsyncSqlHistoryReader
 from reef_alerts.application.preview import Changes, Previews, Span
 from reef_alerts.domain import Alert
 from reef_alerts.domain.rules import DEFAULT_POLICY
-from reef_alerts.entrypoints.wire import preview_json
+from reef_alerts.wire import preview_json
 
 ROOT = Path(__file__).resolve().parents[1]
 END = datetime(2026, 7, 14, 12, 0, tzinfo=UTC)
 DAYS = 7
 DEVICES = 50
 TARGET_SECONDS = 0.150
-PORT = 8731
 RANGE = {"from": (END - timedelta(days=DAYS)).isoformat(), "to": END.isoformat(), "step": "30s"}
 DRAFT = {
     "alert": {"device_id": 1, "metric": "temperature", "operator": ">", "threshold_value": 82},
@@ -96,16 +96,23 @@ def served(url: str) -> Iterator[str]:
     env = {**os.environ, "REEF_WEBAPP_DATABASE_URL": _async(url)}
     env.pop("REEF_WEBAPP_TOKEN", None)
     command = [sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "examples/webapp")]
-    command += ["app:app", "--port", str(PORT), "--log-level", "warning"]
+    with socket.socket() as probe:  # a free port on a shared machine
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command += ["app:app", "--port", str(port), "--log-level", "warning"]
     server = subprocess.Popen(command, env=env)
-    base = f"http://127.0.0.1:{PORT}"
+    base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
+            if server.poll() is not None:
+                raise RuntimeError(f"uvicorn exited with {server.returncode}")
             try:
                 httpx.get(f"{base}/openapi.json", timeout=1)
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
+        else:
+            raise RuntimeError("uvicorn did not answer within 10 s")
         yield base
     finally:
         server.terminate()
@@ -171,7 +178,7 @@ async def parts(url: str, rounds: int) -> dict[str, Any]:
             async with sessions() as session:
                 reader = AsyncSqlHistoryReader(session, catalogue)
                 started = time.perf_counter()
-                device = await reader.device(1)
+                device = previews.found(plan, await reader.device(1))
                 history = await reader.history(1, plan.span.start, plan.span.end)
                 read = time.perf_counter()
                 preview = previews.replay(plan, device, history)

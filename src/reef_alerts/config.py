@@ -33,6 +33,8 @@ Env = Literal["development", "production"]
 ENVIRONMENTS: Final = ("development", "production")
 
 DEFAULT_SQLITE_PATH: Final = "reef_alerts.db"
+DEFAULT_INTERVAL: Final = timedelta(seconds=30)
+"""How often the worker evaluates (`run --interval`), and a preview's step."""
 POSTGRES_REQUIRED: Final = ("POSTGRES_SERVER", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD")
 DATABASE_VARIABLES: Final = ("DATABASE_URL", *POSTGRES_REQUIRED, "POSTGRES_PORT")
 

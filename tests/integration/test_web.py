@@ -9,22 +9,34 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 from fastapi import FastAPI, HTTPException, status
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, NullPool, make_url
+from pydantic import BaseModel
+from sqlalchemy import Engine, NullPool, make_url, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from reef_alerts.adapters import rule_store, schema
 from reef_alerts.adapters.database import make_engine
+from reef_alerts.adapters.tables import Generation
 from reef_alerts.domain import RuleOptions
 from reef_alerts.web import make_router
 from reef_alerts.web.models import PreviewOut, StateOut
 
-from .reef import NOW, FixedClock, add_alert, add_device, add_reading, events, run_cycle
+from .reef import (
+    NOW,
+    FixedClock,
+    add_alert,
+    add_device,
+    add_reading,
+    events,
+    make_app_tables,
+    run_cycle,
+    tables_of,
+)
 from .test_cli import invoke
 from .test_preview import a_hovering_heater
 
@@ -71,6 +83,21 @@ def client(engine: Engine) -> Iterator[TestClient]:
         yield client
 
 
+@pytest.fixture
+def client_on() -> Any:
+    """A TestClient on a host app on the database at a URL."""
+    return lambda url: TestClient(web_app(url))
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def answered(response: httpx.Response, model: type[Model]) -> Model:
+    """A 200 answer, read as the OpenAPI model that describes it (which forbids extra keys)."""
+    assert response.status_code == 200, response.text
+    return model.model_validate(response.json())
+
+
 class TestPreview:
     def test_a_stored_alert_with_changes_answers_what_the_cli_prints(
         self, engine: Engine, client: TestClient, tmp_path: Path
@@ -101,10 +128,9 @@ class TestPreview:
             DATABASE_URL=url,
         )
 
-        assert response.status_code == 200, response.text
         assert code == 0, err
+        found = answered(response, PreviewOut)  # what OpenAPI says it is
         assert response.json() == json.loads(out)
-        found = PreviewOut.model_validate(response.json())  # what OpenAPI says it is
         assert found.timeline.counts.events == 0
         assert found.compared is not None
         assert found.compared.options.recovery_margin == 0.1  # as stored
@@ -121,8 +147,7 @@ class TestPreview:
             json={"threshold_value": 82.25, "operator": ">=", "range": RANGE},
         )
 
-        assert response.status_code == 200, response.text
-        found = PreviewOut.model_validate(response.json())
+        found = answered(response, PreviewOut)
         assert found.alert.threshold_value == 82.25
         assert found.alert.operator.value == ">="
         assert found.compared is not None  # as stored: > 82
@@ -136,7 +161,7 @@ class TestPreview:
 
         response = client.post("/api/alerts/1/preview")
 
-        assert response.status_code == 200, response.text
+        answered(response, PreviewOut)
         timeline = response.json()["timeline"]
         assert timeline["to"] == NOW.isoformat()
         assert timeline["from"] == (NOW - timedelta(hours=24)).isoformat()
@@ -162,8 +187,7 @@ class TestPreview:
             },
         )
 
-        assert response.status_code == 200, response.text
-        found = PreviewOut.model_validate(response.json())
+        found = answered(response, PreviewOut)
         assert found.alert.id is None
         assert found.timeline.step_seconds == 60
         assert found.timeline.counts.evaluations == 122
@@ -202,9 +226,8 @@ def test_httpx_async_client_previews_a_draft_on_the_event_loop(engine: Engine) -
 
     preview, state = asyncio.run(ask())
 
-    assert preview.status_code == 200, preview.text
-    assert PreviewOut.model_validate(preview.json()).timeline.counts.events == 12
-    assert state.status_code == 200, state.text
+    assert answered(preview, PreviewOut).timeline.counts.events == 12
+    assert answered(state, StateOut).condition == "temperature > 82"
 
 
 class TestState:
@@ -217,8 +240,7 @@ class TestState:
 
         response = client.get("/api/alerts/1/state")
 
-        assert response.status_code == 200, response.text
-        found = StateOut.model_validate(response.json())
+        found = answered(response, StateOut)
         assert (found.state, found.device, found.condition) == (
             "firing",
             "Display Tank Heater",
@@ -238,7 +260,7 @@ class TestState:
         add_reading(engine, 1, 84.5)
         run_cycle(engine, FixedClock(NOW))
 
-        found = StateOut.model_validate(client.get("/api/alerts/1/state").json())
+        found = answered(client.get("/api/alerts/1/state"), StateOut)
 
         assert found.state == "pending"
         assert found.pending_since == found.since == NOW
@@ -254,7 +276,7 @@ class TestState:
         add_reading(engine, 1, json_value={"temperature": 80.1})
         run_cycle(engine)
 
-        found = StateOut.model_validate(client.get("/api/alerts/1/state").json())
+        found = answered(client.get("/api/alerts/1/state"), StateOut)
 
         assert found.state == "skipped"
         assert "nitrate" in found.reason
@@ -327,10 +349,35 @@ class TestBadRequests:
             ),
             (
                 {"alert": DRAFT, "options": {"no_data_after": "0s"}},
-                ["body", "options"],
-                "no_data_after",
+                ["body", "options", "no_data_after"],
+                "more than 0",
             ),
-            ({"alert": DRAFT, "options": {"pending": 4e9}}, ["body", "options"], "at most"),
+            (
+                {"alert": DRAFT, "options": {"pending": 4e9}},
+                ["body", "options", "pending"],
+                "at most 7d",
+            ),
+            (
+                {"alert": DRAFT, "options": {"pending": -5}},
+                ["body", "options", "pending"],
+                "0 or more",
+            ),
+            ({"alert": {**DRAFT, "device_id": True}}, ["body", "alert", "device_id"], "integer"),
+            (
+                {"alert": {**DRAFT, "trend_enabled": "yes"}},
+                ["body", "alert", "trend_enabled"],
+                "boolean",
+            ),
+            (
+                {"alert": DRAFT, "range": {"to": "9999-12-31T23:59:59+00:00"}},
+                ["body", "range", "to"],
+                "between the years 2 and 9998",
+            ),
+            (
+                {"alert": DRAFT, "range": {"from": "0001-01-01T00:00:00+14:00"}},
+                ["body", "range", "from"],
+                "between the years 2 and 9998",
+            ),
             (
                 {"alert": DRAFT, "range": {"last": "1h", "from": RANGE["from"]}},
                 ["body", "range"],
@@ -341,7 +388,7 @@ class TestBadRequests:
                 ["body", "range"],
                 "before",
             ),
-            ({"alert": DRAFT, "range": {"step": "0s"}}, ["body", "range"], "longer than 0"),
+            ({"alert": DRAFT, "range": {"step": 0.5}}, ["body", "range"], "1s or longer"),
             ({"alert": DRAFT, "range": {"from": "2026-11-30T12:00"}}, ["body", "range"], "before"),
             ({}, ["body", "alert"], "required"),
         ],
@@ -357,6 +404,40 @@ class TestBadRequests:
         assert [
             p for p in problems if p["loc"][: len(location)] == location and said in p["msg"]
         ], problems
+
+    @pytest.mark.parametrize(
+        ("device", "metric", "threshold", "options"),
+        [
+            ("1", '"t"', "NaN", "{}"),
+            ("NaN", '"t"', "1", "{}"),
+            ("1", '"t"', "1e400", "{}"),
+            ("1", '"\\ud800"', "1", "{}"),
+            ("1", '"t"', "1", '{"pending": Infinity}'),
+        ],
+    )
+    def test_a_value_json_cannot_carry_back_is_still_a_422(
+        self, sqlite_url: str, device: str, metric: str, threshold: str, options: str
+    ) -> None:
+        body = (
+            f'{{"alert": {{"device_id": {device}, "metric": {metric}, "operator": ">", '
+            f'"threshold_value": {threshold}}}, "options": {options}}}'
+        )
+        with TestClient(web_app(sqlite_url)) as client:
+            response = client.post(
+                "/api/alerts/preview", content=body, headers={"content-type": "application/json"}
+            )
+
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"][:2] in (["body", "alert"], ["body", "options"])
+
+    @pytest.mark.parametrize("alert_id", ["1_0", "+1", "01x", "1.0"])
+    def test_an_alert_id_not_written_as_digits_is_a_422(
+        self, sqlite_url: str, alert_id: str
+    ) -> None:
+        with TestClient(web_app(sqlite_url)) as client:
+            response = client.get(f"/api/alerts/{alert_id}/state")
+
+        assert response.status_code == 422, response.text
 
     def test_a_bad_override_of_a_stored_alert_is_a_422(self, sqlite_url: str) -> None:
         with TestClient(web_app(sqlite_url)) as client:
@@ -399,10 +480,32 @@ class TestUnknown:
         make_engine(sqlite_url).dispose()  # an empty file
 
         with TestClient(web_app(sqlite_url)) as client:
-            response = client.get("/api/alerts/1/state")
+            state = client.get("/api/alerts/1/state")
+            preview = client.post("/api/alerts/1/preview")
 
-        assert response.status_code == 503
-        assert "history and alert_events do not exist" in response.json()["detail"]
+        for response in (state, preview):
+            assert response.status_code == 503
+            assert "history and alert_events do not exist" in response.json()["detail"]
+
+    def test_a_missing_table_is_a_503_and_the_next_request_looks_again(
+        self, sqlite_url: str, generation: Generation
+    ) -> None:
+        make_app_tables(sqlite_url, generation)
+        engine = make_engine(sqlite_url)
+        with TestClient(web_app(sqlite_url)) as client:
+            assert client.get("/api/alerts/1/state").status_code == 404
+            with engine.begin() as connection:
+                connection.execute(text("ALTER TABLE alerts RENAME TO alerts_elsewhere"))
+            missing = client.get("/api/alerts/1/state")
+            with engine.begin() as connection:
+                connection.execute(text("ALTER TABLE alerts_elsewhere RENAME TO alerts"))
+            back = client.get("/api/alerts/1/state")
+        engine.dispose()
+
+        assert missing.status_code == 503, missing.text
+        assert missing.json()["detail"].startswith("the database could not answer")
+        assert "SELECT" not in missing.json()["detail"]  # the statement stays in the log
+        assert back.status_code == 404
 
 
 def test_the_openapi_document_has_the_endpoints_with_examples(sqlite_url: str) -> None:
@@ -442,3 +545,125 @@ def test_the_router_previews_with_the_defaults_it_is_given(engine: Engine) -> No
     assert found["options"]["pending_seconds"] == 300  # the worker's defaults, as it would
     assert found["timeline"]["counts"]["events"] == 0
     assert found["compared"] is None  # nothing tried beyond the defaults
+
+
+class TestStoredRowsTheWorkerCannotJudge:
+    def test_a_broken_operator_is_a_409_unless_the_body_mends_it(
+        self, engine: Engine, client: TestClient
+    ) -> None:
+        a_hovering_heater(engine)
+        tables = tables_of(engine)
+        with engine.begin() as connection:
+            connection.execute(update(tables.alerts).values(operator="=>"))
+
+        broken = client.post("/api/alerts/1/preview", json={"range": RANGE})
+        mended = client.post("/api/alerts/1/preview", json={"operator": ">", "range": RANGE})
+
+        assert broken.status_code == 409
+        assert "=>" in broken.json()["detail"]
+        found = answered(mended, PreviewOut)
+        assert found.compared is None
+        assert found.timeline.counts.events == 12
+        assert any("as stored, alert 1 cannot be judged" in w for w in found.timeline.warnings)
+
+    def test_options_that_cannot_be_read_are_a_409_for_the_state_too(
+        self, sqlite_url: str, client_on: Any
+    ) -> None:
+        engine = make_engine(sqlite_url)
+        a_hovering_heater(engine)
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO reef_alerts_rules (alert_id, pending_seconds, updated_at) "
+                    "VALUES (1, 'soon', '2026-11-29 12:00:00')"
+                )
+            )
+        engine.dispose()
+
+        with client_on(sqlite_url) as client:
+            state = client.get("/api/alerts/1/state")
+            preview = client.post("/api/alerts/1/preview", json={"range": RANGE})
+
+        assert state.status_code == 409, state.text
+        assert preview.status_code == 409, preview.text
+
+
+def test_the_worker_tables_made_while_the_app_is_up_are_read_at_once(
+    engine: Engine, client: TestClient
+) -> None:
+    add_device(engine, 1, "Frag Tank Heater")
+    add_alert(engine, 1, 1, "temperature", ">", 82.0)
+
+    before = answered(client.get("/api/alerts/1/state"), StateOut)
+    schema.upgrade(engine)
+    rule_store.set_rule(engine, 1, {"pending_seconds": 600.0})
+    after = answered(client.get("/api/alerts/1/state"), StateOut)
+
+    assert (before.state, before.options) == ("unknown", None)
+    assert after.state == "ok"
+    assert after.options is not None
+    assert after.options.pending_seconds == 600.0
+
+
+def test_a_draft_answers_what_the_cli_prints(
+    engine: Engine, client: TestClient, tmp_path: Path
+) -> None:
+    url = a_hovering_heater(engine)
+
+    response = client.post(
+        "/api/alerts/preview",
+        json={
+            "alert": {**DRAFT, "operator": ">=", "threshold_value": 82.2},
+            "options": {"no_data_after": "10m"},
+            "range": {"last": "2h1m", "to": RANGE["to"], "step": "1m"},
+        },
+    )
+    code, out, err = invoke(
+        [
+            "preview",
+            "--device",
+            "1",
+            "--metric",
+            "temperature",
+            "--op",
+            ">=",
+            "--threshold",
+            "82.2",
+            "--no-data-after",
+            "10m",
+            "--since",
+            "2h1m",
+            "--until",
+            RANGE["to"],
+            "--step",
+            "1m",
+            "--json",
+        ],
+        tmp_path,
+        DATABASE_URL=url,
+    )
+
+    assert code == 0, err
+    assert answered(response, PreviewOut).compared is not None
+    assert response.json() == json.loads(out)
+
+
+def test_a_range_beyond_the_evaluation_cap_replays_its_newest_part(
+    engine: Engine, client: TestClient
+) -> None:
+    a_hovering_heater(engine)
+
+    response = client.post(
+        "/api/alerts/1/preview", json={"range": {"last": "30d", "to": RANGE["to"]}}
+    )
+
+    found = answered(response, PreviewOut)
+    assert found.timeline.to.isoformat() == RANGE["to"]
+    assert found.timeline.counts.evaluations == 50_000
+    assert found.timeline.counts.events == 12  # the recent hours are in it
+    assert any("replayed from" in w for w in found.timeline.warnings)
+
+
+def test_a_router_refuses_a_step_shorter_than_a_second() -> None:
+    with pytest.raises(ValueError, match="step must be 1s or longer"):
+        make_router(everyone_is_let_in, everyone_is_let_in, step=timedelta(0))

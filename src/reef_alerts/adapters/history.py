@@ -9,6 +9,8 @@ out and counted, never raised.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -28,8 +30,8 @@ from reef_alerts.adapters.snapshot_queries import (
     reading_columns,
 )
 from reef_alerts.adapters.tables import SharedTables, rules
-from reef_alerts.domain import Device
-from reef_alerts.domain.backtest import newest_order, oldest_first
+from reef_alerts.domain import Device, Reading
+from reef_alerts.domain.backtest import newest_order
 from reef_alerts.ports import History, StoredAlert, StoredRule
 
 if TYPE_CHECKING:
@@ -103,7 +105,7 @@ def history_of(device_id: int, rows: Iterable[Sequence[Any]], limit: int = MAX_R
             )
         except UnreadableColumnError:
             unreadable += 1
-    if not oldest_first(readings):  # they nearly always are, and a sort costs memory
+    if not _oldest_first(readings):  # they nearly always are, and a sort costs memory
         readings.sort(key=newest_order)
     if count <= limit + 1 or not readings:  # the one before the range, and the limit's
         return History(tuple(readings), unreadable)
@@ -111,6 +113,10 @@ def history_of(device_id: int, rows: Iterable[Sequence[Any]], limit: int = MAX_R
     assert cut is not None  # decoded readings have one
     kept = tuple(r for r in readings if r.timestamp is not None and r.timestamp < cut)
     return History(kept, unreadable, complete_until=cut)
+
+
+def _oldest_first(readings: Sequence[Reading]) -> bool:
+    return all(newest_order(a) <= newest_order(b) for a, b in itertools.pairwise(readings))
 
 
 class SqlHistoryReader:
@@ -134,7 +140,7 @@ class SqlHistoryReader:
     def history(self, device_id: int, start: datetime, end: datetime) -> History:
         """What a replay from `start` to `end` needs of the device's history (readings_query)."""
         query = readings_query(self._catalogue.tables, device_id, start, end)
-        return history_of(device_id, self._connection.execute(query))
+        return history_of(device_id, self._connection.execute(query).cursor.fetchall())
 
 
 class AsyncSqlHistoryReader:
@@ -157,6 +163,6 @@ class AsyncSqlHistoryReader:
     async def history(self, device_id: int, start: datetime, end: datetime) -> History:
         """As SqlHistoryReader.history."""
         query = readings_query(self._catalogue.tables, device_id, start, end)
-        # Streamed, a batch at a time: a week of rows held at once as driver records makes the
-        # host's garbage collector sweep its whole heap (docs/performance.md, issue 14).
-        return history_of(device_id, await self._session.execute(query))
+        rows = (await self._session.execute(query)).all()
+        # Decoding a week's rows takes tens of milliseconds: not on the event loop.
+        return await asyncio.to_thread(history_of, device_id, rows)

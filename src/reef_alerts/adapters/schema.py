@@ -127,11 +127,13 @@ class Catalogue:
     """Whether it has the rules and state tables (migration 0004)."""
 
 
-def catalogue(connection: Connection) -> Catalogue:
-    """This database's shared tables, and which of the worker's it has. Raises
+def catalogue(connection: Connection, generation: Generation | None = None) -> Catalogue:
+    """This database's shared tables, and which of the worker's it has; given the
+    `generation`, only the latter are looked for (one catalogue query). Raises
     UnknownGenerationError as detect_tables does."""
     names = inspect(connection).get_table_names()
-    return Catalogue(detect_tables(connection), alert_status.name in names, has_alert_tables(names))
+    tables = detect_tables(connection) if generation is None else tables_for(generation)
+    return Catalogue(tables, alert_status.name in names, has_alert_tables(names))
 
 
 @attrs.frozen

@@ -5,6 +5,7 @@ state machine; writes nothing."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import attrs
@@ -12,6 +13,7 @@ import attrs
 from reef_alerts.application.judging import Judge, effective_options
 from reef_alerts.domain import (
     DEFAULT_OPTIONS,
+    MAX_EVALUATIONS,
     Alert,
     Device,
     EvaluationPolicy,
@@ -71,6 +73,13 @@ class Changes:
         )
         return alert, options
 
+    def applied_to_row(self, stored: StoredAlert) -> StoredAlert:
+        """A stored alert's row with the threshold and operator tried, before it is built."""
+        return stored._replace(
+            threshold=stored.threshold if self.threshold is None else self.threshold,
+            operator=stored.operator if self.operator is None else self.operator,
+        )
+
 
 @attrs.frozen
 class Preview:
@@ -96,7 +105,7 @@ class Plan:
     options: RuleOptions
     compared_with: tuple[Alert, RuleOptions] | None
     span: Span
-    """The range asked for, its end cut to the evaluation cap."""
+    """The range asked for, cut to the evaluation cap (its newest part kept)."""
     notes: tuple[str, ...] = ()
 
 
@@ -117,35 +126,63 @@ class Previews:
     ) -> Plan:
         """The plan for stored alert `alert_id`, as read (`found`), as it is and with
         `changes` where they change anything. Raises NotFoundError, and InvalidAlertError for
-        a row the worker could not judge either. A disabled alert is previewed as if enabled,
-        and says so."""
+        a row the worker could not judge even with the changes (a threshold or operator tried
+        mends a broken one: it is then not compared). A disabled alert is previewed as if
+        enabled, and says so."""
         if found is None:
             raise NotFoundError(f"there is no alert {alert_id}")
         stored, rule = found
         notes = []
         if stored.enabled is not None and not stored.enabled:
             notes.append(f"alert {alert_id} is disabled: previewed as if enabled")
-        alert = Judge(self._policy.at(span.start)).build(stored._replace(enabled=True))
-        if alert.trend_enabled:
+        stored = stored._replace(enabled=True)
+        judge = Judge(self._policy.at(span.start))
+        tried = judge.build(changes.applied_to_row(stored))
+        if tried.trend_enabled:
             notes.append(_TREND_NOTE)
         options = effective_options(rule, self._defaults)
-        tried, tried_options = changes.applied(alert, options)
-        as_stored = None if (tried, tried_options) == (alert, options) else (alert, options)
-        return Plan(tried, tried_options, as_stored, _capped(span), tuple(notes))
+        tried, tried_options = changes.applied(tried, options)
+        try:
+            alert: Alert | None = judge.build(stored)
+        except InvalidAlertError as error:
+            alert = None
+            notes.append(f"as stored, alert {alert_id} cannot be judged ({error}): not compared")
+        as_stored = None
+        if alert is not None and (tried, tried_options) != (alert, options):
+            as_stored = (alert, options)
+        return Plan(tried, tried_options, as_stored, self._capped(span, notes), tuple(notes))
 
     def of_draft(self, alert: Alert, changes: Changes, span: Span) -> Plan:
         """The plan for a draft alert with `changes` on the worker's default options, and with
         the defaults alone where that differs."""
         tried, options = changes.applied(alert, self._defaults)
         plain = None if options == self._defaults else (alert, self._defaults)
-        notes = (_TREND_NOTE,) if alert.trend_enabled else ()
-        return Plan(tried, options, plain, _capped(span), notes)
+        notes = [_TREND_NOTE] if alert.trend_enabled else []
+        return Plan(tried, options, plain, self._capped(span, notes), tuple(notes))
 
-    def replay(self, plan: Plan, device: Device | None, history: History) -> Preview:
-        """The preview of `plan` over `device`'s `history`, read from `plan.span`. Raises
-        NotFoundError when there is no device."""
+    @staticmethod
+    def _capped(span: Span, notes: list[str]) -> Span:
+        """`span` cut to the evaluation cap before anything is read, keeping its newest part
+        (what a keeper tuning a rule looks at), and saying so."""
+        if capped_end(span.start, span.end, span.step) == span.end:
+            return span
+        start = span.end - (MAX_EVALUATIONS - 1) * span.step
+        notes.append(
+            f"the range holds more than {MAX_EVALUATIONS:,} evaluations at a step of "
+            f"{format_duration(span.step)}: replayed from {start:%Y-%m-%d %H:%M:%S} UTC; use a "
+            "longer step or a shorter range"
+        )
+        return attrs.evolve(span, start=start)
+
+    @staticmethod
+    def found(plan: Plan, device: Device | None) -> Device:
+        """`device`, read for `plan`; raises NotFoundError when there is none."""
         if device is None:
             raise NotFoundError(f"there is no device {plan.alert.device_id}")
+        return device
+
+    def replay(self, plan: Plan, device: Device, history: History) -> Preview:
+        """The preview of `plan` over `device`'s `history`, read from `plan.span`."""
         span, notes = plan.span, list(plan.notes)
         end = span.end
         if history.complete_until is not None and history.complete_until <= end:
@@ -206,21 +243,25 @@ class PreviewAlert:
         return self._replay(self._previews.of_draft(alert, changes, span))
 
     def _replay(self, plan: Plan) -> Preview:
-        device = self._reader.device(plan.alert.device_id)
-        if device is None:
-            return self._previews.replay(plan, None, History(()))
+        device = self._previews.found(plan, self._reader.device(plan.alert.device_id))
         history = self._reader.history(device.id, plan.span.start, plan.span.end)
         return self._previews.replay(plan, device, history)
 
 
 class AsyncPreviewAlert:
     """Previews through an asynchronous history reader: what the web app's router runs. The
-    replay, pure and CPU-bound, runs in a worker thread so that it never blocks the event
-    loop."""
+    replay, pure and CPU-bound, runs through `offload` (by default a worker thread of the
+    loop's) so that it never blocks the event loop."""
 
-    def __init__(self, reader: AsyncHistoryReader, previews: Previews) -> None:
+    def __init__(
+        self,
+        reader: AsyncHistoryReader,
+        previews: Previews,
+        offload: Offload = asyncio.to_thread,
+    ) -> None:
         self._reader = reader
         self._previews = previews
+        self._offload = offload
 
     async def stored(self, alert_id: int, changes: Changes, span: Span) -> Preview:
         """Stored alert `alert_id` as it is, and with `changes` (Previews.of_stored)."""
@@ -232,16 +273,15 @@ class AsyncPreviewAlert:
         return await self._replay(self._previews.of_draft(alert, changes, span))
 
     async def _replay(self, plan: Plan) -> Preview:
-        device = await self._reader.device(plan.alert.device_id)
-        if device is None:
-            return self._previews.replay(plan, None, History(()))
+        device = self._previews.found(plan, await self._reader.device(plan.alert.device_id))
         history = await self._reader.history(device.id, plan.span.start, plan.span.end)
-        return await asyncio.to_thread(self._previews.replay, plan, device, history)
+        return await self._offload(self._previews.replay, plan, device, history)
 
 
-def _capped(span: Span) -> Span:
-    return attrs.evolve(span, end=capped_end(span.start, span.end, span.step))
-
+Offload = Callable[
+    [Callable[[Plan, Device, History], Preview], Plan, Device, History], Awaitable[Preview]
+]
+"""Runs a replay away from the event loop: asyncio.to_thread, or a bounded pool's."""
 
 _INSTANT = timedelta(microseconds=1)
 _TREND_NOTE = (
@@ -255,6 +295,7 @@ __all__ = [
     "Changes",
     "InvalidAlertError",
     "NotFoundError",
+    "Offload",
     "Plan",
     "Preview",
     "PreviewAlert",

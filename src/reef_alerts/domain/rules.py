@@ -38,7 +38,7 @@ def _duration(*, zero: bool) -> Any:
             return
         if not isinstance(value, timedelta):
             raise TypeError(f"{attribute.name} must be a duration, got {quoted(value)}")
-        least = "0" if zero else "more than 0"
+        least = "0 or more" if zero else "more than 0"
         if value < timedelta(0) or (not zero and value == timedelta(0)):
             raise ValueError(f"{attribute.name} must be {least}, got {format_duration(value)}")
         if value > MAX_RULE_DURATION:

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Final, NoReturn, TypeVar
 import typer
 from sqlalchemy import Engine
 
-from reef_alerts import __version__
+from reef_alerts import __version__, wire
 from reef_alerts.adapters import rule_store, schema
 from reef_alerts.adapters.coordination import (
     MAX_PARTITIONS,
@@ -38,15 +38,16 @@ from reef_alerts.application.preview import (
     Previews,
     Span,
 )
-from reef_alerts.config import ConfigError, Settings, load_settings
+from reef_alerts.config import DEFAULT_INTERVAL, ConfigError, Settings, load_settings
 from reef_alerts.container import Container, build_container
 from reef_alerts.domain import (
     Alert,
     InvalidAlertError,
     Operator,
+    format_duration,
     parse_duration,
 )
-from reef_alerts.entrypoints import charts, wire
+from reef_alerts.entrypoints import charts
 from reef_alerts.entrypoints.demo import DEMO_END, DemoFileInUseError, format_events, run_demo
 from reef_alerts.entrypoints.logging_setup import (
     WORKER_LOGGER,
@@ -138,7 +139,7 @@ def run(
             callback=_positive_interval,
             help="Seconds from the start of one evaluation cycle to the start of the next.",
         ),
-    ] = 30.0,
+    ] = DEFAULT_INTERVAL.total_seconds(),
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -600,7 +601,7 @@ def preview(
     ] = None,
     step: Annotated[
         str, typer.Option(help="Time between two evaluations, as the worker's --interval.")
-    ] = "30s",
+    ] = format_duration(DEFAULT_INTERVAL),
     as_json: Annotated[bool, typer.Option("--json", help="Print the preview as JSON.")] = False,
 ) -> None:
     """Replay an alert, stored or drafted, over its device's history, as the live worker would

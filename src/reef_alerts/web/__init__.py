@@ -11,6 +11,6 @@ try:
 except ImportError as error:  # pragma: no cover - the extra is installed wherever tests run
     raise ImportError("reef_alerts.web needs FastAPI: pip install 'reef-alerts[web]'") from error
 
-from reef_alerts.web.router import DEFAULT_STEP, make_router
+from reef_alerts.web.router import make_router
 
-__all__ = ["DEFAULT_STEP", "make_router"]
+__all__ = ["make_router"]
