@@ -10,7 +10,7 @@ import pytest
 
 from reef_alerts.application import RunCycle
 from reef_alerts.domain import AlertEvent, Device, EvaluationPolicy, Operator, Reading
-from reef_alerts.ports import WHOLE, AlertSnapshot, EventChanges, Shard
+from reef_alerts.ports import WHOLE, AlertSnapshot, EventChanges, Shard, StoredRule
 from tests.fakes import (
     AlertRow,
     DuplicateOpenEventError,
@@ -128,6 +128,37 @@ def test_statistics_count_each_outcome_and_total_is_evaluated_plus_skipped_plus_
         "errors": 1,
     }
     assert stats["total_alerts"] == stats["evaluated"] + stats["skipped"] + stats["errors"]
+
+
+def test_a_cycle_counts_the_state_it_leaves_each_alert_in(store, clock):
+    seed_one_of_each_outcome(store, clock)
+    store.add_alert(AlertRow(7, 1, "temperature", ">", 82.0))
+    store.set_rule(7, StoredRule(300.0, None, None))  # holds, but must hold for 5 minutes
+    store.add_alert(AlertRow(8, 3, "temperature", ">", 82.0))
+    store.set_rule(8, StoredRule(None, None, 600.0))  # a device that never reported
+    store.add_device(Device(id=3, name="Frag Tank", type="heater", unit="°F"))
+
+    stats = make_cycle(store, clock)()
+
+    assert stats.states == {
+        "firing": 2,
+        "ok": 1,
+        "skipped": 1,
+        "error": 1,
+        "pending": 1,
+        "no_data": 1,
+    }
+    assert sum(stats.states.values()) == stats.total_alerts
+
+
+def test_a_trigger_says_when_its_reading_was_taken(store, clock):
+    store.add_device(TANK)
+    reading = add_temperature(store, clock, 85.2, age=timedelta(seconds=40))
+    store.add_alert(TOO_HOT)
+
+    [change] = make_cycle(store, clock)().changes
+
+    assert (change.change, change.reading_at) == ("trigger", reading.timestamp)
 
 
 def test_a_cycle_without_enabled_alerts_reports_zeros(store, clock, caplog_debug):

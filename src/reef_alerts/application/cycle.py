@@ -66,9 +66,14 @@ class WrittenChange:
     alert_id: int | None
     value: float | None
     reason: str
+    reading_at: datetime | None = None
+    """For a trigger: the timestamp of the reading that opened the event."""
 
 
 _RULE_COUNTS = frozenset({"pending", "no_data_opened", "no_data_resolved"})
+
+ALERT_STATES = ("ok", "pending", "firing", "no_data", "skipped", "error")
+"""What a cycle leaves an alert in (CycleStats.states)."""
 
 
 @attrs.define
@@ -91,11 +96,16 @@ class CycleStats:
     no_data_resolved: int = 0
     changes: list[WrittenChange] = attrs.field(factory=list, repr=False)
     """The events the cycle opened and resolved, in that order."""
+    states: dict[str, int] = attrs.field(factory=dict, repr=False)
+    """The alerts by the state the cycle left them in (ALERT_STATES), as `reef-alerts alerts`
+    tells them: no data first, then skipped or error, firing, pending, ok."""
 
     def as_dict(self) -> dict[str, int]:
         """The counts (not the changes): the specification's six, and the rule options' where
         any is not 0, so that a fleet without options logs what the specification shows."""
-        counts = attrs.asdict(self, filter=lambda attribute, _: attribute.name != "changes")
+        counts = attrs.asdict(
+            self, filter=lambda attribute, _: attribute.name not in ("changes", "states")
+        )
         return {k: v for k, v in counts.items() if v or k not in _RULE_COUNTS}
 
 
@@ -253,27 +263,36 @@ class RunCycle:
         statuses: list[StatusChange] = []
         states: list[StateChange] = []
         evaluated = skipped = errors = pending = 0
+        by_state = stats.states
         for snapshot, verdict in zip(batch, verdicts, strict=True):
             alert_id, recorded = snapshot.alert.id, snapshot.status
             if isinstance(verdict, Transition):
                 decision: Decision | Fault = verdict.decision
                 pending_since = verdict.state.pending_since
+                firing, silent = verdict.state.firing, verdict.state.silent
                 if verdict.no_data is not None:
                     self._no_data(snapshot, verdict.no_data, now, opened, resolved, decided)
             else:
                 decision, pending_since = verdict, None
+                firing = snapshot.open_event_id is not None
+                silent = snapshot.no_data_event_id is not None
+            state = "firing" if firing else "ok"
             match decision:
                 case NoChange():
                     evaluated += 1
                 case Pending():
                     evaluated += 1
                     pending += 1
+                    state = "pending"
                 case Skip():
                     skipped += 1
+                    state = "skipped"
                 case Fault():
                     errors += 1
+                    state = "error"
                 case Trigger():
                     evaluated += 1
+                    state = "firing"
                     event = fold(alert_id, decision, snapshot.open_event_id, now)
                     assert isinstance(event, AlertEvent)
                     opened.append(event)
@@ -284,8 +303,11 @@ class RunCycle:
                     assert isinstance(resolution, Resolution)
                     resolved.append(resolution)
                     decided.resolves.append((resolution, decision))
+                    state = "ok"
                 case _:
                     assert_never(decision)
+            state = "no_data" if silent else state
+            by_state[state] = by_state.get(state, 0) + 1
             if pending_since != snapshot.pending_since:
                 states.append(StateChange(alert_id, pending_since))
                 if isinstance(decision, Pending) and snapshot.pending_since is None:
@@ -372,7 +394,13 @@ class RunCycle:
                 continue
             stats.triggered += 1
             stats.changes.append(
-                WrittenChange("trigger", event.alert_id, event.current_value, trigger.reason)
+                WrittenChange(
+                    "trigger",
+                    event.alert_id,
+                    event.current_value,
+                    trigger.reason,
+                    _reading_at(event),
+                )
             )
             if self._dry_run:
                 continue
@@ -436,3 +464,9 @@ def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while batch := list(itertools.islice(iterator, size)):
         yield batch
+
+
+def _reading_at(event: AlertEvent) -> datetime | None:
+    """When the reading that opened a threshold event was taken, from its metadata."""
+    stamp = event.metadata.get("reading_timestamp")
+    return datetime.fromisoformat(stamp) if isinstance(stamp, str) else None

@@ -54,6 +54,12 @@ from reef_alerts.entrypoints.logging_setup import (
     configure_logging,
     log_file_failure,
 )
+from reef_alerts.entrypoints.metrics import (
+    MetricsServer,
+    SystemdWatchdog,
+    WorkerMetrics,
+    notify_systemd,
+)
 from reef_alerts.entrypoints.startup import (
     StartupError,
     coordinator_for,
@@ -63,6 +69,7 @@ from reef_alerts.entrypoints.startup import (
 from reef_alerts.entrypoints.text import alert_lines, rule_lines
 from reef_alerts.entrypoints.tuning import switch_interval
 from reef_alerts.entrypoints.worker import (
+    CycleObserver,
     Worker,
     describe_error,
     install_signal_handlers,
@@ -190,6 +197,24 @@ def run(
             "different one refuses to start.",
         ),
     ] = 1,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=1,
+            max=65535,
+            help="Serve Prometheus metrics on /metrics and the worker's health on /healthz "
+            "(200 while the last successful cycle is younger than three intervals, 503 after) "
+            "on this port.",
+        ),
+    ] = None,
+    metrics_address: Annotated[
+        str,
+        typer.Option(
+            "--metrics-address",
+            help="The address --metrics-port listens on; 0.0.0.0 for every interface.",
+        ),
+    ] = "127.0.0.1",
 ) -> None:
     """Run the alert worker: evaluate every enabled alert each interval until SIGINT/SIGTERM.
 
@@ -202,6 +227,8 @@ def run(
     second; a second signal ends it at once.
     """
     settings = _settings()
+    if metrics_port is not None and (dry_run or once or config_check):
+        _fail("--metrics-port is for a worker that keeps running, not one cycle or a check", code=2)
     if partitions > 1 and settings.backend != "postgresql":
         _fail(
             f"--partitions {partitions} needs PostgreSQL: SQLite takes one writer at a time, "
@@ -240,6 +267,25 @@ def run(
         container.adapters.tables.override(tables_for(report.generation))
     statistics = WorkerStatistics(started_at=time.monotonic())
     stop = threading.Event()
+    observers: list[CycleObserver] = []
+    server = None
+    if metrics_port is not None:
+        metrics = WorkerMetrics(interval)
+        try:
+            server = MetricsServer(metrics, metrics_address, metrics_port)
+        except OSError as error:
+            log.error(
+                "Cannot serve metrics on %s:%d: %s",
+                metrics_address,
+                metrics_port,
+                error.strerror or error,
+            )
+            engine.dispose()
+            raise typer.Exit(1) from None
+        log.info("Serving metrics on http://%s:%d/metrics", metrics_address, server.port)
+        observers.append(metrics)
+    if not single and "WATCHDOG_USEC" in os.environ:
+        observers.append(SystemdWatchdog(log))
     worker = Worker(
         container.use_cases.run_cycle(coordinator=coordinator, dry_run=dry_run),
         interval,
@@ -252,6 +298,7 @@ def run(
         cancel=container.adapters.uow_factory().cancel,
         # Another worker splits the alerts otherwise: retrying would fail every cycle.
         fatal=(PartitionCountMismatchError,),
+        observers=observers,
     )
     # SIGTERM and SIGINT let the cycle in flight finish, or cancel it if it does not within a
     # second, for --once too, so that the leases are handed back on the way out.
@@ -261,9 +308,12 @@ def run(
             if single:
                 _run_once(worker, dry_run=dry_run)
             else:
+                notify_systemd("READY=1", log)
                 _run_until_stopped(worker)
     finally:
         restore()
+        if server is not None:
+            server.close()
         if coordinator is not None:
             release_leases(coordinator, log, settings)
         engine.dispose()

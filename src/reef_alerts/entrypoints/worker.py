@@ -8,9 +8,9 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from types import FrameType
-from typing import Final
+from typing import Final, Protocol
 
 from reef_alerts import __version__
 from reef_alerts.application import CycleStats, WorkerStatistics
@@ -20,6 +20,14 @@ from reef_alerts.redaction import redact
 
 MAX_ERROR_LENGTH: Final = 500
 """Error lines are cut here: SQLAlchemy appends the statement and its parameters to messages."""
+
+
+class CycleObserver(Protocol):
+    """Told of every cycle's end: the metrics, systemd's watchdog."""
+
+    def succeeded(self, stats: CycleStats, seconds: float) -> None: ...
+
+    def failed(self, seconds: float) -> None: ...
 
 
 class Worker:
@@ -47,12 +55,13 @@ class Worker:
         wall: Callable[[], float] = time.time,
         cancel: Callable[[], None] | None = None,
         fatal: tuple[type[Exception], ...] = (),
+        observers: Sequence[CycleObserver] = (),
     ) -> None:
         """`aligned`: after the first, start cycles at wall-clock multiples of the interval, so
         that workers on several hosts cycle in the same rounds (partition leases rely on it).
         `cancel`: stops the statements of a cycle in flight, from another thread (see
         `request_stop`). `fatal`: the errors after which the worker stops rather than retry,
-        setting `fatal`."""
+        setting `fatal`. `observers` are told of every cycle's end."""
         if interval <= 0:
             raise ValueError(f"interval must be greater than 0, got {interval}")
         if stats_every <= 0:
@@ -70,6 +79,7 @@ class Worker:
         self._wall = wall
         self._cancel = cancel
         self._fatal = fatal
+        self._observers = tuple(observers)
         self.fatal: Exception | None = None
         """The error that stopped the worker, if one did."""
         self._idle = threading.Event()
@@ -164,7 +174,10 @@ class Worker:
             with collector_paused():
                 stats = self._run_cycle()
         except Exception as error:
-            self._statistics.record_failure(self._monotonic())
+            failed_at = self._monotonic()
+            self._statistics.record_failure(failed_at)
+            for observer in self._observers:
+                observer.failed(failed_at - started)
             if self._cancelled:
                 self._log.info("Evaluation cycle %d was cancelled and rolled back", number)
             else:
@@ -177,6 +190,8 @@ class Worker:
             self._idle.set()
         finished = self._monotonic()
         self._statistics.record(stats, started, finished)
+        for observer in self._observers:
+            observer.succeeded(stats, finished - started)
         self._log.info(
             "Evaluation cycle completed in %.2fs: %s", finished - started, stats.as_dict()
         )
