@@ -60,6 +60,7 @@ from reef_alerts.domain.rules import (
     Transition,
     step,
 )
+from reef_alerts.domain.trends import Line, Sample, fit, window_mean
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -78,6 +79,7 @@ __all__ = [
     "EventChange",
     "EventKind",
     "InvalidAlertError",
+    "Line",
     "Machine",
     "Measurement",
     "Metric",
@@ -93,6 +95,7 @@ __all__ = [
     "Resolve",
     "ResolveNoData",
     "RuleOptions",
+    "Sample",
     "Segment",
     "Skip",
     "SkipCode",
@@ -106,9 +109,11 @@ __all__ = [
     "compare",
     "evaluate",
     "extract_metric",
+    "fit",
     "fold",
     "format_duration",
     "parse_duration",
     "quoted",
     "step",
+    "window_mean",
 ]
