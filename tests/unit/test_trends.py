@@ -12,8 +12,18 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from reef_alerts.domain import Operator
-from reef_alerts.domain.trends import fit, window_mean
+from reef_alerts.domain import Alert, Operator
+from reef_alerts.domain.trends import (
+    NoTrend,
+    Sample,
+    TooFast,
+    TrendOptions,
+    TrendReading,
+    fit,
+    read_trend,
+    window_mean,
+    window_median,
+)
 
 EPOCH = datetime(2026, 7, 14, 12, 0, tzinfo=UTC)
 
@@ -139,6 +149,8 @@ def test_a_window_that_tells_no_trend_says_so():
     assert window_mean([]) is None
     assert window_mean([1e308, 1e308]) is None
     assert window_mean([8.0, 8.2, math.nan]) == pytest.approx(8.1)
+    assert window_median([]) is None
+    assert window_median([8.0, 8.1, 12.0, math.inf]) == 8.1
 
 
 def test_a_crossing_beyond_the_last_datetime_is_none():
@@ -147,3 +159,154 @@ def test_a_crossing_beyond_the_last_datetime_is_none():
     assert creeping is not None
     assert creeping.crossing(1e9, Operator.GT) is None
     assert creeping.crossing(1e-12, Operator.GE) is not None
+
+
+# What a window says: forecasts, rates, smoothing (issue 13's semantics, pure)
+
+PH_LOW = Alert(3, 1, "ph", "<", 8.0)
+TOO_HOT = Alert(1, 1, "temperature", ">", 82.0)
+
+
+def every_five_minutes(first: float, per_hour: float, count: int = 13) -> list[Sample]:
+    """`count` readings five minutes apart, ending at EPOCH: 13 span an hour, of which the
+    window (now - 1h, now] holds the newest 12."""
+    start = EPOCH - timedelta(minutes=5 * (count - 1))
+    return [(start + timedelta(minutes=5 * n), first + per_hour * n / 12) for n in range(count)]
+
+
+def test_a_ph_sliding_four_hundredths_an_hour_is_forecast_when_the_horizon_reaches_it():
+    sliding = every_five_minutes(8.2, -0.04)  # 8.16 now: 8.0 in four hours
+
+    within_two_hours = read_trend(PH_LOW, sliding, EPOCH, TrendOptions())
+    within_six = read_trend(PH_LOW, sliding, EPOCH, TrendOptions(horizon=timedelta(hours=6)))
+
+    assert isinstance(within_two_hours, TrendReading)
+    assert within_two_hours.forecast is None
+    assert isinstance(within_six, TrendReading)
+    forecast = within_six.forecast
+    assert forecast is not None
+    assert abs(forecast.crossing_at - (EPOCH + timedelta(hours=4))) < timedelta(seconds=1)
+    assert forecast.rate_per_hour == pytest.approx(-0.04)
+    assert forecast.samples == 12
+    assert forecast.predicted == pytest.approx(7.92)
+
+
+def test_a_heater_stuck_on_is_forecast_and_too_fast():
+    climbing = every_five_minutes(78.0, 2.0)  # 80 °F now, 2 °F an hour
+
+    found = read_trend(TOO_HOT, climbing, EPOCH, TrendOptions(max_rate_per_hour=1.5))
+
+    assert isinstance(found, TrendReading)
+    assert found.value == pytest.approx(80.0)
+    assert found.forecast is not None
+    assert abs(found.forecast.crossing_at - (EPOCH + timedelta(hours=1))) < timedelta(seconds=1)
+    assert found.too_fast == TooFast(pytest.approx(2.0), 1.5, 12)
+
+
+def test_a_value_moving_away_from_the_condition_warns_of_nothing():
+    cooling = every_five_minutes(80.0, -3.0)
+
+    found = read_trend(TOO_HOT, cooling, EPOCH, TrendOptions(max_rate_per_hour=1.0))
+
+    assert isinstance(found, TrendReading)
+    assert (found.forecast, found.too_fast) == (None, None)
+
+
+def test_a_condition_that_already_holds_is_no_forecast():
+    hot = every_five_minutes(83.0, 1.0)
+
+    found = read_trend(TOO_HOT, hot, EPOCH, TrendOptions())
+
+    assert isinstance(found, TrendReading)
+    assert found.forecast is None  # the threshold event is the keeper's news now
+
+
+def test_smoothing_judges_the_windows_median_so_one_wild_reading_opens_nothing():
+    steady = [*every_five_minutes(80.0, 0.0)[:-1], (EPOCH, 95.0)]  # one spike, newest
+
+    plain = read_trend(TOO_HOT, steady, EPOCH, TrendOptions())
+    smoothed = read_trend(TOO_HOT, steady, EPOCH, TrendOptions(smoothing=True))
+
+    assert isinstance(plain, TrendReading)
+    assert isinstance(smoothed, TrendReading)
+    assert plain.value == 95.0
+    assert smoothed.value == 80.0
+
+
+def test_a_window_with_too_few_readings_or_too_short_a_stretch_tells_no_trend():
+    sparse = every_five_minutes(8.2, -0.04, count=4)
+    bunched = [(EPOCH - timedelta(minutes=n), 8.1) for n in range(10)]  # ten minutes of an hour
+
+    assert read_trend(PH_LOW, sparse, EPOCH, TrendOptions()) == NoTrend(
+        "4 readings in the last 1h, fewer than the 5 a trend needs"
+    )
+    assert read_trend(PH_LOW, bunched, EPOCH, TrendOptions()) == NoTrend(
+        "the readings span 9m, less than half the 1h window"
+    )
+
+
+def test_readings_outside_the_window_or_not_finite_are_not_in_it():
+    old = [(EPOCH - timedelta(hours=3), 0.0), (EPOCH + timedelta(minutes=1), 100.0)]
+    noisy = [(at, math.nan) for at, _ in every_five_minutes(0, 0)]
+    window = every_five_minutes(8.2, -0.04)
+
+    found = read_trend(PH_LOW, [*window, *old, *noisy], EPOCH, TrendOptions())
+
+    assert isinstance(found, TrendReading)
+    assert found.line == fit(window[1:])  # the oldest is an hour old: the window is open there
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        ({"window": timedelta(0)}, "window must be more than 0 and at most 7d"),
+        ({"horizon": timedelta(days=8)}, "horizon must be more than 0 and at most 7d"),
+        ({"min_samples": 1}, "min_samples must be a whole number from 2"),
+        ({"max_rate_per_hour": -1.0}, "max_rate_per_hour must be a finite number above 0"),
+        ({"max_rate_per_hour": math.inf}, "max_rate_per_hour must be a finite number above 0"),
+    ],
+)
+def test_trend_options_outside_their_limits_are_refused(options, said):
+    with pytest.raises(ValueError, match=said):
+        TrendOptions(**options)
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        ({"window": "1h"}, "window must be a duration"),
+        ({"max_rate_per_hour": "fast"}, "max_rate_per_hour must be a number"),
+    ],
+)
+def test_trend_options_of_the_wrong_type_are_refused(options, said):
+    with pytest.raises(TypeError, match=said):
+        TrendOptions(**options)
+
+
+def test_an_operator_without_a_direction_forecasts_nothing():
+    leaving = every_five_minutes(81.0, 1.0)  # 82 now, moving on
+    exactly = Alert(4, 1, "temperature", "!=", 82.0)
+
+    found = read_trend(exactly, leaving, EPOCH, TrendOptions(max_rate_per_hour=0.5))
+
+    assert isinstance(found, TrendReading)
+    assert (found.forecast, found.too_fast) == (None, None)
+
+
+@given(
+    st.floats(min_value=70.0, max_value=81.9),
+    st.floats(min_value=0.01, max_value=20.0),
+    st.integers(min_value=1, max_value=48),
+)
+def test_a_rising_line_is_forecast_exactly_when_it_crosses_within_the_horizon(now_value, rate, h):
+    horizon = timedelta(minutes=30 * h)
+    climbing = every_five_minutes(now_value - rate, rate)  # now_value at EPOCH
+
+    found = read_trend(TOO_HOT, climbing, EPOCH, TrendOptions(horizon=horizon))
+
+    assert isinstance(found, TrendReading)
+    hours_to_cross = (82.0 - now_value) / rate
+    if abs(hours_to_cross * 3600 - horizon.total_seconds()) > 1:  # not on the edge
+        assert (found.forecast is not None) == (hours_to_cross * 3600 < horizon.total_seconds())
+    if found.forecast is not None:
+        assert EPOCH <= found.forecast.crossing_at <= EPOCH + horizon + timedelta(seconds=1)

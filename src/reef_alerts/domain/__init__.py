@@ -60,7 +60,19 @@ from reef_alerts.domain.rules import (
     Transition,
     step,
 )
-from reef_alerts.domain.trends import Line, Sample, fit, window_mean
+from reef_alerts.domain.trends import (
+    Forecast,
+    Line,
+    NoTrend,
+    Sample,
+    TooFast,
+    TrendOptions,
+    TrendReading,
+    fit,
+    read_trend,
+    window_mean,
+    window_median,
+)
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -78,6 +90,7 @@ __all__ = [
     "Evaluator",
     "EventChange",
     "EventKind",
+    "Forecast",
     "InvalidAlertError",
     "Line",
     "Machine",
@@ -86,6 +99,7 @@ __all__ = [
     "NoChange",
     "NoDataChange",
     "NoMetric",
+    "NoTrend",
     "OpenNoData",
     "Operator",
     "Ordering",
@@ -100,7 +114,10 @@ __all__ = [
     "Skip",
     "SkipCode",
     "Timeline",
+    "TooFast",
     "Transition",
+    "TrendOptions",
+    "TrendReading",
     "Trigger",
     "UnknownOperatorError",
     "UnreadableValueError",
@@ -114,6 +131,8 @@ __all__ = [
     "format_duration",
     "parse_duration",
     "quoted",
+    "read_trend",
     "step",
     "window_mean",
+    "window_median",
 ]

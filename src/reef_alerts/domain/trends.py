@@ -11,12 +11,17 @@ both centred on their means before the sums, so that a large offset costs none e
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import attrs
 
-from reef_alerts.domain.operators import Operator
+from reef_alerts.domain.durations import format_duration
+from reef_alerts.domain.model import Alert, quoted
+from reef_alerts.domain.operators import DEFAULT_TOLERANCE, Operator
+from reef_alerts.domain.rules import MAX_RULE_DURATION
 
 Sample = tuple[datetime, float]
 """A reading's instant and the value of the metric in it."""
@@ -84,6 +89,16 @@ def fit(samples: Iterable[Sample]) -> Line | None:
     return Line(origin, level, slope, len(found), found[-1][0] - origin)
 
 
+def window_median(values: Sequence[float]) -> float | None:
+    """The median of the finite `values`; None when there is none. What smoothing judges
+    (ADR 21): one wild reading cannot move it past the others."""
+    finite = [value for value in values if math.isfinite(value)]
+    if not finite:
+        return None
+    middle = statistics.median(finite)
+    return middle if math.isfinite(middle) else None
+
+
 def window_mean(values: Sequence[float]) -> float | None:
     """The mean of the finite `values`; None when there is none."""
     finite = [value for value in values if math.isfinite(value)]
@@ -94,3 +109,125 @@ def window_mean(values: Sequence[float]) -> float | None:
     except OverflowError:
         return None
     return mean if math.isfinite(mean) else None
+
+
+def _positive_duration(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, timedelta):
+        raise TypeError(f"{attribute.name} must be a duration, got {quoted(value)}")
+    if not timedelta(0) < value <= MAX_RULE_DURATION:
+        raise ValueError(
+            f"{attribute.name} must be more than 0 and at most 7d, got {format_duration(value)}"
+        )
+
+
+def _min_samples(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= 10_000:
+        raise ValueError(f"{attribute.name} must be a whole number from 2 to 10,000, got {value!r}")
+
+
+def _rate(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{attribute.name} must be a number, got {quoted(value)}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{attribute.name} must be a finite number above 0, got {value!r}")
+
+
+@attrs.frozen
+class TrendOptions:
+    """How a `trend_enabled` alert reads its window (issue 13); the defaults are the issue's."""
+
+    window: timedelta = attrs.field(default=timedelta(hours=1), validator=_positive_duration)
+    """How far back the readings a trend is fitted to go."""
+    min_samples: int = attrs.field(default=5, validator=_min_samples)
+    horizon: timedelta = attrs.field(default=timedelta(hours=2), validator=_positive_duration)
+    """How far ahead a forecast looks."""
+    max_rate_per_hour: float | None = attrs.field(default=None, validator=_rate)
+    """A rate of change beyond this, in the alert's direction, opens a rate event; None: off."""
+    smoothing: bool = False
+    """Judge the threshold on the window's median instead of the newest reading."""
+
+
+@attrs.frozen
+class NoTrend:
+    """Why the window tells no trend now: too few readings, or too short a stretch of time."""
+
+    reason: str
+
+
+@attrs.frozen
+class Forecast:
+    """The line will meet the alert's condition within the horizon, where the value now does
+    not."""
+
+    crossing_at: datetime
+    rate_per_hour: float
+    samples: int
+    predicted: float
+    """The line's value at the horizon."""
+
+
+@attrs.frozen
+class TooFast:
+    """The value moves towards the alert's condition faster than the keeper allows."""
+
+    rate_per_hour: float
+    limit: float
+    samples: int
+
+
+@attrs.frozen
+class TrendReading:
+    """What a window says at one instant: the line, the value the threshold condition judges
+    (the newest reading's, or the window's median when smoothing), and what it warns of."""
+
+    line: Line
+    value: float
+    forecast: Forecast | None
+    too_fast: TooFast | None
+
+
+def read_trend(
+    alert: Alert,
+    samples: Iterable[Sample],
+    now: datetime,
+    options: TrendOptions,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> TrendReading | NoTrend:
+    """What `alert`'s window of `samples` (the metric's finite values, any order) says at `now`.
+    The window is the samples in (now - window, now]; it tells a trend with `min_samples` of
+    them at least, spread over half the window at least."""
+    since = now - options.window
+    window = sorted(
+        (at, value) for at, value in samples if since < at <= now and math.isfinite(value)
+    )
+    described = format_duration(options.window)
+    if len(window) < options.min_samples:
+        return NoTrend(
+            f"{len(window)} readings in the last {described}, fewer than the "
+            f"{options.min_samples} a trend needs"
+        )
+    line = fit(window)
+    if line is None or line.span * 2 < options.window:
+        spread = format_duration(line.span) if line is not None else "0s"
+        return NoTrend(f"the readings span {spread}, less than half the {described} window")
+    newest = window[-1][1]
+    value = window_median([v for _, v in window]) if options.smoothing else newest
+    assert value is not None  # finite samples have a finite median
+    operator, threshold = alert.operator, alert.threshold
+    forecast = None
+    predicted = line.at(now + options.horizon)
+    if not operator.holds(value, threshold, tolerance) and operator.holds(
+        predicted, threshold, tolerance
+    ):
+        crossing = line.crossing(threshold, operator)
+        if crossing is not None:
+            forecast = Forecast(max(crossing, now), line.rate_per_hour, line.samples, predicted)
+    too_fast = None
+    limit = options.max_rate_per_hour
+    rate = line.rate_per_hour
+    towards = (operator in _RISING and rate > 0) or (operator in _FALLING and rate < 0)
+    if limit is not None and towards and abs(rate) > limit:
+        too_fast = TooFast(rate, limit, line.samples)
+    return TrendReading(line, value, forecast, too_fast)
