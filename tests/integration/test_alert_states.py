@@ -64,7 +64,7 @@ def test_the_alerts_command_shows_only_the_states_asked_for(engine: Engine, tmp_
     run_cycle(engine)
 
     code, out, _ = invoke(
-        ["alerts", "--state", "skipped", "--state", "error"],
+        ["alerts", "--state", "SKIPPED", "--state", "error"],  # as a person may type it
         tmp_path,
         DATABASE_URL=str(engine.url.render_as_string(False)),
     )

@@ -79,6 +79,13 @@ def test_metrics_are_refused_for_a_single_cycle(tmp_path: Path) -> None:
     assert "--metrics-port is for a worker that keeps running" in err
 
 
+def test_an_address_without_a_port_is_refused(tmp_path: Path) -> None:
+    code, _, err = invoke(["run", "--metrics-address", "0.0.0.0"], tmp_path)
+
+    assert code == 2
+    assert "--metrics-address needs --metrics-port" in err
+
+
 def test_a_port_in_use_ends_the_worker_with_one_line(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'reef.db'}"
     engine = make_engine(url)
@@ -100,3 +107,4 @@ def test_a_port_in_use_ends_the_worker_with_one_line(tmp_path: Path) -> None:
     assert len(problem) == 1
     assert f"127.0.0.1:{port}" in problem[0]
     assert "in use" in problem[0]
+    assert not (tmp_path / "reef_alerts.db").exists()  # refused before any database was made

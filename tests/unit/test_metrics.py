@@ -17,7 +17,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from reef_alerts.application import CycleStats, WorkerStatistics
 from reef_alerts.application.cycle import WrittenChange
-from reef_alerts.entrypoints.metrics import MetricsServer, WorkerMetrics, notify_systemd
+from reef_alerts.entrypoints.metrics import (
+    MetricsServer,
+    SystemdWatchdog,
+    WorkerMetrics,
+    notify_systemd,
+)
 from reef_alerts.entrypoints.worker import Worker
 
 NOW = datetime(2026, 7, 14, 13, 0, tzinfo=UTC).timestamp()
@@ -80,6 +85,17 @@ def test_a_successful_cycle_is_counted_by_outcome_state_event_and_latency() -> N
     assert found[("reef_alerts_reading_to_event_seconds_bucket", (("le", "5.0"),))] == 1
     assert found[("reef_alerts_reading_to_event_seconds_bucket", (("le", "2.0"),))] == 0
     assert found[("reef_alerts_last_successful_cycle_timestamp_seconds", ())] == NOW
+
+
+def test_before_the_first_success_the_last_success_is_the_start() -> None:
+    wall = FakeWall()
+    metrics = WorkerMetrics(interval=30, wall=wall)
+    wall.now += 50
+
+    metrics.failed(seconds=1.0)
+
+    found = samples(metrics)[("reef_alerts_last_successful_cycle_timestamp_seconds", ())]
+    assert found == NOW  # so that time() - it is the worker's age, not 56 years
 
 
 def test_two_workers_in_one_process_keep_their_own_metrics() -> None:
@@ -150,6 +166,18 @@ def test_the_server_answers_metrics_and_a_health_that_flips_to_503_when_cycles_s
     assert elsewhere[0] == 404
 
 
+def test_the_server_listens_on_ipv6_too() -> None:
+    if not socket.has_ipv6:
+        pytest.fail("this machine has no IPv6 loopback")
+    server = MetricsServer(WorkerMetrics(30), "::1", 0)
+    try:
+        status, _ = get(f"http://[::1]:{server.port}/healthz")
+    finally:
+        server.close()
+
+    assert status == 200
+
+
 def test_a_port_in_use_is_refused_as_an_os_error() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -178,6 +206,44 @@ def test_the_worker_tells_its_observers_of_each_cycles_end() -> None:
     found = samples(metrics)
     assert found[("reef_alerts_cycles_total", (("outcome", "success"),))] == 1
     assert found[("reef_alerts_cycles_total", (("outcome", "failure"),))] == 1
+
+
+class Broken:
+    def succeeded(self, stats: CycleStats, seconds: float) -> None:
+        raise ValueError("a gauge went wrong")
+
+    def failed(self, seconds: float) -> None:
+        raise ValueError("a gauge went wrong")
+
+
+def test_an_observer_that_fails_is_logged_and_the_others_are_still_told(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    metrics = WorkerMetrics(30)
+    worker = Worker(
+        a_cycle, 30, LOG, WorkerStatistics(0.0), threading.Event(), observers=[Broken(), metrics]
+    )
+
+    stats = worker.run_once()
+
+    assert stats.triggered == 1
+    assert samples(metrics)[("reef_alerts_cycles_total", (("outcome", "success"),))] == 1
+    assert "Broken failed: ValueError: a gauge went wrong" in caplog.text
+
+
+def test_the_watchdog_is_petted_after_failed_cycles_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    address = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
+        systemd.bind(address)
+        monkeypatch.setenv("NOTIFY_SOCKET", address)
+        watchdog = SystemdWatchdog(LOG)
+
+        watchdog.failed(seconds=5.0)  # the database is down: the loop is alive all the same
+        watchdog.succeeded(a_cycle(), seconds=0.1)
+
+        assert [systemd.recv(100), systemd.recv(100)] == [b"WATCHDOG=1", b"WATCHDOG=1"]
 
 
 def test_systemd_is_told_through_its_notify_socket(

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import numpy
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
-from reef_alerts.domain import Alert, Operator
+from reef_alerts.domain import DEFAULT_TOLERANCE, Alert, Operator
 from reef_alerts.domain.trends import (
     NoTrend,
     Sample,
@@ -110,8 +110,7 @@ def test_nan_and_infinity_are_left_out_and_never_reach_a_result(start, values):
 
 @given(starts, gaps, st.lists(finite, min_size=61, max_size=61))
 def test_the_line_is_numpys_least_squares_line(start, between, values):
-    samples = list(zip(instants(start, between), values, strict=False))
-    assume(len(samples) >= 2)
+    samples = list(zip(instants(start, between), values, strict=False))  # two at least
     xs = [(at - start).total_seconds() for at, _ in samples]
     ys = [value for _, value in samples]
 
@@ -185,7 +184,9 @@ def test_a_ph_sliding_four_hundredths_an_hour_is_forecast_when_the_horizon_reach
     assert isinstance(within_six, TrendReading)
     forecast = within_six.forecast
     assert forecast is not None
-    assert abs(forecast.crossing_at - (EPOCH + timedelta(hours=4))) < timedelta(seconds=1)
+    # Where < starts to hold: 7.999, with the evaluator's tolerance of 0.001, 90 s after 8.0.
+    at = EPOCH + timedelta(hours=4, seconds=90)
+    assert abs(forecast.crossing_at - at) < timedelta(seconds=1)
     assert forecast.rate_per_hour == pytest.approx(-0.04)
     assert forecast.samples == 12
     assert forecast.predicted == pytest.approx(7.92)
@@ -199,7 +200,8 @@ def test_a_heater_stuck_on_is_forecast_and_too_fast():
     assert isinstance(found, TrendReading)
     assert found.value == pytest.approx(80.0)
     assert found.forecast is not None
-    assert abs(found.forecast.crossing_at - (EPOCH + timedelta(hours=1))) < timedelta(seconds=1)
+    at = EPOCH + timedelta(hours=1, seconds=1.8)  # 82.001, where > starts to hold
+    assert abs(found.forecast.crossing_at - at) < timedelta(seconds=0.1)
     assert found.too_fast == TooFast(pytest.approx(2.0), 1.5, 12)
 
 
@@ -276,6 +278,8 @@ def test_trend_options_outside_their_limits_are_refused(options, said):
     [
         ({"window": "1h"}, "window must be a duration"),
         ({"max_rate_per_hour": "fast"}, "max_rate_per_hour must be a number"),
+        ({"min_samples": 5.0}, "min_samples must be a whole number"),
+        ({"smoothing": "no"}, "smoothing"),
     ],
 )
 def test_trend_options_of_the_wrong_type_are_refused(options, said):
@@ -305,8 +309,42 @@ def test_a_rising_line_is_forecast_exactly_when_it_crosses_within_the_horizon(no
     found = read_trend(TOO_HOT, climbing, EPOCH, TrendOptions(horizon=horizon))
 
     assert isinstance(found, TrendReading)
-    hours_to_cross = (82.0 - now_value) / rate
+    hours_to_cross = (82.0 + DEFAULT_TOLERANCE - now_value) / rate  # where > starts to hold
     if abs(hours_to_cross * 3600 - horizon.total_seconds()) > 1:  # not on the edge
         assert (found.forecast is not None) == (hours_to_cross * 3600 < horizon.total_seconds())
     if found.forecast is not None:
         assert EPOCH <= found.forecast.crossing_at <= EPOCH + horizon + timedelta(seconds=1)
+
+
+def test_smoothing_needs_three_readings_at_least():
+    with pytest.raises(ValueError, match="smoothing needs min_samples of 3 or more"):
+        TrendOptions(min_samples=2, smoothing=True)
+
+
+@pytest.mark.parametrize(
+    ("operator", "edge"),
+    [(">", 82.0 + 0.01), (">=", 82.0 - 0.01), ("<", 82.0 - 0.01), ("<=", 82.0 + 0.01)],
+)
+def test_the_crossing_is_where_the_condition_starts_to_hold_with_the_tolerance(operator, edge):
+    rising = operator.startswith(">")
+    line = fit(
+        [(EPOCH, 80.0 if rising else 84.0), (EPOCH + timedelta(hours=1), 81.0 if rising else 83.0)]
+    )
+
+    assert line is not None
+    crossing = line.crossing(82.0, Operator(operator), tolerance=0.01)
+
+    assert crossing is not None
+    assert line.at(crossing) == pytest.approx(edge)
+
+
+def test_readings_too_large_to_fit_tell_no_trend():
+    huge = [(EPOCH - timedelta(minutes=5 * n), 1.7e308) for n in range(12)]
+    overflowing = [(EPOCH - timedelta(minutes=5 * n), -1e305 * n) for n in range(12)]
+    steep = [(EPOCH - timedelta(seconds=1), 0.0), (EPOCH, 1e305)]  # 3.6e308 an hour: no float
+    brief = TrendOptions(window=timedelta(seconds=2), min_samples=2, max_rate_per_hour=1.0)
+
+    too_large = NoTrend("the readings are too large to fit a trend to")
+    assert read_trend(TOO_HOT, huge, EPOCH, TrendOptions(smoothing=True)) == too_large
+    assert read_trend(TOO_HOT, overflowing, EPOCH, TrendOptions()) == too_large
+    assert read_trend(TOO_HOT, steep, EPOCH, brief) == too_large

@@ -52,14 +52,20 @@ class Line:
         """The line's value at `instant` (predict_linear)."""
         return self.level + self.slope * (instant - self.origin).total_seconds()
 
-    def crossing(self, threshold: float, operator: Operator) -> datetime | None:
-        """When the line reaches `threshold` moving in `operator`'s direction (up for > and >=,
-        down for < and <=); None when it moves the other way, is flat, the operator has no
+    def crossing(
+        self, threshold: float, operator: Operator, tolerance: float = 0.0
+    ) -> datetime | None:
+        """When the line comes to meet `operator threshold`, moving in the operator's direction
+        (up for > and >=, down for < and <=), at the edge where the condition begins to hold
+        with the evaluator's `tolerance` (> holds past threshold + tolerance, >= from
+        threshold - tolerance); None when it moves the other way, is flat, the operator has no
         direction (== and !=), or the instant is beyond what a datetime holds."""
         rising = operator in _RISING
         if not (rising or operator in _FALLING) or self.slope == 0 or (self.slope > 0) != rising:
             return None
-        seconds = (threshold - self.level) / self.slope
+        strict = operator in (Operator.GT, Operator.LT)
+        edge = threshold + (tolerance if strict == rising else -tolerance)
+        seconds = (edge - self.level) / self.slope
         try:
             return self.origin + timedelta(seconds=seconds)
         except OverflowError:
@@ -121,7 +127,9 @@ def _positive_duration(_instance: object, attribute: attrs.Attribute[Any], value
 
 
 def _min_samples(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= 10_000:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{attribute.name} must be a whole number, got {quoted(value)}")
+    if not 2 <= value <= 10_000:
         raise ValueError(f"{attribute.name} must be a whole number from 2 to 10,000, got {value!r}")
 
 
@@ -145,8 +153,15 @@ class TrendOptions:
     """How far ahead a forecast looks."""
     max_rate_per_hour: float | None = attrs.field(default=None, validator=_rate)
     """A rate of change beyond this, in the alert's direction, opens a rate event; None: off."""
-    smoothing: bool = False
-    """Judge the threshold on the window's median instead of the newest reading."""
+    smoothing: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    """Judge the threshold on the window's median instead of the newest reading: with
+    `min_samples` 3 at least, so that one reading can never be half the window."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.smoothing and self.min_samples < 3:
+            raise ValueError(
+                "smoothing needs min_samples of 3 or more: of two readings, one moves the median"
+            )
 
 
 @attrs.frozen
@@ -208,20 +223,23 @@ def read_trend(
             f"{len(window)} readings in the last {described}, fewer than the "
             f"{options.min_samples} a trend needs"
         )
+    span = window[-1][0] - window[0][0]
+    if span * 2 < options.window:
+        return NoTrend(
+            f"the readings span {format_duration(span)}, less than half the {described} window"
+        )
     line = fit(window)
-    if line is None or line.span * 2 < options.window:
-        spread = format_duration(line.span) if line is not None else "0s"
-        return NoTrend(f"the readings span {spread}, less than half the {described} window")
     newest = window[-1][1]
     value = window_median([v for _, v in window]) if options.smoothing else newest
-    assert value is not None  # finite samples have a finite median
+    if line is None or value is None or not math.isfinite(line.rate_per_hour):
+        return NoTrend("the readings are too large to fit a trend to")
     operator, threshold = alert.operator, alert.threshold
     forecast = None
     predicted = line.at(now + options.horizon)
     if not operator.holds(value, threshold, tolerance) and operator.holds(
         predicted, threshold, tolerance
     ):
-        crossing = line.crossing(threshold, operator)
+        crossing = line.crossing(threshold, operator, tolerance)
         if crossing is not None:
             forecast = Forecast(max(crossing, now), line.rate_per_hour, line.samples, predicted)
     too_fast = None

@@ -229,6 +229,10 @@ def run(
     settings = _settings()
     if metrics_port is not None and (dry_run or once or config_check):
         _fail("--metrics-port is for a worker that keeps running, not one cycle or a check", code=2)
+    if metrics_port is None and metrics_address != "127.0.0.1":
+        _fail("--metrics-address needs --metrics-port", code=2)
+    if not metrics_address.strip():
+        _fail("--metrics-address: give an address, such as 127.0.0.1 or 0.0.0.0", code=2)
     if partitions > 1 and settings.backend != "postgresql":
         _fail(
             f"--partitions {partitions} needs PostgreSQL: SQLite takes one writer at a time, "
@@ -255,6 +259,13 @@ def run(
             )
         raise typer.Exit(0 if report.can_run else 1)
 
+    # The port before the database: a port in use is refused before anything is created.
+    observers: list[CycleObserver] = []
+    server = (
+        None
+        if metrics_port is None
+        else _serve_metrics(interval, metrics_address, metrics_port, observers, log, engine)
+    )
     try:
         report = verify_database(engine, settings, log, required=single)
         # A dry run writes nothing, so it takes no partition: it looks at every alert.
@@ -262,30 +273,16 @@ def run(
             None if dry_run else coordinator_for(container, settings, report, partitions, log)
         )
     except StartupError:  # logged, on one line
+        if server is not None:
+            server.close()
         raise typer.Exit(1) from None
     if report.generation is not None:
         container.adapters.tables.override(tables_for(report.generation))
     statistics = WorkerStatistics(started_at=time.monotonic())
     stop = threading.Event()
-    observers: list[CycleObserver] = []
-    server = None
-    if metrics_port is not None:
-        metrics = WorkerMetrics(interval)
-        try:
-            server = MetricsServer(metrics, metrics_address, metrics_port)
-        except OSError as error:
-            log.error(
-                "Cannot serve metrics on %s:%d: %s",
-                metrics_address,
-                metrics_port,
-                error.strerror or error,
-            )
-            engine.dispose()
-            raise typer.Exit(1) from None
-        log.info("Serving metrics on http://%s:%d/metrics", metrics_address, server.port)
-        observers.append(metrics)
     if not single and "WATCHDOG_USEC" in os.environ:
         observers.append(SystemdWatchdog(log))
+        _check_watchdog(int(os.environ["WATCHDOG_USEC"]) / 1e6, interval, log)
     worker = Worker(
         container.use_cases.run_cycle(coordinator=coordinator, dry_run=dry_run),
         interval,
@@ -312,11 +309,48 @@ def run(
                 _run_until_stopped(worker)
     finally:
         restore()
+        if not single:
+            notify_systemd("STOPPING=1", log)
         if server is not None:
             server.close()
         if coordinator is not None:
             release_leases(coordinator, log, settings)
         engine.dispose()
+
+
+def _serve_metrics(
+    interval: float,
+    address: str,
+    port: int,
+    observers: list[CycleObserver],
+    log: logging.Logger,
+    engine: Engine,
+) -> MetricsServer:
+    """/metrics and /healthz on `address:port`, the metrics added to `observers`; a port that
+    cannot be had ends the command with one line."""
+    metrics = WorkerMetrics(interval)
+    shown = f"[{address}]" if ":" in address else address
+    try:
+        server = MetricsServer(metrics, address, port)
+    except OSError as error:
+        log.error("Cannot serve metrics on %s:%d: %s", shown, port, error.strerror or error)
+        engine.dispose()
+        raise typer.Exit(1) from None
+    log.info("Serving metrics on http://%s:%d/metrics", shown, server.port)
+    observers.append(metrics)
+    return server
+
+
+def _check_watchdog(seconds: float, interval: float, log: logging.Logger) -> None:
+    """Say so where systemd's watchdog would kill a worker between two healthy cycles."""
+    if seconds < 2 * interval:
+        log.warning(
+            "systemd's watchdog (WatchdogSec=%gs) is shorter than two intervals (%gs): a cycle "
+            "that waits out the interval may get the worker killed; set WatchdogSec to three "
+            "intervals",
+            seconds,
+            2 * interval,
+        )
 
 
 def _run_once(worker: Worker, *, dry_run: bool) -> None:
@@ -419,6 +453,7 @@ def alerts(
     """List every alert with its options and its state as the worker last found it: ok,
     pending (since when its condition holds), firing, no_data (its device is silent), skipped
     (and why, since when), error (its rows cannot be read), disabled."""
+    state = None if state is None else [s.strip().lower().replace("-", "_") for s in state]
     unknown = sorted(set(state or ()) - set(STATES))
     if unknown:
         _fail(f"unknown state {', '.join(unknown)}; the states are {', '.join(STATES)}", code=2)

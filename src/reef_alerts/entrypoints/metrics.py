@@ -76,9 +76,11 @@ class WorkerMetrics:
         )
         self._last_success_gauge = Gauge(
             "reef_alerts_last_successful_cycle_timestamp_seconds",
-            "When the last successful cycle committed, in seconds since the epoch.",
+            "When the last successful cycle committed, in seconds since the epoch; before the "
+            "first, when the worker started.",
             registry=self.registry,
         )
+        self._last_success_gauge.set(self._started)
         # Every series from the start, at 0, so that rate() and absent() see them.
         for outcome in ("success", "failure"):
             self._cycles.labels(outcome)
@@ -130,8 +132,9 @@ class MetricsServer:
     def __init__(self, metrics: WorkerMetrics, address: str, port: int) -> None:
         self._metrics = metrics
         self._exposition = make_wsgi_app(metrics.registry)
+        server_class = _ThreadingServer6 if ":" in address else _ThreadingServer
         self._server = make_server(
-            address, port, self._app, server_class=_ThreadingServer, handler_class=_QuietHandler
+            address, port, self._app, server_class=server_class, handler_class=_QuietHandler
         )
         self.port = self._server.server_port
         self._thread = threading.Thread(
@@ -162,16 +165,24 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
+class _ThreadingServer6(_ThreadingServer):
+    address_family = socket.AF_INET6
+
+
 class _QuietHandler(WSGIRequestHandler):
-    """No access log on stderr: the worker's log is for the worker."""
+    """No access log on stderr: the worker's log is for the worker. A client that holds a
+    connection open without a word is dropped after `timeout` seconds."""
+
+    timeout = 10
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
 class SystemdWatchdog:
-    """Pets systemd's watchdog after every successful cycle, so that a unit with WatchdogSec
-    (HEALTHY_INTERVALS intervals) is restarted when cycles stop succeeding."""
+    """Pets systemd's watchdog at the end of every cycle, successful or not: the watchdog says
+    the loop is alive (a worker stuck in a cycle is restarted); whether cycles succeed is
+    /healthz's to say, since a worker waiting out a database outage must not be killed."""
 
     def __init__(self, log: logging.Logger) -> None:
         self._log = log
@@ -180,12 +191,16 @@ class SystemdWatchdog:
         notify_systemd("WATCHDOG=1", self._log)
 
     def failed(self, seconds: float) -> None:
-        pass
+        notify_systemd("WATCHDOG=1", self._log)
+
+
+_warned_notify = threading.Event()
 
 
 def notify_systemd(message: str, log: logging.Logger | None = None) -> bool:
     """Send `message` (READY=1, WATCHDOG=1, STOPPING=1) to systemd where it asked for them
-    ($NOTIFY_SOCKET, a unit of Type=notify); False where it did not or could not be told."""
+    ($NOTIFY_SOCKET, a unit of Type=notify); False where it did not or could not be told (said
+    once in `log`)."""
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
         return False
@@ -196,7 +211,8 @@ def notify_systemd(message: str, log: logging.Logger | None = None) -> bool:
             sock.connect(address)
             sock.sendall(message.encode())
     except OSError as error:
-        if log is not None:
+        if log is not None and not _warned_notify.is_set():
+            _warned_notify.set()
             log.warning("Could not notify systemd (%s): %s", message, error)
         return False
     return True

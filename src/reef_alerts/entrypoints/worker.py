@@ -176,8 +176,7 @@ class Worker:
         except Exception as error:
             failed_at = self._monotonic()
             self._statistics.record_failure(failed_at)
-            for observer in self._observers:
-                observer.failed(failed_at - started)
+            self._tell(lambda observer: observer.failed(failed_at - started))
             if self._cancelled:
                 self._log.info("Evaluation cycle %d was cancelled and rolled back", number)
             else:
@@ -190,12 +189,21 @@ class Worker:
             self._idle.set()
         finished = self._monotonic()
         self._statistics.record(stats, started, finished)
-        for observer in self._observers:
-            observer.succeeded(stats, finished - started)
+        self._tell(lambda observer: observer.succeeded(stats, finished - started))
         self._log.info(
             "Evaluation cycle completed in %.2fs: %s", finished - started, stats.as_dict()
         )
         return stats
+
+    def _tell(self, news: Callable[[CycleObserver], None]) -> None:
+        """Tell every observer, each whatever another did: one that fails is logged."""
+        for observer in self._observers:
+            try:
+                news(observer)
+            except Exception as error:  # noqa: BLE001 - an observer must not stop the worker
+                self._log.error(
+                    "%s failed: %s", type(observer).__name__, describe_error(error, self._secrets)
+                )
 
 
 def describe_error(error: BaseException, secrets: Iterable[str] = ()) -> str:
