@@ -399,7 +399,7 @@ class RunCycle:
                     event.alert_id,
                     event.current_value,
                     trigger.reason,
-                    _reading_at(event),
+                    trigger.reading_at,
                 )
             )
             if self._dry_run:
@@ -464,9 +464,3 @@ def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while batch := list(itertools.islice(iterator, size)):
         yield batch
-
-
-def _reading_at(event: AlertEvent) -> datetime | None:
-    """When the reading that opened a threshold event was taken, from its metadata."""
-    stamp = event.metadata.get("reading_timestamp")
-    return datetime.fromisoformat(stamp) if isinstance(stamp, str) else None

@@ -68,6 +68,8 @@ class Trigger:
 
     event: AlertEvent
     reason: str
+    reading_at: datetime | None = None
+    """When the reading that opened it was taken."""
 
 
 @attrs.frozen
@@ -231,7 +233,7 @@ class Evaluator:
         if since is not None:
             event.metadata["condition_since"] = since.isoformat()
         condition = f"{value} {alert.operator.value} {alert.threshold}"
-        return Trigger(event, f"Threshold exceeded: {condition}")
+        return Trigger(event, f"Threshold exceeded: {condition}", measured.timestamp)
 
     def resolve(self, alert: Alert, value: float, margin: float = 0.0) -> Resolve:
         """Resolve `alert`'s threshold event: `value` is back, by `margin` at least."""

@@ -113,6 +113,11 @@ def make_router(
     async def offload(replay: Callable[..., Preview], *args: Any) -> Preview:
         return await anyio.to_thread.run_sync(replay, *args, limiter=limiter)
 
+    async def previewing(session: AsyncSession) -> AsyncPreviewAlert:
+        """The use case on this request's session."""
+        reader = AsyncSqlHistoryReader(session, await catalogues.of(session))
+        return AsyncPreviewAlert(reader, previews, offload)
+
     @router.post(
         "/alerts/preview",
         response_model=PreviewOut,
@@ -125,8 +130,7 @@ def make_router(
         options tried differ. Writes nothing."""
         span = _span(body.range, now(), step)
         with _problems(catalogues, session):
-            reader = AsyncSqlHistoryReader(session, await catalogues.of(session))
-            use = AsyncPreviewAlert(reader, previews, offload)
+            use = await previewing(session)
             preview = await use.draft(body.alert.to_domain(), body.options.changes(), span)
         return JSONResponse(preview_json(preview))
 
@@ -145,8 +149,7 @@ def make_router(
         body = body or StoredPreviewIn()
         span = _span(body.range, now(), step)
         with _problems(catalogues, session):
-            reader = AsyncSqlHistoryReader(session, await catalogues.of(session))
-            use = AsyncPreviewAlert(reader, previews, offload)
+            use = await previewing(session)
             preview = await use.stored(alert_id, body.changes(), span)
         # The wire format is written once, for the CLI's --json too; PreviewOut describes it,
         # and the tests hold the two together (ADR 19).
