@@ -7,7 +7,7 @@ copy of the tables from `with` until `commit()`, so leaving the block uncommitte
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
@@ -29,6 +29,8 @@ from reef_alerts.ports import (
     StatusChange,
     StoredAlert,
     StoredRule,
+    StoredTrend,
+    TrendStateChange,
 )
 
 T0 = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
@@ -92,6 +94,10 @@ class Tables:
     """The rules table: alerts' options."""
     states: dict[int, datetime] = attrs.Factory(dict)
     """The state table: when each pending alert's condition began to hold."""
+    trend_rules: dict[int, StoredTrend] = attrs.Factory(dict)
+    """The trend rules table: trend alerts' options."""
+    trend_states: dict[int, tuple[datetime | None, datetime | None]] = attrs.Factory(dict)
+    """The trend state table: (forecast_since, rate_since) by alert."""
 
     def copy(self) -> Tables:
         # copying the dicts is a full snapshot because no row is ever mutated
@@ -105,6 +111,28 @@ class Tables:
             dict(self.reasons),
             dict(self.rules),
             dict(self.states),
+            dict(self.trend_rules),
+            dict(self.trend_states),
+        )
+
+    def remember_trend(self, change: TrendStateChange) -> None:
+        """Set or clear an alert's trend state, as the trend state table's writes do."""
+        if change.forecast_since is None and change.rate_since is None:
+            self.trend_states.pop(change.alert_id, None)
+        elif change.alert_id in self.alerts:
+            self.trend_states[change.alert_id] = (change.forecast_since, change.rate_since)
+
+    def window(self, device_id: int, since: datetime, until: datetime) -> list[Reading]:
+        """A device's timestamped readings in (since, until], oldest first."""
+        return sorted(
+            (
+                r
+                for r in self.readings.values()
+                if r.device_id == device_id
+                and r.timestamp is not None
+                and since < r.timestamp <= until
+            ),
+            key=lambda r: (r.timestamp, r.id),
         )
 
     def remember(self, change: StateChange) -> None:
@@ -213,9 +241,26 @@ class InMemoryStore:
         else:
             self._committed.rules[alert_id] = rule
 
+    def set_trend_rule(self, alert_id: int, trend: StoredTrend | None) -> None:
+        """Give a trend alert trend options, or take them away (None)."""
+        if trend is None:
+            self._committed.trend_rules.pop(alert_id, None)
+        else:
+            self._committed.trend_rules[alert_id] = trend
+
+    def trend_states(self) -> Mapping[int, tuple[datetime | None, datetime | None]]:
+        return dict(self._committed.trend_states)
+
     def remove_alert(self, alert_id: int) -> None:
         """Delete an alert, and with it its rules and state rows, as the foreign keys do."""
-        for table in (self._committed.alerts, self._committed.rules, self._committed.states):
+        committed = self._committed
+        for table in (
+            committed.alerts,
+            committed.rules,
+            committed.states,
+            committed.trend_rules,
+            committed.trend_states,
+        ):
             table.pop(alert_id, None)
 
     def remember_pending(self, alert_id: int, since: datetime) -> None:
@@ -265,9 +310,17 @@ class FakeSnapshotReader:
     """SnapshotReader over the transaction's tables."""
 
     remembers = True
+    trends = True
 
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
+
+    def windows(
+        self, since: Mapping[int, datetime], until: datetime
+    ) -> Mapping[int, Sequence[Reading]]:
+        tables = self._uow.tables()
+        found = {device: tables.window(device, start, until) for device, start in since.items()}
+        return {device: readings for device, readings in found.items() if readings}
 
     def enabled_alerts(self, shard: Shard = WHOLE) -> list[AlertSnapshot]:
         tables = self._uow.tables()
@@ -279,6 +332,9 @@ class FakeSnapshotReader:
                 continue
             open_event = tables.open_event_of(row.id)
             no_data_event = tables.open_event_of(row.id, EventKind.NO_DATA)
+            forecast = tables.open_event_of(row.id, EventKind.FORECAST)
+            rate = tables.open_event_of(row.id, EventKind.RATE)
+            forecast_since, rate_since = tables.trend_states.get(row.id, (None, None))
             snapshots.append(
                 AlertSnapshot(
                     alert=StoredAlert(
@@ -297,6 +353,11 @@ class FakeSnapshotReader:
                     no_data_event_id=None if no_data_event is None else no_data_event.id,
                     rule=tables.rules.get(row.id),
                     pending_since=tables.states.get(row.id),
+                    forecast_event_id=None if forecast is None else forecast.id,
+                    rate_event_id=None if rate is None else rate.id,
+                    trend=tables.trend_rules.get(row.id),
+                    forecast_since=forecast_since,
+                    rate_since=rate_since,
                 )
             )
         return snapshots
@@ -327,6 +388,8 @@ class FakeEventWriter:
             tables.record(change)
         for state in changes.states:
             tables.remember(state)
+        for trend_state in changes.trend_states:
+            tables.remember_trend(trend_state)
 
     def flush(self) -> AppliedChanges:
         applied = AppliedChanges(frozenset(self._opened), frozenset(self._resolved))

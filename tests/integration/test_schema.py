@@ -100,6 +100,8 @@ def test_upgrade_leaves_the_app_tables_of_an_existing_database_as_they_were(
         "reef_alerts_alert_status",
         "reef_alerts_rules",
         "reef_alerts_alert_state",
+        "reef_alerts_trend_rules",
+        "reef_alerts_trend_state",
     }
     assert schema.check(engine).generation is generation
 

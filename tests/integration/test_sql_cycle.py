@@ -7,7 +7,8 @@ import logging
 import math
 import threading
 import time
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, event, text
@@ -23,6 +24,7 @@ from reef_alerts.adapters.snapshot_queries import (
     RULE_COLUMNS,
     SNAPSHOT_COLUMNS,
     STATUS_COLUMNS,
+    TREND_COLUMNS,
     alerts_query,
     snapshot_query,
     watched_devices_query,
@@ -31,7 +33,7 @@ from reef_alerts.adapters.snapshots import SnapshotBatches, SqlSnapshotReader
 from reef_alerts.adapters.tables import CURRENT, LEGACY, Generation, SharedTables
 from reef_alerts.adapters.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
 from reef_alerts.application import RunCycle
-from reef_alerts.domain import AlertEvent, EvaluationPolicy, Operator, Resolution
+from reef_alerts.domain import AlertEvent, EvaluationPolicy, Operator, Reading, Resolution
 from reef_alerts.ports import (
     WHOLE,
     AlertSnapshot,
@@ -211,6 +213,15 @@ class _BlindSnapshots:
     @property
     def remembers(self) -> bool:
         return self._inner.remembers
+
+    @property
+    def trends(self) -> bool:
+        return self._inner.trends
+
+    def windows(
+        self, since: Mapping[int, datetime], until: datetime
+    ) -> Mapping[int, Sequence[Reading]]:
+        return self._inner.windows(since, until)
 
     def enabled_alerts(self, shard: Shard = WHOLE) -> list[AlertSnapshot]:
         return [s._replace(open_event_id=None) for s in self._inner.enabled_alerts(shard)]
@@ -702,10 +713,11 @@ def test_the_snapshot_queries_select_the_columns_in_the_order_they_are_unpacked(
         *EVENT_COLUMNS,
         *STATUS_COLUMNS,
         *RULE_COLUMNS,
+        *TREND_COLUMNS,
     )
-    for statuses, rules in itertools.product((True, False), repeat=2):
-        # without the status or the rule tables, NULLs in their place
-        query = snapshot_query(tables, shard, statuses=statuses, rules=rules)
+    for statuses, rules, trends in itertools.product((True, False), repeat=3):
+        # without the status, the rule or the trend tables, NULLs in their place
+        query = snapshot_query(tables, shard, statuses=statuses, rules=rules, trends=trends)
         assert tuple(query.selected_columns.keys()) == SNAPSHOT_COLUMNS
 
 

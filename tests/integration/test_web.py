@@ -195,18 +195,23 @@ class TestPreview:
         assert found.compared.options.pending_seconds == 0  # the defaults alone
         assert found.compared.timeline.counts.events > found.timeline.counts.events
 
-    def test_a_trend_flag_is_accepted_and_said_not_to_be_replayed_yet(
+    def test_a_trend_draft_is_replayed_with_its_forecast_event(
         self, engine: Engine, client: TestClient
     ) -> None:
         a_hovering_heater(engine)
-        draft = {"device_id": 1, "metric": "temperature", "operator": ">", "threshold_value": 82}
+        add_device(engine, 2, "Display Tank Heater")
+        for minute in range(120):  # warming 1.8 °F an hour, past 82 at 100 minutes
+            add_reading(engine, 2, 79.0 + 0.03 * minute, age=timedelta(minutes=119 - minute))
+        draft = {"device_id": 2, "metric": "temperature", "operator": ">", "threshold_value": 82}
 
         response = client.post(
             "/api/alerts/preview", json={"alert": {**draft, "trend_enabled": True}, "range": RANGE}
         )
 
-        assert response.status_code == 200, response.text
-        assert any("trend" in w for w in response.json()["timeline"]["warnings"])
+        found = answered(response, PreviewOut)
+        forecast, threshold = found.timeline.events
+        assert (forecast.kind, threshold.kind) == ("forecast", "threshold")
+        assert forecast.opened_at < threshold.opened_at == forecast.resolved_at
 
 
 def test_httpx_async_client_previews_a_draft_on_the_event_loop(engine: Engine) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import attrs
 import pytest
@@ -23,9 +23,10 @@ from reef_alerts.domain import (
     Reading,
     RuleOptions,
     Timeline,
+    TrendOptions,
     backtest,
 )
-from reef_alerts.ports import StoredRule
+from reef_alerts.ports import StoredRule, StoredTrend
 from tests.fakes import T0, AlertRow, FakeClock, InMemoryStore
 
 HEATER = Device(1, "Frag Tank Heater", "heater", "°F")
@@ -108,6 +109,36 @@ def test_a_backtest_refuses_a_step_that_goes_nowhere():
         backtest(TOO_HOT, HEATER, [], T0, T0, timedelta(0))
 
 
+def live_events(
+    store: InMemoryStore, clock: FakeClock, readings: list[Reading], end: datetime
+) -> list[tuple[object, ...]]:
+    """The events a live worker leaves in `store`, cycling every STEP from the clock's instant
+    to `end`, each reading stored once its timestamp has come."""
+    cycle = RunCycle(store.unit_of_work, clock, EvaluationPolicy(), logging.getLogger("bt"))
+    waiting = iter(readings)
+    upcoming = next(waiting, None)
+    while clock.now() <= end:
+        while upcoming is not None and upcoming.timestamp is not None:
+            if upcoming.timestamp > clock.now():
+                break
+            store.add_reading(upcoming)
+            upcoming = next(waiting, None)
+        cycle()
+        clock.advance(STEP)
+    return sorted(
+        (e.kind.value, e.triggered_at, e.current_value, e.resolved_at, e.resolution_value)
+        for e in store.events().values()
+    )
+
+
+def replayed_events(timeline: Timeline) -> list[tuple[object, ...]]:
+    """A timeline's events as live_events tells the live worker's."""
+    return sorted(
+        (e.kind.value, e.opened_at, e.value, e.resolved_at, e.resolution_value)
+        for e in timeline.events
+    )
+
+
 values = st.floats(min_value=80.0, max_value=84.0) | st.just(82.0)
 histories = st.lists(
     st.tuples(st.integers(min_value=10, max_value=400), values),  # seconds to the next reading
@@ -142,26 +173,75 @@ def test_a_backtest_makes_the_events_the_live_cycle_makes_from_the_same_readings
             0.0 if options.no_data_after is None else options.no_data_after.total_seconds(),
         ),
     )
-    cycle = RunCycle(store.unit_of_work, clock, EvaluationPolicy(), logging.getLogger("bt"))
-    pending = iter(readings)
-    upcoming = next(pending, None)
-    while clock.now() <= end:
-        while upcoming is not None and upcoming.timestamp <= clock.now():
-            store.add_reading(upcoming)
-            upcoming = next(pending, None)
-        cycle()
-        clock.advance(STEP)
-
-    live = sorted(
-        (e.kind.value, e.triggered_at, e.current_value, e.resolved_at, e.resolution_value)
-        for e in store.events().values()
-    )
-    replayed = sorted(
-        (e.kind.value, e.opened_at, e.value, e.resolved_at, e.resolution_value)
-        for e in timeline.events
-    )
-    assert replayed == live
+    assert replayed_events(timeline) == live_events(store, clock, readings, end)
     assert_segments_tile(timeline)
+
+
+walks = st.lists(
+    st.tuples(st.integers(min_value=20, max_value=240), st.floats(min_value=-0.4, max_value=0.4)),
+    max_size=50,
+)
+trend_sets = st.builds(
+    TrendOptions,
+    window=st.sampled_from([10, 20]).map(lambda m: timedelta(minutes=m)),
+    min_samples=st.sampled_from([3, 5]),
+    horizon=st.sampled_from([10, 60]).map(lambda m: timedelta(minutes=m)),
+    max_rate_per_hour=st.none() | st.just(2.0),
+    smoothing=st.booleans(),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(walks, trend_sets, st.sampled_from([0, 120]), st.sampled_from([0.0, 0.3]))
+def test_a_backtest_of_a_trend_alert_makes_the_events_the_live_cycle_makes(
+    walk, trend, pending, margin
+):
+    readings, at, value = [], T0, 81.0
+    for n, (gap, change) in enumerate(walk, start=1):
+        at, value = at + timedelta(seconds=gap), value + change
+        readings.append(Reading(n, 1, at, value=value))
+    end = at + timedelta(minutes=10)
+    alert = attrs.evolve(TOO_HOT, trend_enabled=True)
+    options = RuleOptions(timedelta(seconds=pending), margin, trend=trend)
+    timeline = backtest(alert, HEATER, readings, T0, end, STEP, options)
+
+    store, clock = InMemoryStore(), FakeClock(T0)
+    store.add_device(HEATER)
+    store.add_alert(AlertRow(7, 1, "temperature", ">", 82.0, trend_enabled=True))
+    store.set_rule(7, StoredRule(float(pending), margin, None))
+    store.set_trend_rule(
+        7,
+        StoredTrend(
+            trend.window.total_seconds(),
+            trend.min_samples,
+            trend.horizon.total_seconds(),
+            trend.max_rate_per_hour,
+            trend.smoothing,
+        ),
+    )
+    assert replayed_events(timeline) == live_events(store, clock, readings, end)
+    assert_segments_tile(timeline)
+
+
+def test_a_backtest_of_a_trend_alert_opens_its_forecast_before_its_threshold_event():
+    readings = [
+        Reading(n, 1, T0 + n * timedelta(minutes=2), value=80.0 + n * 0.05) for n in range(60)
+    ]
+    alert = attrs.evolve(TOO_HOT, trend_enabled=True)
+    timeline = backtest(
+        alert,
+        HEATER,
+        readings,
+        T0,
+        T0 + timedelta(hours=2),
+        STEP,
+        RuleOptions(trend=TrendOptions(window=timedelta(minutes=30))),
+    )
+    forecast = [e for e in timeline.events if e.kind is EventKind.FORECAST]
+    (threshold,) = timeline.threshold_events
+    assert len(forecast) == 1
+    assert forecast[0].opened_at < threshold.opened_at
+    assert forecast[0].resolved_at == threshold.opened_at
 
 
 def test_the_event_of_a_pending_condition_says_when_it_began():

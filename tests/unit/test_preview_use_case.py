@@ -28,7 +28,7 @@ from reef_alerts.domain import (
     InvalidAlertError,
     Reading,
 )
-from reef_alerts.ports import History, StoredAlert, StoredRule
+from reef_alerts.ports import FoundAlert, History, StoredAlert, StoredRule
 from tests.fakes import T0
 
 HEATER = Device(1, "Frag Tank Heater", "heater", "°F")
@@ -48,8 +48,9 @@ class InMemoryHistory:
         ]
         self.reads: list[tuple[datetime, datetime]] = []
 
-    def alert(self, alert_id: int) -> tuple[StoredAlert, StoredRule | None] | None:
-        return self.alerts.get(alert_id)
+    def alert(self, alert_id: int) -> FoundAlert | None:
+        found = self.alerts.get(alert_id)
+        return None if found is None else FoundAlert(*found)
 
     def device(self, device_id: int) -> Device | None:
         return HEATER if device_id == HEATER.id else None
@@ -66,7 +67,7 @@ class Awaited:
     def __init__(self, history: InMemoryHistory) -> None:
         self._history = history
 
-    async def alert(self, alert_id: int) -> tuple[StoredAlert, StoredRule | None] | None:
+    async def alert(self, alert_id: int) -> FoundAlert | None:
         return self._history.alert(alert_id)
 
     async def device(self, device_id: int) -> Device | None:

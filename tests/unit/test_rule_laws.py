@@ -30,7 +30,7 @@ from reef_alerts.domain import (
     evaluate,
     step,
 )
-from reef_alerts.domain.rules import PENDING_GAP
+from reef_alerts.domain.evaluation import PENDING_GAP
 from tests.fakes import T0
 
 THRESHOLD = 82.0

@@ -42,6 +42,7 @@ from reef_alerts.adapters.tables import (
     SharedTables,
     alert_state,
     alert_status,
+    trend_state,
 )
 from reef_alerts.domain import AlertEvent, Resolution
 from reef_alerts.ports import AppliedChanges, EventChanges, StatusChange
@@ -101,6 +102,9 @@ class SqliteEventWriter:
         else:
             _STATUSES.write_sqlite(self._connection, statuses)
         _STATES.write_sqlite(self._connection, [c for changes in pending for c in changes.states])
+        _TREND_STATES.write_sqlite(
+            self._connection, [c for changes in pending for c in changes.trend_states]
+        )
         # No other writer can have opened or closed these events since the cycle's read (see
         # above), so everything decided was written.
         return AppliedChanges(
@@ -205,6 +209,7 @@ class PostgresEventWriter:
         for table, rows in (
             (_STATUSES, [encoded.statuses for encoded in pending]),
             (_STATES, [encoded.states for encoded in pending]),
+            (_TREND_STATES, [encoded.trend_states for encoded in pending]),
         ):
             table.write_postgres(self._connection, rows)
         return AppliedChanges(inserted, closed)
@@ -312,6 +317,7 @@ class _Encoded:
     resolved: str | None
     statuses: _KeptRows = None
     states: _KeptRows = None
+    trend_states: _KeptRows = None
 
     @classmethod
     def of(cls, changes: EventChanges, tables: SharedTables) -> _Encoded:
@@ -322,6 +328,7 @@ class _Encoded:
             else None,
             _STATUSES.encode(changes.statuses),
             _STATES.encode(changes.states),
+            _TREND_STATES.encode(changes.trend_states),
         )
 
 
@@ -342,8 +349,8 @@ class _PerAlertTable:
     """
 
     table: Table
-    key: str
-    """The field that is None in a change that removes the alert's row."""
+    keys: tuple[str, ...]
+    """The fields that are all None in a change that removes the alert's row."""
 
     @functools.cached_property
     def columns(self) -> tuple[str, ...]:
@@ -375,8 +382,12 @@ class _PerAlertTable:
             )
 
     def _split(self, changes: Sequence[Any]) -> tuple[list[Any], list[Any]]:
-        set_ = [change for change in changes if getattr(change, self.key) is not None]
-        return set_, [change for change in changes if getattr(change, self.key) is None]
+        set_: list[Any] = []
+        removed: list[Any] = []
+        for change in changes:
+            kept = any(getattr(change, key) is not None for key in self.keys)
+            (set_ if kept else removed).append(change)
+        return set_, removed
 
     def _row(self, change: Any, *, iso: bool = False) -> dict[str, Any]:
         row = {name: getattr(change, name) for name in self.columns}
@@ -416,8 +427,9 @@ class _PerAlertTable:
         )
 
 
-_STATUSES = _PerAlertTable(alert_status, "state")
-_STATES = _PerAlertTable(alert_state, "pending_since")
+_STATUSES = _PerAlertTable(alert_status, ("state",))
+_STATES = _PerAlertTable(alert_state, ("pending_since",))
+_TREND_STATES = _PerAlertTable(trend_state, ("forecast_since", "rate_since"))
 
 
 def _joined_arrays(arrays: list[str | None]) -> str | None:

@@ -14,6 +14,7 @@ from reef_alerts.adapters.tables import (
     SharedTables,
     alert_status,
     has_alert_tables,
+    has_trend_tables,
 )
 from reef_alerts.ports import RecordedStatus, StatusChange
 
@@ -28,6 +29,9 @@ class Looked(NamedTuple):
     event per alert and kind (ADR 15)."""
     index_looked_up: bool
     """The one-open-event index was looked for just now: the unit of work needs not again."""
+    trend_tables: bool = False
+    """Trend alerts can be judged on their trend: the rule tables exist, and the trend rules
+    and state tables too (issue 13)."""
 
 
 class WorkerFacts:
@@ -55,6 +59,7 @@ class WorkerFacts:
         self._index_warned = False
         self._status_table = False
         self._rule_tables = False
+        self._trend_tables = False
         self._statuses: dict[int, RecordedStatus] = {}
 
     def tables(self, connection: Connection) -> SharedTables:
@@ -80,7 +85,7 @@ class WorkerFacts:
         one catalogue query (and one for the index, once the rule tables are there) unless
         already found."""
         looked_up_index = False
-        if not (self._status_table and self._rule_tables):
+        if not (self._status_table and self._rule_tables and self._trend_tables):
             names = set(inspect(connection).get_table_names())
             if alert_status.name in names and not self._status_table:
                 self._status_table = True
@@ -90,7 +95,8 @@ class WorkerFacts:
                     self._found_index(open_event_index(connection))
                     looked_up_index = True
                 self._rule_tables = self._index == OPEN_EVENT_INDEX
-        return Looked(self._status_table, self._rule_tables, looked_up_index)
+            self._trend_tables = self._rule_tables and has_trend_tables(names)
+        return Looked(self._status_table, self._rule_tables, looked_up_index, self._trend_tables)
 
     @property
     def index(self) -> str | None:

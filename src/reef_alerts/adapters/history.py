@@ -29,10 +29,10 @@ from reef_alerts.adapters.snapshot_queries import (
     newest_reading,
     reading_columns,
 )
-from reef_alerts.adapters.tables import SharedTables, rules
+from reef_alerts.adapters.tables import SharedTables, rules, trend_rules
 from reef_alerts.domain import Device, Reading
 from reef_alerts.domain.backtest import newest_order
-from reef_alerts.ports import History, StoredAlert, StoredRule
+from reef_alerts.ports import FoundAlert, History, StoredAlert, StoredRule, StoredTrend
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,8 +41,11 @@ MAX_READINGS = 200_000
 """The most readings one preview reads: four months of one-minute readings."""
 
 
-def alert_query(tables: SharedTables, alert_id: int, *, with_rules: bool) -> Select[Any]:
-    """An alert's row, as StoredAlert's columns, then its options (NULLs without the table)."""
+def alert_query(
+    tables: SharedTables, alert_id: int, *, with_rules: bool, with_trends: bool = False
+) -> Select[Any]:
+    """An alert's row, as StoredAlert's columns, then its options and its trend options (NULLs
+    without their tables)."""
     alerts = tables.alerts
     options: tuple[Any, ...]
     source: Any = alerts
@@ -51,6 +54,11 @@ def alert_query(tables: SharedTables, alert_id: int, *, with_rules: bool) -> Sel
         options = tuple(rules.c[name] for name in StoredRule._fields)
     else:
         options = tuple(null().label(name) for name in StoredRule._fields)
+    if with_rules and with_trends:
+        source = source.outerjoin(trend_rules, trend_rules.c.alert_id == alerts.c.id)
+        options += tuple(trend_rules.c[name] for name in StoredTrend._fields)
+    else:
+        options += tuple(null().label(name) for name in StoredTrend._fields)
     return (
         select(*(alerts.c[name] for name in ALERT_COLUMNS), *options)
         .select_from(source)
@@ -83,13 +91,19 @@ def readings_query(
     return union_all(before.subquery().select(), after.subquery().select())
 
 
-def stored_alert(row: Sequence[Any] | None) -> tuple[StoredAlert, StoredRule | None] | None:
-    """alert_query's row as the alert and its options; None for no row."""
+def stored_alert(row: Sequence[Any] | None) -> FoundAlert | None:
+    """alert_query's row as the alert, its options and its trend options; None for no row."""
     if row is None:
         return None
     alert = StoredAlert._make(row[: len(ALERT_COLUMNS)])
-    rule = StoredRule._make(row[len(ALERT_COLUMNS) :])
-    return alert, None if rule == (None, None, None) else rule
+    rest = row[len(ALERT_COLUMNS) :]
+    rule = StoredRule._make(rest[: len(StoredRule._fields)])
+    trend = StoredTrend._make(rest[len(StoredRule._fields) :])
+    return FoundAlert(
+        alert,
+        None if rule == (None,) * len(rule) else rule,
+        None if trend == (None,) * len(trend) else trend,
+    )
 
 
 def history_of(device_id: int, rows: Iterable[Sequence[Any]], limit: int = MAX_READINGS) -> History:
@@ -126,9 +140,14 @@ class SqlHistoryReader:
         self._connection = connection
         self._catalogue = catalogue
 
-    def alert(self, alert_id: int) -> tuple[StoredAlert, StoredRule | None] | None:
+    def alert(self, alert_id: int) -> FoundAlert | None:
         """Alert `alert_id` and its options; None when there is no such alert."""
-        query = alert_query(self._catalogue.tables, alert_id, with_rules=self._catalogue.remembers)
+        query = alert_query(
+            self._catalogue.tables,
+            alert_id,
+            with_rules=self._catalogue.remembers,
+            with_trends=self._catalogue.trends,
+        )
         return stored_alert(self._connection.execute(query).first())
 
     def device(self, device_id: int) -> Device | None:
@@ -150,9 +169,14 @@ class AsyncSqlHistoryReader:
         self._session = session
         self._catalogue = catalogue
 
-    async def alert(self, alert_id: int) -> tuple[StoredAlert, StoredRule | None] | None:
+    async def alert(self, alert_id: int) -> FoundAlert | None:
         """Alert `alert_id` and its options; None when there is no such alert."""
-        query = alert_query(self._catalogue.tables, alert_id, with_rules=self._catalogue.remembers)
+        query = alert_query(
+            self._catalogue.tables,
+            alert_id,
+            with_rules=self._catalogue.remembers,
+            with_trends=self._catalogue.trends,
+        )
         return stored_alert((await self._session.execute(query)).first())
 
     async def device(self, device_id: int) -> Device | None:

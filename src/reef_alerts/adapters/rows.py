@@ -23,21 +23,28 @@ from reef_alerts.adapters.snapshot_queries import (
     RULE_COLUMNS,
     SNAPSHOT_COLUMNS,
     STATUS_COLUMNS,
+    TREND_COLUMNS,
 )
 from reef_alerts.domain import Device, Reading, UnreadableValueError, quoted
 from reef_alerts.domain.model import JSON
-from reef_alerts.ports import RecordedStatus, StoredRule
+from reef_alerts.ports import RecordedStatus, StoredRule, StoredTrend
 
 # Where each group of columns lies in a snapshot row, from the column tuples.
 ALERT: Final = slice(0, len(ALERT_COLUMNS))
 CONTEXT: Final = slice(ALERT.stop, ALERT.stop + len(CONTEXT_COLUMNS))
 EVENT_ID: Final = SNAPSHOT_COLUMNS.index("event_id")
 NO_DATA_EVENT_ID: Final = SNAPSHOT_COLUMNS.index("no_data_event_id")
+FORECAST_EVENT_ID: Final = SNAPSHOT_COLUMNS.index("forecast_event_id")
+RATE_EVENT_ID: Final = SNAPSHOT_COLUMNS.index("rate_event_id")
 STATUS: Final = slice(
     SNAPSHOT_COLUMNS.index(STATUS_COLUMNS[0]), SNAPSHOT_COLUMNS.index(STATUS_COLUMNS[-1]) + 1
 )
 STATUS_STATE: Final = STATUS.start
-RULE: Final = slice(SNAPSHOT_COLUMNS.index(RULE_COLUMNS[0]), len(SNAPSHOT_COLUMNS))
+RULE: Final = slice(
+    SNAPSHOT_COLUMNS.index(RULE_COLUMNS[0]), SNAPSHOT_COLUMNS.index(RULE_COLUMNS[-1]) + 1
+)
+TREND_MARK: Final = SNAPSHOT_COLUMNS.index(TREND_COLUMNS[0])
+TREND: Final = slice(TREND_MARK + 1, len(SNAPSHOT_COLUMNS))
 ALERT_DEVICE_ID: Final = ALERT_COLUMNS.index("device_id")
 _DEVICE: Final = slice(0, len(DEVICE_COLUMNS))
 _READING: Final = slice(len(DEVICE_COLUMNS), len(CONTEXT_COLUMNS))
@@ -134,6 +141,40 @@ def decode_rule(
         return rule, parse_timestamp(pending_since)
     except UnreadableColumnError:
         return rule, None
+
+
+def decode_windows(rows: Sequence[Any]) -> dict[int, list[Reading]]:
+    """windows_query's rows, by device, as readings; one whose columns cannot be decoded is
+    left out of its window, as a value that is not a number is."""
+    windows: dict[int, list[Reading]] = {}
+    for device_id, reading_id, timestamp, value, json_value, metadata in rows:
+        try:
+            reading = decode_reading(reading_id, device_id, timestamp, value, json_value, metadata)
+        except UnreadableColumnError:
+            continue
+        windows.setdefault(device_id, []).append(reading)
+    return windows
+
+
+def decode_trend(
+    *columns: Any,
+) -> tuple[StoredTrend | None, datetime | None, datetime | None]:
+    """A trend alert's options, raw (the judge validates them), and when its forecast and rate
+    conditions began, from the columns of TREND_COLUMNS after the first; an instant that cannot
+    be read is as good as none, as in decode_rule."""
+    *options, forecast_since, rate_since = columns
+    stored = StoredTrend(*options)
+    trend = None if all(option is None for option in stored) else stored
+    return trend, _instant(forecast_since), _instant(rate_since)
+
+
+def _instant(raw: Any) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        return parse_timestamp(raw)
+    except UnreadableColumnError:
+        return None
 
 
 def _texts(name: Any, device_type: Any, unit: Any) -> tuple[str, str, str | None]:

@@ -4,6 +4,7 @@ through Alembic, and `db check`'s report of what is there."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Final
@@ -36,11 +37,13 @@ from reef_alerts.adapters.tables import (
     OLD_OPEN_EVENT_INDEX,
     OPEN_EVENT_INDEX,
     OWN_TABLES,
+    TREND_TABLES,
     WORKER_TABLES,
     Generation,
     SharedTables,
     alert_status,
     has_alert_tables,
+    has_trend_tables,
     tables_for,
     worker_metadata,
 )
@@ -125,6 +128,8 @@ class Catalogue:
     """Whether it has the status table (migration 0003)."""
     remembers: bool
     """Whether it has the rules and state tables (migration 0004)."""
+    trends: bool = False
+    """Whether it has the trend rules and state tables too (migration 0005)."""
 
 
 def catalogue(connection: Connection, generation: Generation | None = None) -> Catalogue:
@@ -133,7 +138,10 @@ def catalogue(connection: Connection, generation: Generation | None = None) -> C
     UnknownGenerationError as detect_tables does."""
     names = inspect(connection).get_table_names()
     tables = detect_tables(connection) if generation is None else tables_for(generation)
-    return Catalogue(tables, alert_status.name in names, has_alert_tables(names))
+    remembers = has_alert_tables(names)
+    return Catalogue(
+        tables, alert_status.name in names, remembers, remembers and has_trend_tables(names)
+    )
 
 
 @attrs.frozen
@@ -305,15 +313,18 @@ def upgrade(engine: Engine) -> SchemaReport:
     return check(engine)
 
 
-def create_own_tables(connection: Connection) -> None:
+def create_own_tables(
+    connection: Connection, keyed: Sequence[Table] = (*ALERT_TABLES, *TREND_TABLES)
+) -> None:
     """Make the worker's own tables that are missing, whatever the revision says: one dropped
-    since its revision ran is made again. Those keyed by an alert get a foreign key to the web
-    app's `alerts`, so that they go with it (ADR 16); the worker's metadata does not declare
-    `alerts`, so a stand-in that is never created names it."""
+    since its revision ran is made again. The `keyed` ones, keyed by an alert, get a foreign key
+    to the web app's `alerts`, so that they go with it (ADR 16); the worker's metadata does not
+    declare `alerts`, so a stand-in that is never created names it. A migration passes its own
+    keyed tables, so that it makes no later one's."""
     worker_metadata.create_all(connection, tables=[*WORKER_TABLES, alert_status], checkfirst=True)
     with_alerts = MetaData()
     Table("alerts", with_alerts, Column("id", Integer, primary_key=True))
-    for table in ALERT_TABLES:
+    for table in keyed:
         copy = table.to_metadata(with_alerts)
         copy.append_constraint(
             ForeignKeyConstraint(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -27,14 +28,21 @@ from sqlalchemy import (
     false,
     func,
     null,
+    or_,
     select,
     true,
 )
 
-from reef_alerts.adapters.tables import SharedTables, alert_state, alert_status
+from reef_alerts.adapters.tables import (
+    SharedTables,
+    alert_state,
+    alert_status,
+    trend_rules,
+    trend_state,
+)
 from reef_alerts.adapters.tables import rules as rules_table
 from reef_alerts.domain import EventKind
-from reef_alerts.ports import WHOLE, Shard, StoredRule
+from reef_alerts.ports import WHOLE, Shard, StoredRule, StoredTrend
 
 ALERT_COLUMNS: Final = (
     *("id", "device_id", "metric", "operator", "threshold_value", "trend_enabled"),
@@ -56,8 +64,9 @@ newest reading without a timestamp."""
 CONTEXT_COLUMNS: Final = (*DEVICE_COLUMNS, *READING_COLUMNS)
 """What SQLite's first statement reads of each watched device."""
 
-EVENT_COLUMNS: Final = ("event_id", "no_data_event_id")
-"""The alert's open threshold event and its open no-data event (ADR 15)."""
+EVENT_COLUMNS: Final = ("event_id", "no_data_event_id", "forecast_event_id", "rate_event_id")
+"""The alert's open events of each kind: threshold, no-data (ADR 15), forecast and rate
+(issue 13)."""
 
 STATUS_COLUMNS: Final = ("status_state", "status_code", "status_since")
 """The alert's recorded status (ADR 13); NULL when it has none, or there is no status table."""
@@ -66,18 +75,29 @@ RULE_COLUMNS: Final = (*StoredRule._fields, "pending_since")
 """The alert's options, then what the state machine remembers of it (ADR 15, ADR 16); NULL
 where it has none, or there are no such tables."""
 
+TREND_COLUMNS: Final = ("trend_alert_id", *StoredTrend._fields, "forecast_since", "rate_since")
+"""Whether the alert has a trend rules or trend state row (its id, NULL when it has neither, so
+that the nearly all alerts that have none cost one test), its trend options, then its trend
+events' pending instants (issue 13); NULL where it has none, or there are no such tables."""
+
 SNAPSHOT_COLUMNS: Final = (
     *ALERT_COLUMNS,
     *CONTEXT_COLUMNS,
     *EVENT_COLUMNS,
     *STATUS_COLUMNS,
     *RULE_COLUMNS,
+    *TREND_COLUMNS,
 )
 """The columns of PostgreSQL's one-statement snapshot, in order."""
 
 
 def snapshot_query(
-    tables: SharedTables, shard: Shard = WHOLE, *, statuses: bool = True, rules: bool = True
+    tables: SharedTables,
+    shard: Shard = WHOLE,
+    *,
+    statuses: bool = True,
+    rules: bool = True,
+    trends: bool = True,
 ) -> Select[Any]:
     """PostgreSQL's snapshot in one statement: every enabled alert of `shard` with its device, its
     device's newest reading and its open event; the columns of SNAPSHOT_COLUMNS.
@@ -128,22 +148,26 @@ def snapshot_query(
             *_alert_columns(alerts),
             *(contexts.c[name] for name in CONTEXT_COLUMNS),
             *(open_events.c[name] for name in EVENT_COLUMNS),
-            *_worker_columns(statuses, rules, as_text=True),
+            *_worker_columns(statuses, rules, trends, as_text=True),
         )
-        .select_from(_with_worker_tables(joined, alerts, statuses, rules))
+        .select_from(_with_worker_tables(joined, alerts, statuses, rules, trends))
         .where(enabled)
     )
 
 
 @functools.lru_cache(maxsize=64)
 def compiled_snapshot(
-    dialect: Dialect, tables: SharedTables, shard: Shard, statuses: bool, rules: bool
+    dialect: Dialect,
+    tables: SharedTables,
+    shard: Shard,
+    statuses: bool,
+    rules: bool,
+    trends: bool,
 ) -> tuple[str, Mapping[str, Any]]:
-    """`snapshot_query(tables, shard, statuses=statuses, rules=rules)` as SQL text and
+    """`snapshot_query(tables, shard, statuses=..., rules=..., trends=...)` as SQL text and
     parameters, compiled once per shard rather than every cycle (ADR 7)."""
-    compiled = snapshot_query(tables, shard, statuses=statuses, rules=rules).compile(
-        dialect=dialect, compile_kwargs={"render_postcompile": True}
-    )
+    query = snapshot_query(tables, shard, statuses=statuses, rules=rules, trends=trends)
+    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     return str(compiled), MappingProxyType(dict(compiled.params))
 
 
@@ -168,12 +192,20 @@ def watched_devices_query(tables: SharedTables, shard: Shard = WHOLE) -> Select[
 
 
 def alerts_query(
-    tables: SharedTables, shard: Shard = WHOLE, *, statuses: bool = True, rules: bool = True
+    tables: SharedTables,
+    shard: Shard = WHOLE,
+    *,
+    statuses: bool = True,
+    rules: bool = True,
+    trends: bool = True,
 ) -> Select[Any]:
     """SQLite's second statement: every enabled alert of `shard`, its open events, its
     recorded status, its options and state; the columns of ALERT_COLUMNS, then EVENT_COLUMNS,
-    STATUS_COLUMNS and RULE_COLUMNS."""
+    STATUS_COLUMNS, RULE_COLUMNS and TREND_COLUMNS."""
     alerts, alert_events = tables.alerts, tables.alert_events
+    # An alert's open threshold and no-data events, one probe of the open-event index each; its
+    # trend events, which nearly no alert has, from one pass over those open, joined: two more
+    # probes an alert cost a tenth of a steady cycle at 100,000 alerts.
     open_events = (
         select(func.min(alert_events.c.id))
         .where(
@@ -183,24 +215,50 @@ def alerts_query(
         )
         .scalar_subquery()
         .label(name)
-        for name, kind in _KINDS.items()
+        for name, kind in list(_KINDS.items())[:2]
     )
+    trend_kinds = list(_KINDS.items())[2:]
+    open_trend_events = (
+        select(
+            alert_events.c.alert_id,
+            *(
+                func.min(alert_events.c.id).filter(tables.event_kind == kind.value).label(name)
+                for name, kind in trend_kinds
+            ),
+        )
+        .where(
+            tables.open_event_predicate,
+            tables.event_kind.in_([kind.value for _, kind in trend_kinds]),
+        )
+        .group_by(alert_events.c.alert_id)
+        .subquery("open_trend_events")
+    )
+    joined = alerts.outerjoin(open_trend_events, open_trend_events.c.alert_id == alerts.c.id)
     return (
         select(
             *_alert_columns(alerts),
             *open_events,
-            *_worker_columns(statuses, rules, as_text=False),
+            *(open_trend_events.c[name] for name, _ in trend_kinds),
+            *_worker_columns(statuses, rules, trends, as_text=False),
         )
-        .select_from(_with_worker_tables(alerts, alerts, statuses, rules))
+        .select_from(_with_worker_tables(joined, alerts, statuses, rules, trends))
         .where(_enabled(alerts, shard))
     )
 
 
-_KINDS: Final = {"event_id": EventKind.THRESHOLD, "no_data_event_id": EventKind.NO_DATA}
+_KINDS: Final = dict(
+    zip(
+        EVENT_COLUMNS,
+        (EventKind.THRESHOLD, EventKind.NO_DATA, EventKind.FORECAST, EventKind.RATE),
+        strict=True,
+    )
+)
 """EVENT_COLUMNS' kinds."""
 
 
-def _with_worker_tables(joined: Any, alerts: Table, statuses: bool, rules: bool) -> Any:
+def _with_worker_tables(
+    joined: Any, alerts: Table, statuses: bool, rules: bool, trends: bool
+) -> Any:
     """`joined` with each alert's recorded status, options and state, where the database has
     those tables and the alert has such rows."""
     if statuses:
@@ -209,14 +267,33 @@ def _with_worker_tables(joined: Any, alerts: Table, statuses: bool, rules: bool)
         joined = joined.outerjoin(rules_table, rules_table.c.alert_id == alerts.c.id).outerjoin(
             alert_state, alert_state.c.alert_id == alerts.c.id
         )
+    if trends:
+        joined = joined.outerjoin(trend_rules, trend_rules.c.alert_id == alerts.c.id).outerjoin(
+            trend_state, trend_state.c.alert_id == alerts.c.id
+        )
     return joined
 
 
-def _worker_columns(statuses: bool, rules: bool, *, as_text: bool) -> tuple[Any, ...]:
-    """STATUS_COLUMNS and RULE_COLUMNS, from the worker's tables or NULLs in their place."""
+def _worker_columns(statuses: bool, rules: bool, trends: bool, *, as_text: bool) -> tuple[Any, ...]:
+    """STATUS_COLUMNS, RULE_COLUMNS and TREND_COLUMNS, from the worker's tables or NULLs in
+    their place."""
     return (
         *_status_columns(statuses, as_text=as_text),
         *_rule_columns(rules, as_text=as_text),
+        *_trend_columns(trends, as_text=as_text),
+    )
+
+
+def _trend_columns(trends: bool, *, as_text: bool) -> tuple[Any, ...]:
+    """The trend rule and state columns, or NULLs in their place where there are no such
+    tables."""
+    if not trends:
+        return tuple(null().label(name) for name in TREND_COLUMNS)
+    instants = (trend_state.c.forecast_since, trend_state.c.rate_since)
+    return (
+        func.coalesce(trend_rules.c.alert_id, trend_state.c.alert_id).label("trend_alert_id"),
+        *(trend_rules.c[name] for name in StoredTrend._fields),
+        *((cast(c, Text) if as_text else c).label(c.name) for c in instants),
     )
 
 
@@ -246,6 +323,29 @@ def _enabled(alerts: Table, shard: Shard) -> ColumnElement[bool]:
     if shard.whole:
         return enabled
     return and_(enabled, (alerts.c.id % shard.count).in_(sorted(shard.owned)))
+
+
+def windows_query(
+    tables: SharedTables, since: Mapping[int, datetime], until: datetime, *, as_text: bool
+) -> Select[Any]:
+    """Trend alerts' windows (issue 13): the timestamped readings of each device of `since`
+    after its instant there and at `until` or before, by device, oldest first; the device id,
+    then the reading's columns as `newest_reading`'s callers read them. One range of the
+    (device_id, timestamp) index per device; devices that share an instant share a condition."""
+    history = tables.history
+    c = history.c
+    by_instant: dict[datetime, list[int]] = {}
+    for device_id, instant in since.items():
+        by_instant.setdefault(instant, []).append(device_id)
+    ranges = [
+        and_(c.device_id.in_(sorted(ids)), c.timestamp > instant)
+        for instant, ids in sorted(by_instant.items())
+    ]
+    return (
+        select(c.device_id, c.id, *reading_columns(c, as_text=as_text))
+        .where(or_(*ranges), c.timestamp <= until)
+        .order_by(c.device_id, c.timestamp, c.id)
+    )
 
 
 def newest_reading(readings: Any, device_id: Any, *columns: Any) -> Select[Any]:

@@ -27,14 +27,20 @@ from reef_alerts.adapters.rows import (
     ALERT_DEVICE_ID,
     CONTEXT,
     EVENT_ID,
+    FORECAST_EVENT_ID,
     NO_DATA_EVENT_ID,
+    RATE_EVENT_ID,
     RULE,
     STATUS,
     STATUS_STATE,
+    TREND,
+    TREND_MARK,
     Context,
     decode_context,
     decode_rule,
     decode_status,
+    decode_trend,
+    decode_windows,
 )
 from reef_alerts.adapters.snapshot_queries import (
     CONTEXT_COLUMNS,
@@ -42,8 +48,10 @@ from reef_alerts.adapters.snapshot_queries import (
     alerts_query,
     compiled_snapshot,
     watched_devices_query,
+    windows_query,
 )
 from reef_alerts.adapters.tables import SharedTables
+from reef_alerts.domain import Reading
 from reef_alerts.ports import (
     WHOLE,
     AlertSnapshot,
@@ -94,20 +102,43 @@ class SqlSnapshotReader:
         remembered: Callable[[int], RecordedStatus | None] | None = None,
         *,
         rules: bool = True,
+        trends: bool = True,
     ) -> None:
         """`remembered`: where alerts' statuses are kept when the database has no status table
-        (ADR 13); None when it has one, and they are read with the snapshot. `rules`: whether
-        the database has the rules and state tables, to read with it."""
+        (ADR 13); None when it has one, and they are read with the snapshot. `rules`, `trends`:
+        whether the database has the rules and state tables, and the trend ones, to read with
+        it."""
         self._connection = connection
         self._tables = tables
         self._thread = thread
         self._batches = batches
         self._remembered = remembered
         self._rules = rules
+        self._trends = rules and trends
 
     @property
     def remembers(self) -> bool:
         return self._rules
+
+    @property
+    def trends(self) -> bool:
+        return self._trends
+
+    def windows(
+        self, since: Mapping[int, datetime], until: datetime
+    ) -> Mapping[int, Sequence[Reading]]:
+        if not since:
+            return {}
+        as_text = self._thread is not None
+        statement = windows_query(self._tables, since, until, as_text=as_text)
+        if self._thread is None:
+            rows = self._fetch_all(statement)
+        else:
+            rows = self._thread.read(self._rows_of, statement).result()
+        return decode_windows(rows)
+
+    def _rows_of(self, statement: Executable) -> Sequence[Any]:
+        return self._connection.execute(statement).cursor.fetchall()
 
     def enabled_alerts(self, shard: Shard = WHOLE) -> Iterator[AlertSnapshot]:
         snapshots = self._read(shard)
@@ -121,7 +152,7 @@ class SqlSnapshotReader:
             return self._sqlite_snapshots(shard)
         statuses = self._remembered is None
         sql, params = compiled_snapshot(
-            self._connection.dialect, self._tables, shard, statuses, self._rules
+            self._connection.dialect, self._tables, shard, statuses, self._rules, self._trends
         )
         fetch = self._thread.read(self._declare, sql, dict(params)).result()
         batches = self._batches
@@ -167,7 +198,9 @@ class SqlSnapshotReader:
         devices = self._fetch_all(watched_devices_query(self._tables, shard))
         statuses = self._remembered is None
         rows = self._fetch_all(
-            alerts_query(self._tables, shard, statuses=statuses, rules=self._rules)
+            alerts_query(
+                self._tables, shard, statuses=statuses, rules=self._rules, trends=self._trends
+            )
         )
         return _alerts_with(rows, {row[0]: decode_context(row) for row in devices})
 
@@ -205,8 +238,12 @@ _SQLITE_SHIFT: Final = len(CONTEXT_COLUMNS)
 the alert's columns move back by as many."""
 _SQLITE_EVENT_ID: Final = EVENT_ID - _SQLITE_SHIFT
 _SQLITE_NO_DATA_EVENT_ID: Final = NO_DATA_EVENT_ID - _SQLITE_SHIFT
+_SQLITE_FORECAST_EVENT_ID: Final = FORECAST_EVENT_ID - _SQLITE_SHIFT
+_SQLITE_RATE_EVENT_ID: Final = RATE_EVENT_ID - _SQLITE_SHIFT
 _SQLITE_STATUS: Final = slice(STATUS.start - _SQLITE_SHIFT, STATUS.stop - _SQLITE_SHIFT)
 _SQLITE_RULE: Final = slice(RULE.start - _SQLITE_SHIFT, RULE.stop - _SQLITE_SHIFT)
+_SQLITE_TREND_MARK: Final = TREND_MARK - _SQLITE_SHIFT
+_SQLITE_TREND: Final = slice(TREND.start - _SQLITE_SHIFT, TREND.stop - _SQLITE_SHIFT)
 
 
 def _alerts_with(rows: Sequence[Any], contexts: Mapping[int, Context]) -> Iterator[AlertSnapshot]:
@@ -225,6 +262,9 @@ def _alerts_with(rows: Sequence[Any], contexts: Mapping[int, Context]) -> Iterat
             row[_SQLITE_NO_DATA_EVENT_ID],
             rule,
             pending_since,
+            row[_SQLITE_FORECAST_EVENT_ID],
+            row[_SQLITE_RATE_EVENT_ID],
+            *(_NO_TREND if row[_SQLITE_TREND_MARK] is None else decode_trend(*row[_SQLITE_TREND])),
         )
 
 
@@ -237,6 +277,10 @@ def _rule(columns: Sequence[Any]) -> tuple[StoredRule | None, datetime | None]:
     if columns == _NO_RULE:
         return _NOTHING
     return decode_rule(*columns)
+
+
+_NO_TREND: Final = (None, None, None)
+"""decode_trend's answer for an alert with no trend rules or state row."""
 
 
 def _snapshots(batches: Iterable[Sequence[Any]]) -> Iterator[AlertSnapshot]:
@@ -260,4 +304,7 @@ def _snapshots(batches: Iterable[Sequence[Any]]) -> Iterator[AlertSnapshot]:
                 row[NO_DATA_EVENT_ID],
                 rule,
                 pending_since,
+                row[FORECAST_EVENT_ID],
+                row[RATE_EVENT_ID],
+                *(_NO_TREND if row[TREND_MARK] is None else decode_trend(*row[TREND])),
             )

@@ -444,13 +444,50 @@ alert_state = Table(
 (ADR 16): a row only while there is something to remember. Removed with its alert, like
 `rules`."""
 
-OWN_TABLES = (*WORKER_TABLES, alert_status, rules, alert_state)
+trend_rules = Table(
+    "reef_alerts_trend_rules",
+    worker_metadata,
+    Column("alert_id", Integer, primary_key=True, autoincrement=False),
+    # NULL: the default (TrendOptions'). A max_rate_per_hour of 0: no rate events.
+    Column("trend_window_seconds", Float),
+    Column("min_samples", Integer),
+    Column("forecast_horizon_seconds", Float),
+    Column("max_rate_per_hour", Float),
+    Column("smoothing", Boolean),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("trend_window_seconds > 0", name="ck_reef_alerts_trend_rules_window"),
+    CheckConstraint("min_samples >= 2", name="ck_reef_alerts_trend_rules_min_samples"),
+    CheckConstraint("forecast_horizon_seconds > 0", name="ck_reef_alerts_trend_rules_horizon"),
+    CheckConstraint("max_rate_per_hour >= 0", name="ck_reef_alerts_trend_rules_max_rate"),
+)
+"""A keeper's trend options for a `trend_enabled` alert (issue 13, ADR 22), beside `rules`: a
+row only for an alert that has some; a NULL option is the default."""
+
+trend_state = Table(
+    "reef_alerts_trend_state",
+    worker_metadata,
+    Column("alert_id", Integer, primary_key=True, autoincrement=False),
+    Column("forecast_since", UTCDateTime),
+    Column("rate_since", UTCDateTime),
+)
+"""When a trend alert's forecast or rate condition began to hold, while it waits out the
+pending duration: a row only while there is something to remember, like `alert_state`."""
+
+OWN_TABLES = (*WORKER_TABLES, alert_status, rules, alert_state, trend_rules, trend_state)
 """Every table of the worker's own."""
 
 ALERT_TABLES = (rules, alert_state)
 """The worker's tables keyed by an alert, removed with it (migration 0004)."""
 
+TREND_TABLES = (trend_rules, trend_state)
+"""The trend rules' tables, keyed by an alert too (migration 0005)."""
+
 
 def has_alert_tables(table_names: Collection[str]) -> bool:
     """Whether a database with the tables `table_names` has both ALERT_TABLES."""
     return all(table.name in table_names for table in ALERT_TABLES)
+
+
+def has_trend_tables(table_names: Collection[str]) -> bool:
+    """Whether a database with the tables `table_names` has both TREND_TABLES."""
+    return all(table.name in table_names for table in TREND_TABLES)

@@ -56,7 +56,9 @@ class SqlUnitOfWork:
         try:
             self._transaction = self._connection.begin()
             tables = self._facts.tables(self._connection)
-            status_table, rule_tables, index_looked_up = self._facts.look(self._connection)
+            status_table, rule_tables, index_looked_up, trend_tables = self._facts.look(
+                self._connection
+            )
         except BaseException:
             self._connection.close()
             raise
@@ -87,6 +89,7 @@ class SqlUnitOfWork:
             self._batches,
             remembered=None if status_table else self._facts.remembered,
             rules=rule_tables,
+            trends=trend_tables,
         )
         self.leases = SqlLeaseKeeper(self._connection, self._lease_ttl)
         return self

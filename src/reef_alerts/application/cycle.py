@@ -19,16 +19,20 @@ from reef_alerts.domain import (
     AlertEvent,
     Decision,
     EvaluationPolicy,
+    EventKind,
     NoChange,
     NoDataChange,
     OpenNoData,
+    OpenTrend,
     Pending,
     Resolution,
     Resolve,
     ResolveNoData,
+    ResolveTrend,
     RuleOptions,
     Skip,
     Transition,
+    TrendChange,
     Trigger,
     fold,
 )
@@ -46,6 +50,7 @@ from reef_alerts.ports import (
     StateChange,
     StatusChange,
     StoredAlert,
+    TrendStateChange,
     UnitOfWorkFactory,
 )
 
@@ -62,7 +67,16 @@ _NOT_JUDGED = Skip | Fault
 class WrittenChange:
     """An event a cycle opened or resolved (or, in a dry run, would have)."""
 
-    change: Literal["trigger", "resolve", "no_data", "no_data_resolved"]
+    change: Literal[
+        "trigger",
+        "resolve",
+        "no_data",
+        "no_data_resolved",
+        "forecast",
+        "forecast_resolved",
+        "rate",
+        "rate_resolved",
+    ]
     alert_id: int | None
     value: float | None
     reason: str
@@ -70,7 +84,9 @@ class WrittenChange:
     """For a trigger: the timestamp of the reading that opened the event."""
 
 
-_RULE_COUNTS = frozenset({"pending", "no_data_opened", "no_data_resolved"})
+_RULE_COUNTS = frozenset(
+    {"pending", "no_data_opened", "no_data_resolved", "trend_opened", "trend_resolved"}
+)
 
 ALERT_STATES = ("ok", "pending", "firing", "no_data", "skipped", "error")
 """What a cycle leaves an alert in (CycleStats.states)."""
@@ -94,6 +110,9 @@ class CycleStats:
     no_data_opened: int = 0
     """No-data events opened: devices that fell silent."""
     no_data_resolved: int = 0
+    trend_opened: int = 0
+    """Forecast and rate events opened (issue 13)."""
+    trend_resolved: int = 0
     changes: list[WrittenChange] = attrs.field(factory=list, repr=False)
     """The events the cycle opened and resolved, in that order."""
     states: dict[str, int] = attrs.field(factory=dict, repr=False)
@@ -121,11 +140,15 @@ class _Decided:
     no_data_resolved: list[tuple[Resolution, ResolveNoData]] = attrs.Factory(list)
     pending: list[tuple[int, Pending]] = attrs.Factory(list)
     """The alerts whose condition began to hold, and must go on holding, in this cycle."""
+    trend_opened: list[OpenTrend] = attrs.Factory(list)
+    trend_resolved: list[tuple[Resolution, ResolveTrend]] = attrs.Factory(list)
 
     def as_applied(self) -> AppliedChanges:
         """Every decided change, as if all were written."""
         events = [t.event for t in self.triggers] + [o.event for o in self.no_data_opened]
+        events += [o.event for o in self.trend_opened]
         resolutions = [r for r, _ in self.resolves] + [r for r, _ in self.no_data_resolved]
+        resolutions += [r for r, _ in self.trend_resolved]
         return AppliedChanges(
             frozenset((e.alert_id, e.kind.value) for e in events if e.alert_id is not None),
             frozenset(resolution.event_id for resolution in resolutions),
@@ -163,6 +186,7 @@ class RunCycle:
         self._dry_run = dry_run
         self._defaults = defaults
         self._warned_defaults = False
+        self._warned_trends = False
         self._last_cycle: CycleRecord | None = None
         self._known_alerts: dict[StoredAlert, Alert] = {}
 
@@ -200,13 +224,18 @@ class RunCycle:
                 metric_limit=uow.events.metric_limit,
                 known=self._known_alerts,
                 defaults=self._defaults_for(uow.snapshots.remembers),
+                trends=uow.snapshots.trends,
             )
             for batch in _batches(snapshots, self._submit_every):
-                changes = self._tally(batch, judge(batch), now, stats, decided)
+                wanted = judge.windows_of(batch)
+                windows = uow.snapshots.windows(wanted, judge.until) if wanted else None
+                changes = self._tally(batch, judge(batch, windows), now, stats, decided)
                 if not self._dry_run:
                     uow.events.submit(changes)
             # Only this cycle's alerts are kept: edited or deleted ones do not pile up.
             self._known_alerts = judge.built
+            if not judge.trends:
+                self._warn_trends(judge.built.values())
             for alert_id, note in judge.notes:
                 self._log.warning("Alert %d: %s", alert_id, note)
             if shard.count == 1:
@@ -247,6 +276,16 @@ class RunCycle:
             )
         return DEFAULT_OPTIONS
 
+    def _warn_trends(self, alerts: Iterable[Alert]) -> None:
+        """Said once, where trend alerts are judged on their threshold alone."""
+        if self._warned_trends or not any(alert.trend_enabled for alert in alerts):
+            return
+        self._warned_trends = True
+        self._log.warning(
+            "Trend alerts (trend_enabled) are judged on their threshold alone until `reef-alerts "
+            "db upgrade` has added the trend rules' tables"
+        )
+
     def _tally(
         self,
         batch: list[AlertSnapshot],
@@ -262,6 +301,7 @@ class RunCycle:
         resolved: list[Resolution] = []
         statuses: list[StatusChange] = []
         states: list[StateChange] = []
+        trend_states: list[TrendStateChange] = []
         evaluated = skipped = errors = pending = 0
         by_state = stats.states
         for snapshot, verdict in zip(batch, verdicts, strict=True):
@@ -272,6 +312,16 @@ class RunCycle:
                 firing, silent = verdict.state.firing, verdict.state.silent
                 if verdict.no_data is not None:
                     self._no_data(snapshot, verdict.no_data, now, opened, resolved, decided)
+                if verdict.trend:
+                    self._trend(snapshot, verdict.trend, now, opened, resolved, decided)
+                memory = verdict.state.trend
+                if (memory.forecast_since, memory.rate_since) != (
+                    snapshot.forecast_since,
+                    snapshot.rate_since,
+                ):
+                    trend_states.append(
+                        TrendStateChange(alert_id, memory.forecast_since, memory.rate_since)
+                    )
             else:
                 decision, pending_since = verdict, None
                 firing = snapshot.open_event_id is not None
@@ -325,7 +375,13 @@ class RunCycle:
         stats.skipped += skipped
         stats.errors += errors
         stats.pending += pending
-        return EventChanges(opened=opened, resolved=resolved, statuses=statuses, states=states)
+        return EventChanges(
+            opened=opened,
+            resolved=resolved,
+            statuses=statuses,
+            states=states,
+            trend_states=trend_states,
+        )
 
     @staticmethod
     def _no_data(
@@ -348,6 +404,34 @@ class RunCycle:
                 decided.no_data_resolved.append((resolution, change))
             case _:
                 assert_never(change)
+
+    @staticmethod
+    def _trend(
+        snapshot: AlertSnapshot,
+        changes: tuple[TrendChange, ...],
+        now: datetime,
+        opened: list[AlertEvent],
+        resolved: list[Resolution],
+        decided: _Decided,
+    ) -> None:
+        """Fold trend changes into the event changes."""
+        for change in changes:
+            match change:
+                case OpenTrend(event=event):
+                    opened.append(event)
+                    decided.trend_opened.append(change)
+                case ResolveTrend(kind=kind, value=value):
+                    event_id = (
+                        snapshot.forecast_event_id
+                        if kind is EventKind.FORECAST
+                        else snapshot.rate_event_id
+                    )
+                    assert event_id is not None
+                    resolution = Resolution(event_id, snapshot.alert_id, now, value)
+                    resolved.append(resolution)
+                    decided.trend_resolved.append((resolution, change))
+                case _:
+                    assert_never(change)
 
     def _say(self, statuses: list[tuple[StatusChange, RecordedStatus | None]]) -> None:
         """One line for each alert whose status changed, up to STATUS_LINES a cycle, and one
@@ -424,6 +508,7 @@ class RunCycle:
             if not self._dry_run:
                 self._log.info("Alert %d resolved: %s", resolution.alert_id, resolve.reason)
         self._report_no_data(decided, applied, stats)
+        self._report_trend(decided, applied, stats)
         if not self._dry_run:
             for alert_id, pending in decided.pending:
                 self._log.info("Alert %d pending: %s", alert_id, pending.reason)
@@ -457,6 +542,52 @@ class RunCycle:
                 self._log.info(
                     "Alert %d: %s; resolved its no-data event", resolution.alert_id, resolve.reason
                 )
+
+    def _report_trend(self, decided: _Decided, applied: AppliedChanges, stats: CycleStats) -> None:
+        for opening in decided.trend_opened:
+            event = opening.event
+            if (event.alert_id, event.kind.value) not in applied.opened:
+                continue
+            stats.trend_opened += 1
+            stats.changes.append(
+                WrittenChange(
+                    _opened_kind(event.kind), event.alert_id, event.current_value, opening.reason
+                )
+            )
+            if not self._dry_run:
+                self._log.warning(
+                    "Alert %d: %s; opened a %s event",
+                    event.alert_id,
+                    opening.reason,
+                    event.kind.value,
+                )
+        for resolution, resolve in decided.trend_resolved:
+            if resolution.event_id not in applied.resolved:
+                continue
+            stats.trend_resolved += 1
+            stats.changes.append(
+                WrittenChange(
+                    _resolved_kind(resolve.kind),
+                    resolution.alert_id,
+                    resolution.value,
+                    resolve.reason,
+                )
+            )
+            if not self._dry_run:
+                self._log.info(
+                    "Alert %d: %s; resolved its %s event",
+                    resolution.alert_id,
+                    resolve.reason,
+                    resolve.kind.value,
+                )
+
+
+def _opened_kind(kind: EventKind) -> Literal["forecast", "rate"]:
+    return "forecast" if kind is EventKind.FORECAST else "rate"
+
+
+def _resolved_kind(kind: EventKind) -> Literal["forecast_resolved", "rate_resolved"]:
+    return "forecast_resolved" if kind is EventKind.FORECAST else "rate_resolved"
 
 
 def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -24,8 +24,14 @@ from reef_alerts.domain import (
     capped_end,
     format_duration,
 )
-from reef_alerts.domain.rules import PENDING_GAP
-from reef_alerts.ports import AsyncHistoryReader, History, HistoryReader, StoredAlert, StoredRule
+from reef_alerts.domain.evaluation import PENDING_GAP
+from reef_alerts.ports import (
+    AsyncHistoryReader,
+    FoundAlert,
+    History,
+    HistoryReader,
+    StoredAlert,
+)
 
 
 @attrs.frozen
@@ -108,6 +114,16 @@ class Plan:
     """The range asked for, cut to the evaluation cap (its newest part kept)."""
     notes: tuple[str, ...] = ()
 
+    @property
+    def history_start(self) -> datetime:
+        """Where its reads begin: the span's start, earlier by the longest trend window it
+        replays, so that the first evaluation's window is whole."""
+        replayed = [(self.alert, self.options)]
+        if self.compared_with is not None:
+            replayed.append(self.compared_with)
+        windows = [options.trend.window for alert, options in replayed if alert.trend_enabled]
+        return self.span.start - max(windows, default=timedelta(0))
+
 
 class Previews:
     """The steps of a preview that need no database: what to replay, and the replay. The
@@ -120,7 +136,7 @@ class Previews:
     def of_stored(
         self,
         alert_id: int,
-        found: tuple[StoredAlert, StoredRule | None] | None,
+        found: FoundAlert | None,
         changes: Changes,
         span: Span,
     ) -> Plan:
@@ -131,16 +147,14 @@ class Previews:
         enabled, and says so."""
         if found is None:
             raise NotFoundError(f"there is no alert {alert_id}")
-        stored, rule = found
+        stored, rule, trend = found
         notes = []
         if stored.enabled is not None and not stored.enabled:
             notes.append(f"alert {alert_id} is disabled: previewed as if enabled")
         stored = stored._replace(enabled=True)
         judge = Judge(self._policy.at(span.start))
         tried = judge.build(changes.applied_to_row(stored))
-        if tried.trend_enabled:
-            notes.append(_TREND_NOTE)
-        options = effective_options(rule, self._defaults)
+        options = effective_options(rule, self._defaults, trend)
         tried, tried_options = changes.applied(tried, options)
         try:
             alert: Alert | None = judge.build(stored)
@@ -157,7 +171,7 @@ class Previews:
         the defaults alone where that differs."""
         tried, options = changes.applied(alert, self._defaults)
         plain = None if options == self._defaults else (alert, self._defaults)
-        notes = [_TREND_NOTE] if alert.trend_enabled else []
+        notes: list[str] = []
         return Plan(tried, options, plain, self._capped(span, notes), tuple(notes))
 
     @staticmethod
@@ -244,7 +258,7 @@ class PreviewAlert:
 
     def _replay(self, plan: Plan) -> Preview:
         device = self._previews.found(plan, self._reader.device(plan.alert.device_id))
-        history = self._reader.history(device.id, plan.span.start, plan.span.end)
+        history = self._reader.history(device.id, plan.history_start, plan.span.end)
         return self._previews.replay(plan, device, history)
 
 
@@ -274,7 +288,7 @@ class AsyncPreviewAlert:
 
     async def _replay(self, plan: Plan) -> Preview:
         device = self._previews.found(plan, await self._reader.device(plan.alert.device_id))
-        history = await self._reader.history(device.id, plan.span.start, plan.span.end)
+        history = await self._reader.history(device.id, plan.history_start, plan.span.end)
         return await self._offload(self._previews.replay, plan, device, history)
 
 
@@ -284,10 +298,6 @@ Offload = Callable[
 """Runs a replay away from the event loop: asyncio.to_thread, or a bounded pool's."""
 
 _INSTANT = timedelta(microseconds=1)
-_TREND_NOTE = (
-    "trend_enabled is set, but trend rules are not judged yet, by the worker or here: the "
-    "threshold rule alone is replayed"
-)
 
 
 __all__ = [

@@ -12,7 +12,7 @@ from reef_alerts.domain.backtest import (
     capped_end,
 )
 from reef_alerts.domain.changes import EventChange, fold
-from reef_alerts.domain.durations import format_duration, parse_duration
+from reef_alerts.domain.durations import format_duration, parse_duration, stored_seconds
 from reef_alerts.domain.errors import (
     InvalidAlertError,
     UnknownOperatorError,
@@ -60,6 +60,12 @@ from reef_alerts.domain.rules import (
     Transition,
     step,
 )
+from reef_alerts.domain.trend_rules import (
+    OpenTrend,
+    ResolveTrend,
+    TrendChange,
+    TrendMemory,
+)
 from reef_alerts.domain.trends import (
     Forecast,
     Line,
@@ -70,8 +76,10 @@ from reef_alerts.domain.trends import (
     TrendReading,
     fit,
     read_trend,
+    stored_trend_options,
     window_mean,
     window_median,
+    window_samples,
 )
 
 __all__ = [
@@ -101,6 +109,7 @@ __all__ = [
     "NoMetric",
     "NoTrend",
     "OpenNoData",
+    "OpenTrend",
     "Operator",
     "Ordering",
     "Pending",
@@ -108,6 +117,7 @@ __all__ = [
     "Resolution",
     "Resolve",
     "ResolveNoData",
+    "ResolveTrend",
     "RuleOptions",
     "Sample",
     "Segment",
@@ -116,6 +126,8 @@ __all__ = [
     "Timeline",
     "TooFast",
     "Transition",
+    "TrendChange",
+    "TrendMemory",
     "TrendOptions",
     "TrendReading",
     "Trigger",
@@ -133,6 +145,9 @@ __all__ = [
     "quoted",
     "read_trend",
     "step",
+    "stored_seconds",
+    "stored_trend_options",
     "window_mean",
     "window_median",
+    "window_samples",
 ]

@@ -35,6 +35,7 @@ from reef_alerts.domain.rules import (
     RuleOptions,
     Transition,
 )
+from reef_alerts.domain.trend_rules import OpenTrend, ResolveTrend
 
 MAX_EVALUATIONS = 50_000
 """The most evaluations one backtest runs: a week at a 15-second step."""
@@ -130,8 +131,9 @@ def backtest(
 ) -> Timeline:
     """Replay `alert` with `options` over `readings` of its device, evaluating at `start`,
     `start + step`, ... up to `end`, each time on the newest reading stamped no later than
-    then, as the live worker would have found it. Starts with no event open and nothing
-    pending; events still open at `end` stay open in the timeline."""
+    then, as the live worker would have found it; a trend alert on its window of those readings
+    too. Starts with no event open and nothing pending; events still open at `end` stay open in
+    the timeline."""
     if step <= timedelta(0):
         raise ValueError(f"the step must be longer than 0, got {format_duration(step)}")
     if end < start:
@@ -148,12 +150,16 @@ def backtest(
         )
     count = int((end - start) / step) + 1
     replay = _Replay()
+    window = options.trend.window
     for n in range(count):
         now = start + n * step
         newest = bisect.bisect_right(stamps, now) - 1
         reading = timed[newest] if newest >= 0 else None
+        in_window = None
+        if alert.trend_enabled:  # (now - window, now]: the readings a worker had then
+            in_window = timed[bisect.bisect_right(stamps, now - window) : newest + 1]
         machine = Machine(policy.at(now))
-        replay.apply(now, machine.step(replay.state, alert, device, reading, options))
+        replay.apply(now, machine.step(replay.state, alert, device, reading, options, in_window))
     warnings.extend(_gaps(stamps, start, end, device, policy))
     warnings.extend(replay.skip_warnings())
     return Timeline(start, end, step, replay.segments(), tuple(replay.events), tuple(warnings))
@@ -228,6 +234,14 @@ class _Replay:
                 pass
             case _:
                 assert_never(transition.no_data)
+        for change in transition.trend:
+            match change:
+                case OpenTrend(event=event):
+                    self._open(BacktestEvent(event.kind, now, event.current_value))
+                case ResolveTrend(kind=kind, value=back):
+                    self._close(kind, now, back)
+                case _:
+                    assert_never(change)
         self._record(now, outcome, decision)
         self.state = transition.state
 

@@ -60,6 +60,7 @@ class SkipCode(enum.Enum):
     FUTURE_READING = "reading from the future"
     METRIC_MISSING = "metric missing"
     INVALID_VALUE = "invalid value"
+    SHORT_WINDOW = "too few readings to smooth"
 
 
 @attrs.frozen
@@ -119,6 +120,24 @@ class Pending:
 
 Decision = Trigger | Resolve | Skip | NoChange | Pending
 
+PENDING_GAP = timedelta(minutes=10)
+"""How long a pending condition may go unseen (a worker restarting, a partition changing
+hands) and still count as having held throughout (Prometheus's outage tolerance, shorter)."""
+
+
+def still_pending(since: datetime | None, now: datetime, pending: timedelta) -> datetime:
+    """When a pending condition began, as far as the machine can vouch for it: `now` if it
+    has not been pending, or was last seen so long ago that nobody can say it held meanwhile.
+
+    A pending condition is seen every cycle until its event opens, so its start is never more
+    than `pending` and a cycle old. One older than that by PENDING_GAP was not seen in between
+    (the alert was disabled, the worker down, its partition unleased, the row edited by hand):
+    its wait starts over, so no event opens early. One in the future is distrusted alike.
+    """
+    if since is None or since > now or now - since > pending + PENDING_GAP:
+        return now
+    return since
+
 
 class Measurement(NamedTuple):
     """The value of an alert's metric in its device's newest reading, which is fresh."""
@@ -163,6 +182,11 @@ class Evaluator:
     @_fresh_since.default
     def _now_minus_max_age(self) -> datetime:
         return self.now - self.policy.max_reading_age
+
+    @property
+    def newest_trusted(self) -> datetime:
+        """The newest instant a reading may be timestamped and not be from the future."""
+        return self._newest_trusted
 
     def evaluate(
         self, alert: Alert, device: Device | None, reading: Reading | None, has_open_event: bool
@@ -254,6 +278,18 @@ def _limit(limit: timedelta, device: Device) -> str:
 
 
 def _open_event(alert: Alert, measured: Measurement, now: datetime) -> AlertEvent:
+    return event_on(alert, measured, now, EventKind.THRESHOLD)
+
+
+def event_on(
+    alert: Alert,
+    measured: Measurement,
+    now: datetime,
+    kind: EventKind,
+    context: dict[str, object] | None = None,
+) -> AlertEvent:
+    """An event of `kind` opened now on `measured`, its metadata the reading and device it was
+    judged on, after the `context` its kind adds."""
     device = measured.device
     return AlertEvent(
         alert_id=alert.id,
@@ -264,7 +300,8 @@ def _open_event(alert: Alert, measured: Measurement, now: datetime) -> AlertEven
         operator=alert.operator,
         metric=alert.metric,
         metadata={
-            "kind": EventKind.THRESHOLD.value,
+            "kind": kind.value,
+            **(context or {}),
             "reading_id": measured.reading.id,
             "reading_timestamp": measured.timestamp.isoformat(),
             "device_name": device.name,

@@ -90,7 +90,7 @@ class Alert:
     threshold: float = attrs.field(converter=_threshold)
     enabled: bool = True
     trend_enabled: bool = False
-    """Reserved for trend analysis; threshold evaluation ignores it."""
+    """Whether its window's trend is judged too: forecast and rate events, smoothing."""
 
 
 @attrs.frozen
@@ -117,6 +117,10 @@ class EventKind(enum.Enum):
     """The alert's condition holds; an event the web app wrote without a kind is one too."""
     NO_DATA = "no_data"
     """The alert's device has stopped reporting (ADR 15)."""
+    FORECAST = "forecast"
+    """A trend alert's value is forecast to meet its condition within the horizon (issue 13)."""
+    RATE = "rate"
+    """A trend alert's value moves towards its condition faster than its limit."""
 
 
 @attrs.frozen

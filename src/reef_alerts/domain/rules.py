@@ -5,11 +5,13 @@ evaluations, and the one pure function that takes an alert from one evaluation t
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, assert_never
 
 import attrs
 
+from reef_alerts.domain.durations import MAX_RULE_DURATION as MAX_RULE_DURATION
 from reef_alerts.domain.durations import format_duration
 from reef_alerts.domain.evaluation import (
     Decision,
@@ -22,14 +24,20 @@ from reef_alerts.domain.evaluation import (
     Skip,
     SkipCode,
     Trigger,
+    still_pending,
 )
 from reef_alerts.domain.model import Alert, AlertEvent, Device, EventKind, Reading, quoted
-
-MAX_RULE_DURATION = timedelta(days=7)
-"""The longest pending duration or no-data limit an alert can have."""
-PENDING_GAP = timedelta(minutes=10)
-"""How long a pending condition may go unseen (a worker restarting, a partition changing
-hands) and still count as having held throughout (Prometheus's outage tolerance, shorter)."""
+from reef_alerts.domain.trend_rules import (
+    NO_MEMORY,
+    TrendChange,
+    TrendMemory,
+    TrendOutcome,
+    TrendRules,
+    judge_trend,
+    read_window,
+    trend_off,
+)
+from reef_alerts.domain.trends import NoTrend, TrendOptions, TrendReading
 
 
 def _duration(*, zero: bool) -> Any:
@@ -65,6 +73,10 @@ class RuleOptions:
     """How far back past the threshold the value must come before an open event resolves."""
     no_data_after: timedelta | None = attrs.field(default=None, validator=_duration(zero=False))
     """How old the device's newest reading may get before a no-data event opens; None: never."""
+    trend: TrendOptions = attrs.field(
+        factory=TrendOptions, validator=attrs.validators.instance_of(TrendOptions)
+    )
+    """How a `trend_enabled` alert reads its window (issue 13); others ignore it."""
 
     def describe(self) -> str:
         """The options for a person: `pending 5m, recovery margin 0.3, no data after 10m`."""
@@ -92,6 +104,8 @@ class AlertState:
     """Its threshold event is open."""
     silent: bool = False
     """Its no-data event is open."""
+    trend: TrendMemory = NO_MEMORY
+    """Its forecast and rate events, open or pending."""
 
 
 @attrs.frozen
@@ -123,6 +137,10 @@ class Transition:
     """What happens to the threshold event: Trigger, Resolve, Pending, NoChange or Skip."""
     no_data: NoDataChange | None = None
     """What happens to the no-data event; None: nothing."""
+    trend: tuple[TrendChange, ...] = ()
+    """What happens to the forecast and rate events."""
+    window: TrendReading | NoTrend | None = None
+    """What a trend alert's window said; None where it was not read."""
 
 
 def step(
@@ -131,12 +149,14 @@ def step(
     now: datetime,
     options: RuleOptions = DEFAULT_OPTIONS,
     policy: EvaluationPolicy = DEFAULT_POLICY,
+    window: Sequence[Reading] | None = None,
 ) -> Transition:
     """Take an alert from `state` through one evaluation at `now` of `observation`: the alert,
-    its device (None when missing) and the device's newest reading (None when it has none).
-    Pure: no I/O, no clock."""
+    its device (None when missing) and the device's newest reading (None when it has none);
+    for a trend alert, `window`: the device's readings of its trend window. Pure: no I/O, no
+    clock."""
     alert, device, reading = observation
-    return Machine(policy.at(now)).step(state, alert, device, reading, options)
+    return Machine(policy.at(now)).step(state, alert, device, reading, options, window)
 
 
 @attrs.frozen
@@ -153,9 +173,15 @@ class Machine:
         device: Device | None,
         reading: Reading | None,
         options: RuleOptions = DEFAULT_OPTIONS,
+        window: Sequence[Reading] | None = None,
     ) -> Transition:
         """`step`, at the evaluator's instant."""
         measured = self.evaluator.observe(alert, device, reading)
+        trend = None
+        if alert.trend_enabled and window is not None and not isinstance(measured, Skip):
+            trend = self._read(alert, window, measured.timestamp, options.trend)
+            if options.trend.smoothing:
+                measured = _smoothed(measured, trend)
         decision = self._threshold(state, alert, measured, options)
         no_data = None
         if options.no_data_after is not None or state.silent:
@@ -177,9 +203,55 @@ class Machine:
             silent = True
         elif isinstance(no_data, ResolveNoData):
             silent = False
-        if (pending_since, firing, silent) != (state.pending_since, state.firing, state.silent):
-            state = AlertState(pending_since, firing, silent)
-        return Transition(state, decision, no_data)
+        smoothed = options.trend.smoothing and isinstance(trend, TrendReading)
+        if isinstance(decision, Trigger) and smoothed:
+            assert isinstance(trend, TrendReading)
+            decision.event.metadata["median_of"] = trend.line.samples
+        outcome = self._trend(state.trend, alert, measured, trend, firing, options)
+        after = (pending_since, firing, silent, outcome.memory)
+        if after != (state.pending_since, state.firing, state.silent, state.trend):
+            state = AlertState(*after)
+        return Transition(state, decision, no_data, outcome.changes, trend)
+
+    def _read(
+        self, alert: Alert, window: Sequence[Reading], newest: datetime, options: TrendOptions
+    ) -> TrendReading | NoTrend:
+        """What `window` says of `alert`, up to the `newest` reading, the one judged: a reading
+        committed after it, which the cycle's read did not see, cannot join its window."""
+        evaluator = self.evaluator
+        return read_window(
+            alert, window, evaluator.now, newest, options, evaluator.policy.tolerance
+        )
+
+    def _trend(
+        self,
+        memory: TrendMemory,
+        alert: Alert,
+        measured: Skip | Measurement,
+        trend: TrendReading | NoTrend | None,
+        firing: bool,
+        options: RuleOptions,
+    ) -> TrendOutcome:
+        """The forecast and rate events' part. An alert that cannot be judged keeps its trend
+        events, as it keeps its threshold event; so does a trend alert whose window was not
+        read (a backtest's). One whose trend rules are off has its trend events resolved."""
+        if memory == NO_MEMORY and trend is None:
+            return _NOTHING_TO_DO
+        if isinstance(measured, Skip):
+            return TrendOutcome(attrs.evolve(memory, forecast_since=None, rate_since=None))
+        if not alert.trend_enabled:
+            return trend_off(memory, measured.value, "trend rules are off for this alert")
+        if trend is None:
+            return TrendOutcome(memory)
+        rules = TrendRules(
+            self.evaluator.now,
+            options.trend.horizon,
+            options.trend.max_rate_per_hour,
+            options.pending,
+            options.recovery_margin,
+            self.evaluator.policy.tolerance,
+        )
+        return judge_trend(memory, alert, measured, trend, firing, rules)
 
     def _threshold(
         self,
@@ -190,7 +262,7 @@ class Machine:
     ) -> Decision:
         """The threshold event's part: a pending condition starts over whenever the alert
         cannot be judged or its condition does not hold, and when nobody saw it hold for a
-        while (see _still_pending)."""
+        while (see still_pending)."""
         if isinstance(measured, Skip):
             return measured
         evaluator, value = self.evaluator, measured.value
@@ -204,7 +276,7 @@ class Machine:
             return NoChange(value)
         if not options.pending:
             return evaluator.trigger(alert, measured)
-        since = _still_pending(state.pending_since, evaluator.now, options.pending)
+        since = still_pending(state.pending_since, evaluator.now, options.pending)
         if evaluator.now - since >= options.pending:
             return evaluator.trigger(alert, measured, since)
         return Pending(value, since, alert, options.pending)
@@ -255,18 +327,16 @@ class Machine:
         )
 
 
-def _still_pending(since: datetime | None, now: datetime, pending: timedelta) -> datetime:
-    """When the pending condition began, as far as the machine can vouch for it: `now` if it
-    has not been pending, or was last seen so long ago that nobody can say it held meanwhile.
+_NOTHING_TO_DO = TrendOutcome(NO_MEMORY)
 
-    A pending condition is seen every cycle until its event opens, so its start is never more
-    than `pending` and a cycle old. One older than that by PENDING_GAP was not seen in between
-    (the alert was disabled, the worker down, its partition unleased, the row edited by hand):
-    its wait starts over, so no event opens early. One in the future is distrusted alike.
-    """
-    if since is None or since > now or now - since > pending + PENDING_GAP:
-        return now
-    return since
+
+def _smoothed(measured: Skip | Measurement, trend: TrendReading | NoTrend) -> Skip | Measurement:
+    """What a smoothing alert's threshold judges: its window's median, or why there is none."""
+    if isinstance(measured, Skip):
+        return measured
+    if isinstance(trend, NoTrend):
+        return Skip(SkipCode.SHORT_WINDOW, f"smoothing has no median: {trend.reason}")
+    return measured._replace(value=trend.value)
 
 
 def _from_future(skip: Skip) -> bool:

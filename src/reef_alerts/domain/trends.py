@@ -18,10 +18,10 @@ from typing import Any
 
 import attrs
 
-from reef_alerts.domain.durations import format_duration
-from reef_alerts.domain.model import Alert, quoted
+from reef_alerts.domain.durations import MAX_RULE_DURATION, format_duration, stored_seconds
+from reef_alerts.domain.extraction import NoMetric, locate_metric
+from reef_alerts.domain.model import Alert, Reading, quoted
 from reef_alerts.domain.operators import DEFAULT_TOLERANCE, Operator
-from reef_alerts.domain.rules import MAX_RULE_DURATION
 
 Sample = tuple[datetime, float]
 """A reading's instant and the value of the metric in it."""
@@ -164,6 +164,28 @@ class TrendOptions:
             )
 
 
+def stored_trend_options(
+    window_seconds: object,
+    min_samples: object,
+    horizon_seconds: object,
+    max_rate_per_hour: object,
+    smoothing: object,
+    defaults: TrendOptions,
+) -> TrendOptions:
+    """Trend options as a table stores them (seconds; a max rate of 0 for none), each None the
+    default's. Raises TypeError or ValueError naming the column that cannot be used."""
+    if smoothing is not None and smoothing not in (True, False):
+        raise TypeError(f"smoothing {quoted(smoothing)} is not a boolean")
+    rate = defaults.max_rate_per_hour if max_rate_per_hour is None else max_rate_per_hour or None
+    return TrendOptions(
+        defaults.window if window_seconds is None else stored_seconds(window_seconds, "window"),
+        defaults.min_samples if min_samples is None else min_samples,  # type: ignore[arg-type]
+        defaults.horizon if horizon_seconds is None else stored_seconds(horizon_seconds, "horizon"),
+        rate,  # type: ignore[arg-type]
+        defaults.smoothing if smoothing is None else bool(smoothing),
+    )
+
+
 @attrs.frozen
 class NoTrend:
     """Why the window tells no trend now: too few readings, or too short a stretch of time."""
@@ -203,19 +225,35 @@ class TrendReading:
     too_fast: TooFast | None
 
 
+def window_samples(readings: Iterable[Reading], metric: str) -> list[Sample]:
+    """The samples of `metric` in `readings`: each timestamped reading where it is a finite
+    number. A reading without it, or with a value that is not a number, is left out."""
+    samples = []
+    for reading in readings:
+        at = reading.timestamp
+        if at is None:
+            continue
+        found = locate_metric(reading, metric)
+        if not isinstance(found, NoMetric) and math.isfinite(found[0]):
+            samples.append((at, found[0]))
+    return samples
+
+
 def read_trend(
     alert: Alert,
     samples: Iterable[Sample],
     now: datetime,
     options: TrendOptions,
     tolerance: float = DEFAULT_TOLERANCE,
+    until: datetime | None = None,
 ) -> TrendReading | NoTrend:
     """What `alert`'s window of `samples` (the metric's finite values, any order) says at `now`.
-    The window is the samples in (now - window, now]; it tells a trend with `min_samples` of
-    them at least, spread over half the window at least."""
-    since = now - options.window
+    The window is the samples in (now - window, until], `until` being `now` or, for a caller
+    that trusts readings a little ahead of its clock, the newest instant it trusts; it tells a
+    trend with `min_samples` of them at least, spread over half the window at least."""
+    since, until = now - options.window, now if until is None else until
     window = sorted(
-        (at, value) for at, value in samples if since < at <= now and math.isfinite(value)
+        (at, value) for at, value in samples if since < at <= until and math.isfinite(value)
     )
     described = format_duration(options.window)
     if len(window) < options.min_samples:

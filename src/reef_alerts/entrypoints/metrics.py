@@ -27,6 +27,10 @@ _KINDS = {
     "resolve": ("threshold", "resolved"),
     "no_data": ("no_data", "opened"),
     "no_data_resolved": ("no_data", "resolved"),
+    "forecast": ("forecast", "opened"),
+    "forecast_resolved": ("forecast", "resolved"),
+    "rate": ("rate", "opened"),
+    "rate_resolved": ("rate", "resolved"),
 }
 _CYCLE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600)
@@ -63,7 +67,8 @@ class WorkerMetrics:
         )
         self._events = Counter(
             "reef_alerts_events",
-            "Alert events opened and resolved, by kind (threshold, no_data) and change.",
+            "Alert events opened and resolved, by kind (threshold, no_data, forecast, rate) "
+            "and change.",
             ["kind", "change"],
             registry=self.registry,
         )

@@ -12,7 +12,7 @@ from reef_alerts.ports.coordination import (
     PartitionCoordinator,
     Shard,
 )
-from reef_alerts.ports.history import AsyncHistoryReader, History, HistoryReader
+from reef_alerts.ports.history import AsyncHistoryReader, FoundAlert, History, HistoryReader
 from reef_alerts.ports.storage import (
     AlertSnapshot,
     AppliedChanges,
@@ -24,6 +24,8 @@ from reef_alerts.ports.storage import (
     StatusChange,
     StoredAlert,
     StoredRule,
+    StoredTrend,
+    TrendStateChange,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -37,6 +39,7 @@ __all__ = [
     "CycleRecord",
     "EventChanges",
     "EventWriter",
+    "FoundAlert",
     "History",
     "HistoryReader",
     "LeaseKeeper",
@@ -49,6 +52,8 @@ __all__ = [
     "StatusChange",
     "StoredAlert",
     "StoredRule",
+    "StoredTrend",
+    "TrendStateChange",
     "UnitOfWork",
     "UnitOfWorkFactory",
 ]

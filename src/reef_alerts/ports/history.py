@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import attrs
 
 from reef_alerts.domain import Device, Reading
-from reef_alerts.ports.storage import StoredAlert, StoredRule
+from reef_alerts.ports.storage import StoredAlert, StoredRule, StoredTrend
+
+
+class FoundAlert(NamedTuple):
+    """An alert as stored, with its options and trend options (None where it has none)."""
+
+    alert: StoredAlert
+    rule: StoredRule | None = None
+    trend: StoredTrend | None = None
 
 
 @attrs.frozen
@@ -26,7 +34,7 @@ class History:
 class HistoryReader(Protocol):
     """Reads one alert, its device and the device's history, bounded by a range."""
 
-    def alert(self, alert_id: int) -> tuple[StoredAlert, StoredRule | None] | None:
+    def alert(self, alert_id: int) -> FoundAlert | None:
         """The alert as stored and its options; None when there is no such alert."""
         ...
 
@@ -43,7 +51,7 @@ class HistoryReader(Protocol):
 class AsyncHistoryReader(Protocol):
     """HistoryReader for an event loop: the same reads, awaited."""
 
-    async def alert(self, alert_id: int) -> tuple[StoredAlert, StoredRule | None] | None:
+    async def alert(self, alert_id: int) -> FoundAlert | None:
         """The alert as stored and its options; None when there is no such alert."""
         ...
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Final, NamedTuple, Protocol, Self
@@ -62,6 +62,27 @@ class StoredRule(NamedTuple):
 _NO_OPTIONS: Final = (None, None, None)
 
 
+class StoredTrend(NamedTuple):
+    """A trend alert's row of trend options as stored, before the domain has validated it; a
+    NULL option is the default (issue 13)."""
+
+    trend_window_seconds: float | None
+    min_samples: int | None
+    forecast_horizon_seconds: float | None
+    max_rate_per_hour: float | None
+    """0: no rate events for this alert."""
+    smoothing: bool | None
+
+    @classmethod
+    def of(cls, row: Any) -> StoredTrend | None:
+        """As StoredRule.of."""
+        trend = cls._make(getattr(row, name) for name in cls._fields)
+        return None if trend == _NO_TREND else trend
+
+
+_NO_TREND: Final = (None,) * len(StoredTrend._fields)
+
+
 class AlertSnapshot(NamedTuple):
     """One enabled alert as stored, with its device, the newest reading, its open events, and
     its options and state.
@@ -87,6 +108,17 @@ class AlertSnapshot(NamedTuple):
     """The alert's options; None when it has none of its own."""
     pending_since: datetime | None = None
     """When the alert's condition began to hold, while it waits out its pending duration."""
+    forecast_event_id: int | None = None
+    """The alert's unresolved forecast event (issue 13), None when there is none."""
+    rate_event_id: int | None = None
+    """The alert's unresolved rate event, None when there is none."""
+    trend: StoredTrend | None = None
+    """The alert's trend options; None when it has none of its own."""
+    forecast_since: datetime | None = None
+    """When its forecast began to say the condition will hold, while it waits out its pending
+    duration."""
+    rate_since: datetime | None = None
+    """When its rate of change went beyond its limit, while it waits out its pending duration."""
 
     @property
     def alert_id(self) -> int:
@@ -116,6 +148,17 @@ class StateChange:
 
 
 @attrs.frozen
+class TrendStateChange:
+    """What the state machine now remembers of a trend alert's pending trend events, where it
+    changed."""
+
+    alert_id: int
+    forecast_since: datetime | None
+    rate_since: datetime | None
+    """Both None: nothing is pending, and the alert's row can go."""
+
+
+@attrs.frozen
 class EventChanges:
     """Everything one cycle writes: events opened and resolved, alert statuses and states that
     changed."""
@@ -124,9 +167,12 @@ class EventChanges:
     resolved: Sequence[Resolution] = ()
     statuses: Sequence[StatusChange] = ()
     states: Sequence[StateChange] = ()
+    trend_states: Sequence[TrendStateChange] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.opened or self.resolved or self.statuses or self.states)
+        return bool(
+            self.opened or self.resolved or self.statuses or self.states or self.trend_states
+        )
 
 
 @attrs.frozen
@@ -146,6 +192,20 @@ class SnapshotReader(Protocol):
     def remembers(self) -> bool:
         """Whether the storage keeps alerts' options and state (a database that `db upgrade`
         has brought to them); without, every alert is judged by the specification's rule."""
+        ...
+
+    @property
+    def trends(self) -> bool:
+        """Whether it keeps trend alerts' options and state too (issue 13); without, a trend
+        alert is judged on its threshold alone."""
+        ...
+
+    def windows(
+        self, since: Mapping[int, datetime], until: datetime
+    ) -> Mapping[int, Sequence[Reading]]:
+        """The timestamped readings of each device of `since` taken after its instant there and
+        at `until` or before, oldest first, in one statement; a reading whose row cannot be
+        decoded is left out. Called between the snapshot's batches, in its transaction."""
         ...
 
     def enabled_alerts(self, shard: Shard = WHOLE) -> Iterable[AlertSnapshot]:

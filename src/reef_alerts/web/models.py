@@ -280,7 +280,7 @@ class CountsOut(_Out):
 
 
 class EventOut(_Out):
-    kind: Literal["threshold", "no_data"]
+    kind: Literal["threshold", "no_data", "forecast", "rate"]
     opened_at: datetime
     value: float | None
     resolved_at: datetime | None = Field(description="None: still open at the range's end.")
