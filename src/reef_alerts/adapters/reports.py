@@ -6,17 +6,36 @@ the same statements (`report_query`, `open_events_query`)."""
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
-from sqlalchemy import Engine, Select, Text, cast, func, null, select
+from sqlalchemy import Connection, Engine, Select, Text, cast, func, null, select
 
-from reef_alerts.adapters.rows import parse_timestamp
+from reef_alerts.adapters.rows import decode_windows, parse_timestamp
 from reef_alerts.adapters.schema import Catalogue, catalogue
-from reef_alerts.adapters.tables import SharedTables, alert_state, alert_status, rules
-from reef_alerts.domain import EventKind
-from reef_alerts.ports import StoredRule
+from reef_alerts.adapters.snapshot_queries import windows_query
+from reef_alerts.adapters.tables import (
+    SharedTables,
+    alert_state,
+    alert_status,
+    rules,
+    trend_rules,
+)
+from reef_alerts.domain import (
+    DEFAULT_OPTIONS,
+    Alert,
+    EvaluationPolicy,
+    EventKind,
+    NoTrend,
+    TrendOptions,
+    TrendReading,
+    read_trend,
+    stored_trend_options,
+    window_samples,
+)
+from reef_alerts.ports import StoredRule, StoredTrend
 
 STATES = ("ok", "pending", "firing", "no_data", "skipped", "error", "disabled", "unknown")
 
@@ -37,6 +56,8 @@ class AlertLine:
     """Why it is skipped or in error, or what keeps it pending; empty otherwise."""
     rule: StoredRule | None = None
     """Its own options; None when it takes the defaults."""
+    trend: str = ""
+    """For a trend alert, what its window says now: its rate, its forecast, or why none."""
 
 
 @attrs.frozen
@@ -48,14 +69,88 @@ class AlertReport:
     """Whether it has the rules and state tables (migration 0004)."""
 
 
-def alert_report(engine: Engine) -> AlertReport:
-    """Every alert, by id, with its device, condition, state and options."""
+_POLICY = EvaluationPolicy()
+
+
+def alert_report(
+    engine: Engine, now: datetime | None = None, policy: EvaluationPolicy = _POLICY
+) -> AlertReport:
+    """Every alert, by id, with its device, condition, state and options; for trend alerts,
+    what their windows say at `now` (the clock's when None), judged with `policy`."""
     with engine.connect() as connection:
         found = catalogue(connection)
         rows = connection.execute(report_query(found)).all()
-    return AlertReport(
-        [line_of(row, found.recorded) for row in rows], found.recorded, found.remembers
-    )
+        trends = {}
+        if found.trends:
+            trends = _trends(connection, found, rows, now or datetime.now(UTC), policy)
+    lines = [line_of(row, found.recorded) for row in rows]
+    lines = [
+        attrs.evolve(line, trend=trends[line.alert_id]) if line.alert_id in trends else line
+        for line in lines
+    ]
+    return AlertReport(lines, found.recorded, found.remembers)
+
+
+def _trends(
+    connection: Connection,
+    found: Catalogue,
+    rows: Sequence[Any],
+    now: datetime,
+    policy: EvaluationPolicy,
+) -> dict[int, str]:
+    """What each enabled trend alert's window says at `now`, for a person; read as the worker
+    reads them (windows_query), in one statement."""
+    judged: list[tuple[Any, Alert, TrendOptions]] = []
+    said: dict[int, str] = {}
+    for row in rows:
+        if row.trend_enabled not in (True, 1) or row.enabled in (False, 0):
+            continue
+        try:
+            stored = StoredTrend.of(row) or StoredTrend(None, None, None, None, None)
+            options = stored_trend_options(*stored, DEFAULT_OPTIONS.trend)
+            alert = Alert(
+                row.alert_id, row.device_id, row.metric, row.operator, row.threshold, True, True
+            )
+        except (TypeError, ValueError) as error:
+            said[row.alert_id] = f"not judged: {error}"
+            continue
+        judged.append((row, alert, options))
+    since: dict[int, datetime] = {}
+    for _, alert, options in judged:
+        start = now - options.window
+        if alert.device_id not in since or start < since[alert.device_id]:
+            since[alert.device_id] = start
+    if not since:
+        return said
+    until = now + policy.clock_skew
+    as_text = connection.dialect.name == "postgresql"
+    query = windows_query(found.tables, since, until, as_text=as_text)
+    # The driver's rows, as the worker decodes them: SQLAlchemy's would parse them first.
+    windows = decode_windows(connection.execute(query).cursor.fetchall())
+    for row, alert, options in judged:
+        samples = window_samples(windows.get(alert.device_id, ()), alert.metric)
+        trend = read_trend(alert, samples, now, options, policy.tolerance, until)
+        said[row.alert_id] = _trend_text(alert, trend, row)
+    return said
+
+
+def _trend_text(alert: Alert, trend: TrendReading | NoTrend, row: Any) -> str:
+    if isinstance(trend, NoTrend):
+        parts = [f"no trend: {trend.reason}"]
+    else:
+        line = trend.line
+        parts = [f"{line.rate_per_hour:+.3g}/h over {line.samples} readings"]
+        if trend.forecast is not None:
+            at = trend.forecast.crossing_at
+            parts.append(
+                f"forecast {alert.operator.value} {alert.threshold:g} at {at:%Y-%m-%d %H:%M} UTC"
+            )
+        if trend.too_fast is not None:
+            parts.append(f"faster than {trend.too_fast.limit:g}/h")
+    for kind, opened in (("forecast", row.forecast_since), ("rate", row.rate_since)):
+        if opened is not None:
+            parts.append(f"{kind} event open")
+    return "; ".join(parts)
 
 
 @attrs.frozen
@@ -111,6 +206,8 @@ def _query(found: Catalogue) -> Select[Any]:
                 for name, kind in (
                     ("triggered_at", EventKind.THRESHOLD),
                     ("silent_since", EventKind.NO_DATA),
+                    ("forecast_since", EventKind.FORECAST),
+                    ("rate_since", EventKind.RATE),
                 )
             ),
         )
@@ -144,6 +241,10 @@ def _query(found: Catalogue) -> Select[Any]:
             *(rules.c[name] for name in StoredRule._fields),
             cast(alert_state.c.pending_since, Text).label("pending_since"),
         )
+    trend_columns: tuple[Any, ...] = tuple(null().label(name) for name in StoredTrend._fields)
+    if found.trends:
+        joined = joined.outerjoin(trend_rules, trend_rules.c.alert_id == alerts.c.id)
+        trend_columns = tuple(trend_rules.c[name] for name in StoredTrend._fields)
     return (
         select(
             alerts.c.id.label("alert_id"),
@@ -153,10 +254,14 @@ def _query(found: Catalogue) -> Select[Any]:
             alerts.c.operator,
             alerts.c.threshold_value.label("threshold"),
             alerts.c.is_enabled.label("enabled"),
+            alerts.c.trend_enabled,
             firing.c.triggered_at,
             firing.c.silent_since,
+            firing.c.forecast_since,
+            firing.c.rate_since,
             *status_columns,
             *rule_columns,
+            *trend_columns,
         )
         .select_from(joined)
         .order_by(alerts.c.id)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import re
 import sys
 import threading
 import time
@@ -66,7 +68,7 @@ from reef_alerts.entrypoints.startup import (
     release_leases,
     verify_database,
 )
-from reef_alerts.entrypoints.text import alert_lines, rule_lines
+from reef_alerts.entrypoints.text import alert_lines, rule_lines, trend_notes
 from reef_alerts.entrypoints.tuning import switch_interval
 from reef_alerts.entrypoints.worker import (
     CycleObserver,
@@ -75,7 +77,7 @@ from reef_alerts.entrypoints.worker import (
     install_signal_handlers,
     log_startup,
 )
-from reef_alerts.ports import StoredRule
+from reef_alerts.ports import StoredRule, StoredTrend
 from reef_alerts.redaction import printable, redact
 
 T = TypeVar("T")
@@ -374,6 +376,10 @@ _DRY_RUN_VERBS: Final = {
     "resolve": "resolve",
     "no_data": "open a no-data event for",
     "no_data_resolved": "resolve the no-data event of",
+    "forecast": "open a forecast event for",
+    "forecast_resolved": "resolve the forecast event of",
+    "rate": "open a rate event for",
+    "rate_resolved": "resolve the rate event of",
 }
 
 
@@ -463,7 +469,7 @@ def alerts(
     if report.error is not None or report.missing_file is not None or report.generation is None:
         problem = "; ".join(report.problems) or "no shared tables here"
         _fail(redact(problem, settings.secrets))  # it only reads: no privilege to write needed
-    found = alert_report(engine)
+    found = alert_report(engine, policy=settings.policy())
     engine.dispose()
     for line in alert_lines(found, state, settings.default_options):
         typer.echo(line)
@@ -532,6 +538,41 @@ def rules_set(
             "1h; 'off' for never; 'default' for the default.",
         ),
     ] = None,
+    trend_window: Annotated[
+        str | None,
+        typer.Option(
+            help="Trend alerts: how far back the readings a trend is fitted to go (default "
+            "1h); 'default' for the default.",
+        ),
+    ] = None,
+    min_samples: Annotated[
+        str | None,
+        typer.Option(
+            help="Trend alerts: the fewest readings in the window that tell a trend (default "
+            "5); 'default' for the default.",
+        ),
+    ] = None,
+    forecast_horizon: Annotated[
+        str | None,
+        typer.Option(
+            help="Trend alerts: how far ahead the forecast looks (default 2h); a forecast "
+            "event opens when the value will meet the condition by then.",
+        ),
+    ] = None,
+    max_rate_per_hour: Annotated[
+        str | None,
+        typer.Option(
+            help="Trend alerts: a rate of change towards the condition beyond this, in the "
+            "metric's unit per hour, opens a rate event; 'off' (the default) for none.",
+        ),
+    ] = None,
+    smoothing: Annotated[
+        str | None,
+        typer.Option(
+            help="Trend alerts: 'on' judges the threshold on the window's median instead of "
+            "the newest reading, so one wild reading cannot open an event; 'off' (default).",
+        ),
+    ] = None,
 ) -> None:
     """Set some of an alert's options; the others stay as they are."""
     given = {
@@ -539,33 +580,62 @@ def rules_set(
         "recovery_margin": _margin_option(recovery_margin),
         "no_data_after_seconds": _seconds_option("--no-data-after", no_data_after),
     }
+    given_trend = {
+        "trend_window_seconds": _seconds_option("--trend-window", trend_window),
+        "min_samples": _count_option("--min-samples", min_samples),
+        "forecast_horizon_seconds": _seconds_option("--forecast-horizon", forecast_horizon),
+        "max_rate_per_hour": _rate_option(max_rate_per_hour),
+        "smoothing": _switch_option("--smoothing", smoothing),
+    }
     changes = {name: value for name, value in given.items() if value is not _NOT_GIVEN}
-    if not changes:
-        _fail("give at least one of --pending, --recovery-margin and --no-data-after", code=2)
+    trend_changes = {name: v for name, v in given_trend.items() if v is not _NOT_GIVEN}
+    if not (changes or trend_changes):
+        _fail(
+            "give at least one of --pending, --recovery-margin, --no-data-after, "
+            "--trend-window, --min-samples, --forecast-horizon, --max-rate-per-hour and "
+            "--smoothing",
+            code=2,
+        )
     settings = _settings()
     found = _on_database(settings, lambda engine: rule_store.rules_of(engine, alert_id))
     stored = found[0].rule or StoredRule(None, None, None)
+    stored_trend = found[0].trend or StoredTrend(None, None, None, None, None)
+    defaults = settings.default_options
     try:
-        effective_options(stored._replace(**changes), settings.default_options)
+        effective_options(
+            stored._replace(**changes), defaults, stored_trend._replace(**trend_changes)
+        )
     except InvalidAlertError as error:
-        said = _as_options(str(error).removeprefix(_INVALID))
+        said = _as_options(str(error).removeprefix(_INVALID).removeprefix(_INVALID_TREND))
         try:
-            effective_options(stored, settings.default_options)
+            effective_options(stored, defaults, stored_trend)
         except InvalidAlertError:
             _fail(
                 f"alert {alert_id}'s stored options are invalid ({said}); set that option again "
                 f"or `reef-alerts rules clear {alert_id}`"
             )
         _fail(said)
-    _on_database(settings, lambda engine: rule_store.set_rule(engine, alert_id, changes))
+    _on_database(
+        settings, lambda engine: rule_store.set_rule(engine, alert_id, changes, trend_changes)
+    )
     shown = _on_database(settings, lambda engine: rule_store.rules_of(engine, alert_id))
-    for line in rule_lines(shown, settings.default_options):
+    for line in rule_lines(shown, defaults):
         typer.echo(line)
     if found[0].operator.strip() == "!=" and changes.get("recovery_margin"):
         typer.echo(
             "note: a != condition clears only at the threshold itself, so a recovery margin "
             "does not apply to it (docs/adr/0017)"
         )
+    if trend_changes and not found[0].trend_enabled:
+        typer.echo(
+            f"note: alert {alert_id}'s trend_enabled is off, so its trend options apply only "
+            "once the web app turns it on"
+        )
+    if trend_changes or found[0].trend_enabled:
+        now_stored = shown[0]
+        options = effective_options(now_stored.rule, defaults, now_stored.trend).trend
+        for note in trend_notes(options, now_stored.poll_interval):
+            typer.echo(f"note: {note}")
 
 
 @rules_app.command("clear")
@@ -586,12 +656,20 @@ def rules_clear(
 
 _NOT_GIVEN: Final = object()
 _INVALID: Final = "its options in reef_alerts_rules are invalid: "
+_INVALID_TREND: Final = "its options in reef_alerts_trend_rules are invalid: "
 _OPTION_NAMES: Final = {
     "pending_seconds": "--pending",
     "no_data_after_seconds": "--no-data-after",
     "recovery_margin": "--recovery-margin",
     "no_data_after": "--no-data-after",
     "pending": "--pending",
+    "trend_window_seconds": "--trend-window",
+    "forecast_horizon_seconds": "--forecast-horizon",
+    "max_rate_per_hour": "--max-rate-per-hour",
+    "min_samples": "--min-samples",
+    "smoothing": "--smoothing",
+    "window": "--trend-window",
+    "horizon": "--forecast-horizon",
 }
 
 
@@ -602,28 +680,74 @@ def _as_options(message: str) -> str:
     return message
 
 
-def _seconds_option(name: str, raw: str | None) -> Any:
-    """A duration option as the rules table stores it: seconds; None for the default; 0 for
-    none (`0`, `off`); _NOT_GIVEN when absent."""
+def _given(raw: str | None, parse: Callable[[str], Any]) -> Any:
+    """An option of `rules set` as given: _NOT_GIVEN when absent, None (the default) for
+    `default`, else `parse` of its word, stripped and lower-cased."""
     if raw is None:
         return _NOT_GIVEN
     word = raw.strip().lower()
-    if word == _DEFAULT_WORD:
-        return None
-    if word == "off":
-        return 0.0
-    return _duration_option(name, raw, zero=True).total_seconds()
+    return None if word == _DEFAULT_WORD else parse(word)
+
+
+def _seconds_option(name: str, raw: str | None) -> Any:
+    """A duration option as the rules table stores it: seconds; 0 for none (`0`, `off`)."""
+
+    def seconds(word: str) -> float:
+        if word == "off":
+            return 0.0
+        return _duration_option(name, word, zero=True).total_seconds()
+
+    return _given(raw, seconds)
+
+
+def _count_option(name: str, raw: str | None) -> Any:
+    """A whole-number option."""
+
+    def count(word: str) -> int:
+        if re.fullmatch(r"[+-]?[0-9]+", word) is None:
+            _fail(f"{name}: {raw!r} is not a whole number")
+        return int(word)
+
+    return _given(raw, count)
+
+
+def _rate_option(raw: str | None) -> Any:
+    """--max-rate-per-hour: a number above 0; 0 (`off`) for no rate events."""
+
+    def rate(word: str) -> float:
+        if word == "off":
+            return 0.0
+        number = _number("--max-rate-per-hour", word, raw)
+        if not math.isfinite(number) or number < 0:
+            _fail(f"--max-rate-per-hour must be a finite number above 0 (or off), got {raw!r}")
+        return number
+
+    return _given(raw, rate)
+
+
+def _switch_option(name: str, raw: str | None) -> Any:
+    """An on/off option."""
+
+    def switch(word: str) -> bool:
+        if word not in ("on", "off"):
+            _fail(f"{name}: {raw!r} is not on, off or default")
+        return word == "on"
+
+    return _given(raw, switch)
 
 
 def _margin_option(raw: str | None) -> Any:
-    if raw is None:
-        return _NOT_GIVEN
-    if raw.strip().lower() == _DEFAULT_WORD:
-        return None
+    return _given(raw, lambda word: _number("--recovery-margin", word, raw))
+
+
+def _number(name: str, word: str, raw: str | None) -> float:
+    """A number as a person writes one: not Python's `1_0`."""
     try:
-        return float(raw)
+        if "_" in word:
+            raise ValueError(word)
+        return float(word)
     except ValueError:
-        _fail(f"--recovery-margin: {raw!r} is not a number")
+        _fail(f"{name}: {raw!r} is not a number")
 
 
 def _on_database(settings: Settings, action: Callable[[Engine], T]) -> T:
@@ -639,6 +763,7 @@ def _on_database(settings: Settings, action: Callable[[Engine], T]) -> T:
         return action(engine)
     except (
         rule_store.NoRulesTableError,
+        rule_store.NoTrendTablesError,
         rule_store.UnknownAlertError,
         NotFoundError,
         InvalidAlertError,

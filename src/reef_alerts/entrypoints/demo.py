@@ -1,5 +1,6 @@
-"""`reef-alerts demo`: a small reef on its own SQLite file, a heat wave, a heater hovering at its
-threshold (with and without rule options), a probe that falls silent, and their events."""
+"""`reef-alerts demo`: a small reef on its own SQLite file: a pH sliding all morning that a trend
+alert forecasts hours ahead, then a heat wave, a heater hovering at its threshold (with and
+without rule options), a probe that falls silent, and their events."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from reef_alerts.adapters.tables import CURRENT
 from reef_alerts.application import WorkerStatistics
 from reef_alerts.config import Settings
 from reef_alerts.container import build_container
-from reef_alerts.domain import EventKind
+from reef_alerts.domain import EventKind, format_duration
 from reef_alerts.entrypoints.text import alert_lines, columns
 from reef_alerts.entrypoints.worker import Worker
 
@@ -42,6 +43,12 @@ HOVERING_TEMPERATURES = [81.8, 82.2, 81.9, 82.3, 81.8, 82.1, 82.4, 82.6, 82.8, 8
 SILENT_MINUTES = range(3, 10)
 DEMO_END = START + len(HEATER_TEMPERATURES) * STEP
 """Just after the afternoon's last minute."""
+# The frag tank's CO₂ scrubber runs out of media in the night: from 07:00 its pH slides 0.04 an
+# hour, past 7.9 shortly after noon. A reading every two minutes all morning.
+MORNING_START = START - timedelta(hours=6)
+MORNING_STEP = timedelta(minutes=2)
+SCRUBBER_PH = 8.12
+SCRUBBER_SLIDE_PER_HOUR = -0.04
 
 DEVICES = [
     (1, "Display Tank Heater", "heater", "°F"),
@@ -51,6 +58,7 @@ DEVICES = [
     (5, "Display Tank Multi-sensor", "multi_sensor", None),
     (6, "Frag Tank Heater", "heater", "°F"),
     (7, "Quarantine Tank pH", "ph_probe", "pH"),
+    (8, "Frag Tank pH", "ph_probe", "pH"),
 ]
 
 ALERTS = [
@@ -64,7 +72,9 @@ ALERTS = [
     (8, 6, "temperature", ">", 82.0),  # the hovering heater, by the specification's rule
     (9, 6, "temperature", ">", 82.0),  # the same, with the options below
     (10, 7, "ph", "<", 7.8),
+    (11, 8, "ph", "<", 7.9),  # trend_enabled: forecast hours ahead (issue 13)
 ]
+TREND_ALERTS = {11}
 
 RULES = {
     9: {"pending_seconds": 180.0, "recovery_margin": 0.5},
@@ -110,6 +120,7 @@ def run_demo(path: Path, log: logging.Logger, echo: Callable[[str], None]) -> li
             WorkerStatistics(time.monotonic()),
             threading.Event(),
         )
+        _morning(engine, clock, worker, log, echo)
         for minute, readings in enumerate(_afternoon()):
             clock.current = START + minute * STEP
             _record(engine, clock.current, readings)
@@ -121,7 +132,7 @@ def run_demo(path: Path, log: logging.Logger, echo: Callable[[str], None]) -> li
             worker.run_once()
         worker.log_statistics()
         echo("\nAlerts (what `reef-alerts alerts` shows):")
-        for line in alert_lines(alert_report(engine)):
+        for line in alert_lines(alert_report(engine, now=clock.current)):
             echo(f"  {line}")
         events = _events(engine)
         echo("")
@@ -176,6 +187,15 @@ def _moral(events: list[dict[str, Any]]) -> list[str]:
         f"opened {counts[8]} events; alert 9, the same condition with a 3-minute pending time "
         f"and a 0.5 °F recovery margin, opened {counts[9]}.",
     ]
+    forecast = [row for row in events if row["alert_id"] == 11 and _kind(row) == "forecast"]
+    crossed = [row for row in events if row["alert_id"] == 11 and _kind(row) == "threshold"]
+    if forecast and crossed:
+        ahead = crossed[0]["triggered_at"] - forecast[0]["triggered_at"]
+        lines.append(
+            f"The frag tank's pH slid 0.04 an hour: alert 11, a trend alert, forecast it at "
+            f"{forecast[0]['triggered_at']:%H:%M}, {format_duration(ahead)} before its threshold "
+            f"event opened at {crossed[0]['triggered_at']:%H:%M}."
+        )
     if silent:
         lines.append(
             f"The quarantine pH probe went silent after 13:02: alert 10 opened a no-data event "
@@ -232,10 +252,69 @@ def _seed(engine: Engine) -> None:
         connection.execute(
             insert(CURRENT.alerts),
             [
-                {"id": i, "device_id": d, "metric": m, "operator": op, "threshold_value": t}
+                {
+                    "id": i,
+                    "device_id": d,
+                    "metric": m,
+                    "operator": op,
+                    "threshold_value": t,
+                    "trend_enabled": i in TREND_ALERTS,
+                }
                 for i, d, m, op, t in ALERTS
             ],
         )
+
+
+def _morning(
+    engine: Engine,
+    clock: SimulatedClock,
+    worker: Worker,
+    log: logging.Logger,
+    echo: Callable[[str], None],
+) -> None:
+    """The morning before the heat wave, a cycle every two minutes: the reef is calm but for the
+    frag tank's pH. Its hourly value and every event are told here; the worker's own INFO lines
+    would be a thousand."""
+    level = log.level
+    log.setLevel(logging.WARNING)
+    echo("-- 07:00 UTC  the frag tank's CO₂ scrubber ran out of media in the night")
+    try:
+        at = MORNING_START
+        while at < START:
+            clock.current = at
+            readings = _calm(at)
+            _record(engine, at, readings)
+            if at.minute == 0:
+                echo(f"-- {at:%H:%M} UTC  frag tank pH {readings[8]:.2f}")
+            for change in worker.run_once().changes:
+                said = _MORNING_SAYS.get(change.change)
+                if said is not None:  # the others are WARNINGs: the log says them
+                    echo(f"   {at:%H:%M} UTC  alert {change.alert_id} {said}: {change.reason}")
+            at += MORNING_STEP
+    finally:
+        log.setLevel(level)
+
+
+_MORNING_SAYS = {
+    "trigger": "triggered",
+    "resolve": "resolved",
+    "forecast_resolved": "resolved its forecast event",
+    "rate_resolved": "resolved its rate event",
+}
+
+
+def _calm(at: datetime) -> dict[int, Any]:
+    """A calm morning's readings at `at`, and the frag tank's sliding pH."""
+    readings = next(_afternoon())
+    readings[1], readings[6] = 78.0, 81.0
+    readings[5]["temperature"] = 77.6
+    readings[8] = _scrubber_ph(at)
+    return readings
+
+
+def _scrubber_ph(at: datetime) -> float:
+    hours = (at - MORNING_START).total_seconds() / 3600
+    return round(SCRUBBER_PH + SCRUBBER_SLIDE_PER_HOUR * hours, 3)
 
 
 def _afternoon() -> Iterator[dict[int, Any]]:
@@ -256,6 +335,7 @@ def _afternoon() -> Iterator[dict[int, Any]]:
         }
         if minute not in SILENT_MINUTES:
             readings[7] = round(8.05 + 0.03 * drift, 2)
+        readings[8] = _scrubber_ph(START + minute * STEP)
         yield readings
 
 
