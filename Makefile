@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run webapp test lint typecheck imports check bench bench-depth bench-preview clean
+.PHONY: run webapp test lint typecheck imports check bench bench-depth bench-preview bench-trends clean
 
 $(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,10 +48,14 @@ imports: $(DEV_STAMP)
 check: lint typecheck imports test
 
 # The targets: PostgreSQL 1k, 10k (against the per-alert reference); PostgreSQL and SQLite 100k
-# on both generations of the web app's schema.
+# on both generations of the web app's schema; trend alerts against plain ones at 10k and 100k.
 bench: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks.run --suite
 	$(BIN)/python -m benchmarks.preview_api
+
+# Every alert a trend alert against none, 10,000 and 100,000 on PostgreSQL (issue 13).
+bench-trends: $(DEV_STAMP)
+	$(BIN)/python -m benchmarks.run --alerts 10000,100000 --trends --skip-reference
 
 # A week's preview through the web app's router on PostgreSQL (issue 14).
 bench-preview: $(DEV_STAMP)

@@ -17,7 +17,7 @@ import os
 import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from benchmarks.databases import DEFAULT_SERVER_URL, Scratch, scratch_for
 from benchmarks.generate import Summary, generate
 from benchmarks.targets import judge_all
-from reef_alerts.adapters.tables import Generation, rules, tables_for
+from reef_alerts.adapters.tables import Generation, rules, tables_for, trend_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 LEGACY, CURRENT = Generation.LEGACY, Generation.CURRENT
@@ -45,6 +45,11 @@ OPTIONS = {"pending_seconds": 300.0, "recovery_margin": 0.2, "no_data_after_seco
 """Every alert's options in the options runs: a 5-minute pending time (so the alerts that would
 open an event wait instead, and their state is written), a margin, and no-data events (so the
 silent devices of the mix open them)."""
+TRENDS_SUITE = (("postgresql", 10_000, CURRENT), ("postgresql", 100_000, CURRENT))
+"""The sizes at which the suite also times every alert as a trend alert against none (issue 13):
+its 2x target at 10,000, and a report at 100,000."""
+TREND_READINGS = 60
+"""Readings in each trend alert's window: its window is this many of its device's polls."""
 HISTORY_ROWS = 5_000_000
 """The history the default depth gives each size: a thousand readings a device at 1,000 alerts,
 500 at 10,000 and 50 at 100,000 (the mix has a device per alert)."""
@@ -81,6 +86,8 @@ def bench(
     result |= reef
     if (scratch.backend, alerts, generation) in args.options_jobs:
         result |= _run_options(scratch, template, summary, args)
+    if (scratch.backend, alerts, generation) in args.trend_jobs:
+        result |= _run_trends(scratch, template, summary, args)
     if args.skip_reference or alerts > args.reference_limit:
         result |= {"reference_seconds": None, "ratio": None, "events_match": None}
     else:
@@ -135,38 +142,61 @@ def _run_reef(
 def _run_options(
     scratch: Scratch, template: str, summary: Summary, args: argparse.Namespace
 ) -> dict[str, Any]:
-    """reef_alerts with OPTIONS on every alert against none, side by side: each pair of runs
-    on fresh copies, one after the other, so that both meet the machine in the same state."""
-    plain: list[dict[str, Any]] = []
-    options: list[dict[str, Any]] = []
-    for _ in range(args.copies):
-        for runs, with_options in ((plain, False), (options, True)):
-            copy = scratch.clone(template)
-            if with_options:
-                _give_every_alert_options(copy)
-            runs.append(
-                measure_in_process("reef", copy, summary.now, ["--repeat", str(args.repeat)])
-            )
-            scratch.drop(copy)
-            name = "with options" if with_options else "without"
-            _progress(f"  reef {name}: {runs[-1]['seconds']:.3f} s")
-    first_plain, first_options = (
-        statistics.median(r["seconds"] for r in runs) for runs in (plain, options)
+    """reef_alerts with OPTIONS on every alert against none, side by side."""
+    plain, options = _side_by_side(
+        scratch, template, summary, _give_every_alert_options, args.copies, args.repeat
     )
-    later_plain, later_options = (
+    return {"options": OPTIONS, **_paired("options", plain, options)}
+
+
+def _side_by_side(
+    scratch: Scratch,
+    template: str,
+    summary: Summary,
+    change: Callable[[str], None],
+    copies: int,
+    repeat: int,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """reef_alerts's runs on `copies` pairs of fresh copies, the second of each pair with
+    `change` made to it: one after the other, so that both meet the machine in the same
+    state."""
+    plain: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    for _ in range(copies):
+        for runs, with_change in ((plain, False), (changed, True)):
+            copy = scratch.clone(template)
+            if with_change:
+                change(copy)
+            runs.append(measure_in_process("reef", copy, summary.now, ["--repeat", str(repeat)]))
+            scratch.drop(copy)
+            name = "changed" if with_change else "plain"
+            _progress(f"  reef {name}: {runs[-1]['seconds']:.3f} s")
+    return plain, changed
+
+
+def _paired(
+    prefix: str, plain: list[dict[str, Any]], changed: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Side-by-side runs' figures under `prefix`: medians of the first cycles and of the later
+    ones, and their ratios."""
+    first_plain, first_changed = (
+        statistics.median(r["seconds"] for r in runs) for runs in (plain, changed)
+    )
+    later_plain, later_changed = (
         statistics.median(s for run in runs for s in run["all_seconds"][1:])
-        for runs in (plain, options)
+        for runs in (plain, changed)
     )
     return {
-        "options": OPTIONS,
-        "options_reef_seconds": round(first_options, 4),
-        "options_plain_seconds": round(first_plain, 4),
-        "options_first_seconds_all": [round(r["seconds"], 4) for r in options],
-        "options_plain_first_seconds_all": [round(r["seconds"], 4) for r in plain],
-        "options_ratio": round(first_options / first_plain, 3),
-        "options_ratio_later_cycles": round(later_options / later_plain, 3),
-        "options_peak_rss_mb": max(r["peak_rss_mb"] for r in options),
-        "options_stats": options[0]["stats"],
+        f"{prefix}_reef_seconds": round(first_changed, 4),
+        f"{prefix}_plain_seconds": round(first_plain, 4),
+        f"{prefix}_first_seconds_all": [round(r["seconds"], 4) for r in changed],
+        f"{prefix}_plain_first_seconds_all": [round(r["seconds"], 4) for r in plain],
+        f"{prefix}_ratio": round(first_changed / first_plain, 3),
+        f"{prefix}_later_seconds": round(later_changed, 4),
+        f"{prefix}_plain_later_seconds": round(later_plain, 4),
+        f"{prefix}_ratio_later_cycles": round(later_changed / later_plain, 3),
+        f"{prefix}_peak_rss_mb": max(r["peak_rss_mb"] for r in changed),
+        f"{prefix}_stats": changed[0]["stats"],
     }
 
 
@@ -183,6 +213,49 @@ def _give_every_alert_options(url: str) -> None:
                         *(sa.literal(value) for value in OPTIONS.values()),
                         sa.func.current_timestamp(),
                     ),
+                )
+            )
+    finally:
+        engine.dispose()
+
+
+def _run_trends(
+    scratch: Scratch, template: str, summary: Summary, args: argparse.Namespace
+) -> dict[str, Any]:
+    """reef_alerts with every alert a trend alert (a window of TREND_READINGS of its device's
+    polls, forecasts, rates) against the same alerts without, side by side. Above 10,000
+    alerts, one pair of copies of three cycles: a report, not a target."""
+    copies, repeat = (args.copies, args.repeat) if summary.alerts <= 10_000 else (1, 3)
+    plain, trends = _side_by_side(
+        scratch, template, summary, _make_every_alert_a_trend_alert, copies, repeat
+    )
+    return {
+        "trends_window_readings": TREND_READINGS,
+        **_paired("trends", plain, trends),
+    }
+
+
+def _make_every_alert_a_trend_alert(url: str) -> None:
+    """trend_enabled on every alert, each with a window of TREND_READINGS of its device's
+    polls, a forecast horizon as long, and a rate limit."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.begin() as connection:
+            tables = tables_for(CURRENT)  # the columns used are in both generations
+            alerts, devices = tables.alerts, tables.devices
+            connection.execute(sa.update(alerts).values(trend_enabled=True))
+            window = TREND_READINGS * sa.func.coalesce(devices.c.poll_interval, 60)
+            rest = ("max_rate_per_hour", "updated_at")
+            connection.execute(
+                sa.insert(trend_rules).from_select(
+                    [*("alert_id", "trend_window_seconds", "forecast_horizon_seconds"), *rest],
+                    sa.select(
+                        alerts.c.id,
+                        window,
+                        window,
+                        sa.literal(5.0),
+                        sa.func.current_timestamp(),
+                    ).select_from(alerts.join(devices, devices.c.id == alerts.c.device_id)),
                 )
             )
     finally:
@@ -358,6 +431,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also time every alert with rule options against none, side by side",
     )
     parser.add_argument(
+        "--trends",
+        action="store_true",
+        help="also time every alert as a trend alert against none, side by side (issue 13)",
+    )
+    parser.add_argument(
         "--suite",
         action="store_true",
         help="PostgreSQL 1k/10k, and 100k and SQLite 100k on both generations",
@@ -367,6 +445,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     backend = "sqlite" if args.sqlite else "postgresql"
     args.jobs = list(SUITE) if args.suite else [(backend, n, args.generation) for n in sizes]
     args.options_jobs = set(OPTIONS_SUITE if args.suite else args.jobs if args.options else ())
+    args.trend_jobs = set(TRENDS_SUITE if args.suite else args.jobs if args.trends else ())
     if args.force_reference:
         args.reference_limit = sys.maxsize
     return args
