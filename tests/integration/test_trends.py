@@ -140,6 +140,8 @@ def test_rules_set_stores_trend_options_and_rules_show_lists_them(
     ("args", "said"),
     [
         (["--min-samples", "1"], "--min-samples must be a whole number from 2 to 10,000"),
+        (["--min-samples", "-3"], "--min-samples must be a whole number from 2 to 10,000"),
+        (["--min-samples", "five"], "--min-samples: 'five' is not a whole number"),
         (["--smoothing", "maybe"], "--smoothing: 'maybe' is not on, off or default"),
         (["--smoothing", "on", "--min-samples", "2"], "--smoothing needs --min-samples of 3"),
         (["--trend-window", "8d"], "--trend-window must be more than 0 and at most 7d"),
@@ -162,6 +164,30 @@ def test_rules_set_refuses_trend_options_it_cannot_use_in_one_line(
     with engine.connect() as connection:
         assert connection.execute(select(trend_rules)).all() == []
     engine.dispose()
+
+
+def test_rules_set_says_when_the_devices_polls_can_never_fill_the_window(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    from reef_alerts.adapters.database import make_engine
+
+    engine = make_engine(sqlite_url)
+    schema.upgrade(engine)
+    add_device(engine, 1, "Display Tank pH", device_type="ph", unit="pH", poll_interval=900)
+    add_alert(engine, 1, 1, "ph", "<", 7.9, trend_enabled=True)
+    engine.dispose()
+
+    code, out, err = invoke(
+        ["rules", "set", "1", "--trend-window", "30m", "--smoothing", "on"],
+        tmp_path,
+        DATABASE_URL=sqlite_url,
+    )
+
+    assert code == 0, err
+    assert (
+        "note: the device is polled every 15m: a 30m window holds about 2 of its readings, "
+        "fewer than the 5 a trend needs, so it never tells one (a smoothed alert is skipped)"
+    ) in out
 
 
 def test_alerts_tells_each_trend_alerts_rate_and_forecast(engine: Engine, tmp_path: Path) -> None:
