@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reef_alerts.domain import DEFAULT_TOLERANCE, Alert, Operator
+from reef_alerts.domain import DEFAULT_TOLERANCE, Alert, Operator, RuleOptions
 from reef_alerts.domain.trends import (
     NoTrend,
     Sample,
@@ -348,3 +348,13 @@ def test_readings_too_large_to_fit_tell_no_trend():
     assert read_trend(TOO_HOT, huge, EPOCH, TrendOptions(smoothing=True)) == too_large
     assert read_trend(TOO_HOT, overflowing, EPOCH, TrendOptions()) == too_large
     assert read_trend(TOO_HOT, steep, EPOCH, brief) == too_large
+
+
+def test_options_describe_the_trend_options_that_differ_from_the_defaults() -> None:
+    options = RuleOptions(
+        pending=timedelta(minutes=5),
+        trend=TrendOptions(horizon=timedelta(hours=3), max_rate_per_hour=0.5, smoothing=True),
+    )
+
+    assert options.describe() == ("pending 5m, forecast horizon 3h, max rate 0.5/h, smoothing")
+    assert RuleOptions(trend=TrendOptions()).describe() == "none (the specification's rule)"

@@ -87,6 +87,7 @@ class RuleOptions:
             parts.append(f"recovery margin {self.recovery_margin:g}")
         if self.no_data_after is not None:
             parts.append(f"no data after {format_duration(self.no_data_after)}")
+        parts.extend(self.trend.changes())
         return ", ".join(parts) or "none (the specification's rule)"
 
 

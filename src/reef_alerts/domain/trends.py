@@ -157,11 +157,30 @@ class TrendOptions:
     """Judge the threshold on the window's median instead of the newest reading: with
     `min_samples` 3 at least, so that one reading can never be half the window."""
 
+    def changes(self) -> list[str]:
+        """What differs from the defaults, for a person: `trend window 2h`, `smoothing`."""
+        default = _DEFAULT_TREND
+        parts = []
+        if self.window != default.window:
+            parts.append(f"trend window {format_duration(self.window)}")
+        if self.min_samples != default.min_samples:
+            parts.append(f"min samples {self.min_samples}")
+        if self.horizon != default.horizon:
+            parts.append(f"forecast horizon {format_duration(self.horizon)}")
+        if self.max_rate_per_hour is not None:
+            parts.append(f"max rate {self.max_rate_per_hour:g}/h")
+        if self.smoothing:
+            parts.append("smoothing")
+        return parts
+
     def __attrs_post_init__(self) -> None:
         if self.smoothing and self.min_samples < 3:
             raise ValueError(
                 "smoothing needs min_samples of 3 or more: of two readings, one moves the median"
             )
+
+
+_DEFAULT_TREND = TrendOptions()
 
 
 def stored_trend_options(
