@@ -212,6 +212,8 @@ class InMemoryStore:
         """Raised by apply() while set, after inserting the opened events: a failure midway."""
         self.lease_owners: dict[int, str] = {}
         """Partition -> the worker whose lease covers it: the lease table."""
+        self.trend_tables = True
+        """Whether the trend rules and state tables exist (migration 0005)."""
 
     # Seeding and inspection: straight on the committed tables, outside any transaction.
 
@@ -310,10 +312,13 @@ class FakeSnapshotReader:
     """SnapshotReader over the transaction's tables."""
 
     remembers = True
-    trends = True
 
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
+
+    @property
+    def trends(self) -> bool:
+        return self._uow.store.trend_tables
 
     def windows(
         self, since: Mapping[int, datetime], until: datetime

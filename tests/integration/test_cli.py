@@ -325,6 +325,19 @@ def test_the_demo_shows_what_rule_options_change_for_a_hovering_heater_and_a_sil
     assert "reef-alerts preview --alert 8 --until 2026-07-14T13:12 --since 12m" in out
 
 
+def test_the_demo_shows_a_sliding_ph_forecast_hours_before_its_threshold_event(
+    tmp_path: Path,
+) -> None:
+    code, out, err = invoke(["demo", "--path", str(tmp_path / "demo.db")], tmp_path)
+
+    assert code == 0, err
+    assert "10:32 UTC  alert 11 opened a forecast event: Forecast: ph < 7.9 by 2026-07-14" in out
+    assert "forecast it at 10:32, 2h before its threshold event opened at 12:32." in out
+    table = out[out.index("Alert events:") :]
+    assert re.search(r"11\s+Frag Tank pH\s+ph < 7.9\s+forecast\s+7.979\s+10:32\s+yes", table)
+    assert re.search(r"11\s+Frag Tank pH\s+ph < 7.9\s+threshold\s+7.899\s+12:32\s+no", table)
+
+
 def test_the_demo_will_not_overwrite_a_database_it_did_not_make(tmp_path: Path) -> None:
     mine = tmp_path / "mine.db"
     engine = make_engine(f"sqlite:///{mine}")

@@ -84,8 +84,12 @@ def test_rules_set_show_and_clear_an_alerts_options(engine: Engine, tmp_path: Pa
     assert lines[0].split()[:3] == ["alert", "device", "condition"]
     assert lines[1].split()[:2] == ["1", "Frag"]
     assert "1h30m" in lines[1]
-    assert lines[-1].startswith("Defaults (REEF_ALERTS_DEFAULT_* in this environment;")
-    assert lines[-1].endswith(": none (the specification's rule)")
+    assert lines[-2].startswith("Defaults (REEF_ALERTS_DEFAULT_* in this environment;")
+    assert lines[-2].endswith(": none (the specification's rule)")
+    assert lines[-1] == (
+        "Trend alerts' defaults: trend window 1h, min samples 5, forecast horizon 2h, no rate "
+        "limit, no smoothing"
+    )
 
     code, out, _ = invoke(["rules", "clear", "1"], tmp_path, DATABASE_URL=url)
     assert code == 0, out

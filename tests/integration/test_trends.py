@@ -212,6 +212,7 @@ def test_alerts_tells_each_trend_alerts_rate_and_forecast(engine: Engine, tmp_pa
     report = alert_report(engine, now=last)
 
     first, second, _ = report.lines
+    assert (first.state, second.state) == ("forecast", "skipped")
     assert first.trend.startswith("-0.1/h over 12 readings; forecast < 7.9 at ")
     assert "forecast event open" in first.trend
     assert second.trend == "no trend: 0 readings in the last 1h, fewer than the 5 a trend needs"

@@ -220,6 +220,19 @@ def test_turning_trend_rules_off_resolves_the_open_forecast_event() -> None:
     assert event.resolved
 
 
+def test_without_the_trend_tables_an_open_forecast_still_resolves_when_its_threshold_opens() -> (
+    None
+):
+    reef = Reef()
+    reef.drift(8.30, -0.1, hours=3)
+    reef.store.trend_tables = False  # dropped by hand, or a worker of before migration 0005
+
+    reef.drift(7.95, -0.1, hours=1)
+
+    (forecast,), (threshold,) = reef.events(EventKind.FORECAST), reef.events(EventKind.THRESHOLD)
+    assert forecast.resolved_at == threshold.triggered_at
+
+
 def test_an_alert_without_trend_rules_opens_no_forecast_however_steep_its_trend() -> None:
     reef = Reef(attrs.evolve(PH_LOW, trend_enabled=False))
 

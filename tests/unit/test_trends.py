@@ -358,3 +358,6 @@ def test_options_describe_the_trend_options_that_differ_from_the_defaults() -> N
 
     assert options.describe() == ("pending 5m, forecast horizon 3h, max rate 0.5/h, smoothing")
     assert RuleOptions(trend=TrendOptions()).describe() == "none (the specification's rule)"
+    assert TrendOptions().describe() == (
+        "trend window 1h, min samples 5, forecast horizon 2h, no rate limit, no smoothing"
+    )

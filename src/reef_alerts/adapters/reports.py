@@ -37,7 +37,10 @@ from reef_alerts.domain import (
 )
 from reef_alerts.ports import StoredRule, StoredTrend
 
-STATES = ("ok", "pending", "firing", "no_data", "skipped", "error", "disabled", "unknown")
+STATES = (
+    *("ok", "pending", "firing", "forecast", "rate", "no_data", "skipped", "error"),
+    *("disabled", "unknown"),
+)
 
 
 @attrs.frozen
@@ -58,6 +61,8 @@ class AlertLine:
     """Its own options; None when it takes the defaults."""
     trend: str = ""
     """For a trend alert, what its window says now: its rate, its forecast, or why none."""
+    trend_rule: StoredTrend | None = None
+    """Its own trend options; None when it takes the defaults."""
 
 
 @attrs.frozen
@@ -285,6 +290,12 @@ def line_of(row: Any, recorded: bool) -> AlertLine:
         elif row.pending_since is not None:
             state, since = "pending", _instant(row.pending_since)
             reason = "its condition holds; the event opens once it has held for the pending time"
+        elif row.forecast_since is not None:
+            state, since = "forecast", _instant(row.forecast_since)
+            reason = "its forecast event is open: the value is forecast to meet the condition"
+        elif row.rate_since is not None:
+            state, since = "rate", _instant(row.rate_since)
+            reason = "its rate event is open: the value moves towards the condition too fast"
         else:
             state = "ok" if recorded else "unknown"
     else:
@@ -294,7 +305,9 @@ def line_of(row: Any, recorded: bool) -> AlertLine:
     shown = f"{threshold:g}" if isinstance(threshold, float) else str(threshold)
     condition = f"{row.metric} {row.operator} {shown}"
     rule = StoredRule.of(row)
-    return AlertLine(row.alert_id, device, condition, state, since, reason or "", rule)
+    return AlertLine(
+        row.alert_id, device, condition, state, since, reason or "", rule, "", StoredTrend.of(row)
+    )
 
 
 def _instant(value: Any) -> datetime | None:

@@ -29,6 +29,7 @@ from reef_alerts.domain.evaluation import (
 from reef_alerts.domain.model import Alert, AlertEvent, Device, EventKind, Reading, quoted
 from reef_alerts.domain.trend_rules import (
     NO_MEMORY,
+    ResolveTrend,
     TrendChange,
     TrendMemory,
     TrendOutcome,
@@ -242,7 +243,13 @@ class Machine:
             return TrendOutcome(attrs.evolve(memory, forecast_since=None, rate_since=None))
         if not alert.trend_enabled:
             return trend_off(memory, measured.value, "trend rules are off for this alert")
-        if trend is None:
+        if trend is None:  # not read: only the threshold event can tell a forecast's end
+            if memory.forecast_open and firing:
+                memory = attrs.evolve(memory, forecast_open=False, forecast_since=None)
+                why = "the threshold event it warned of is open"
+                return TrendOutcome(
+                    memory, (ResolveTrend(EventKind.FORECAST, measured.value, why),)
+                )
             return TrendOutcome(memory)
         rules = TrendRules(
             self.evaluator.now,

@@ -27,6 +27,9 @@ from reef_alerts.domain.trends import (
     window_samples,
 )
 
+WARNED_OF = "the threshold event it warned of is open"
+"""Why a forecast event resolves when its threshold event opens."""
+
 
 @attrs.frozen
 class OpenTrend:
@@ -139,9 +142,7 @@ def _forecast(
     value = measured.value
     if memory.forecast_open:
         if firing:
-            changes.append(
-                ResolveTrend(EventKind.FORECAST, value, "the threshold event it warned of is open")
-            )
+            changes.append(ResolveTrend(EventKind.FORECAST, value, WARNED_OF))
             return None, False
         if isinstance(trend, NoTrend):
             return None, True

@@ -157,6 +157,16 @@ class TrendOptions:
     """Judge the threshold on the window's median instead of the newest reading: with
     `min_samples` 3 at least, so that one reading can never be half the window."""
 
+    def describe(self) -> str:
+        """All of them, for a person: `trend window 1h, min samples 5, ...`."""
+        rate = self.max_rate_per_hour
+        return (
+            f"trend window {format_duration(self.window)}, min samples {self.min_samples}, "
+            f"forecast horizon {format_duration(self.horizon)}, "
+            f"{'no rate limit' if rate is None else f'max rate {rate:g}/h'}, "
+            f"{'smoothing' if self.smoothing else 'no smoothing'}"
+        )
+
     def changes(self) -> list[str]:
         """What differs from the defaults, for a person: `trend window 2h`, `smoothing`."""
         default = _DEFAULT_TREND

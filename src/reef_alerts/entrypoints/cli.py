@@ -99,8 +99,9 @@ db_app = typer.Typer(
 app.add_typer(db_app, name="db")
 rules_app = typer.Typer(
     help="Show or set alerts' options: how long a condition must hold before its event opens "
-    "(pending), how far back a value must come before it resolves (recovery margin), and when "
-    "a silent device opens a no-data event (no data after).",
+    "(pending), how far back a value must come before it resolves (recovery margin), when "
+    "a silent device opens a no-data event (no data after), and for trend alerts their window, "
+    "forecast horizon, rate limit and smoothing.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -481,6 +482,7 @@ def alerts(
 
 
 _DEFAULT_WORD = "default"
+
 _LARGEST_ID = 2**31 - 1
 """alerts.id is an INTEGER."""
 
@@ -509,6 +511,7 @@ def rules_show(
         f"Defaults (REEF_ALERTS_DEFAULT_* in this environment; the worker's own environment "
         f"decides): {defaults.describe()}"
     )
+    typer.echo(f"Trend alerts' defaults: {defaults.trend.describe()}")
 
 
 @rules_app.command("set")
@@ -541,36 +544,38 @@ def rules_set(
     trend_window: Annotated[
         str | None,
         typer.Option(
-            help="Trend alerts: how far back the readings a trend is fitted to go (default "
-            "1h); 'default' for the default.",
+            help="Trend alerts: how far back the readings a trend is fitted to go, up to 7d "
+            "(default 1h); 'default' for the default.",
         ),
     ] = None,
     min_samples: Annotated[
         str | None,
         typer.Option(
-            help="Trend alerts: the fewest readings in the window that tell a trend (default "
-            "5); 'default' for the default.",
+            help="Trend alerts: the fewest readings in the window that tell a trend, 2 to "
+            "10,000, 3 at least with smoothing (default 5); 'default' for the default.",
         ),
     ] = None,
     forecast_horizon: Annotated[
         str | None,
         typer.Option(
-            help="Trend alerts: how far ahead the forecast looks (default 2h); a forecast "
-            "event opens when the value will meet the condition by then.",
+            help="Trend alerts: how far ahead the forecast looks, up to 7d (default 2h); a "
+            "forecast event opens when the value will meet the condition by then; 'default' for "
+            "the default.",
         ),
     ] = None,
     max_rate_per_hour: Annotated[
         str | None,
         typer.Option(
             help="Trend alerts: a rate of change towards the condition beyond this, in the "
-            "metric's unit per hour, opens a rate event; 'off' (the default) for none.",
+            "metric's unit per hour, opens a rate event; 'off' or 0 (the default) for none.",
         ),
     ] = None,
     smoothing: Annotated[
         str | None,
         typer.Option(
             help="Trend alerts: 'on' judges the threshold on the window's median instead of "
-            "the newest reading, so one wild reading cannot open an event; 'off' (default).",
+            "the newest reading, so one wild reading cannot open or resolve an event (the "
+            "median trails a steady slide by half the window); 'off' (the default).",
         ),
     ] = None,
 ) -> None:
@@ -581,9 +586,9 @@ def rules_set(
         "no_data_after_seconds": _seconds_option("--no-data-after", no_data_after),
     }
     given_trend = {
-        "trend_window_seconds": _seconds_option("--trend-window", trend_window),
+        "trend_window_seconds": _span_option("--trend-window", trend_window),
         "min_samples": _count_option("--min-samples", min_samples),
-        "forecast_horizon_seconds": _seconds_option("--forecast-horizon", forecast_horizon),
+        "forecast_horizon_seconds": _span_option("--forecast-horizon", forecast_horizon),
         "max_rate_per_hour": _rate_option(max_rate_per_hour),
         "smoothing": _switch_option("--smoothing", smoothing),
     }
@@ -700,6 +705,17 @@ def _seconds_option(name: str, raw: str | None) -> Any:
     return _given(raw, seconds)
 
 
+def _span_option(name: str, raw: str | None) -> Any:
+    """A duration a trend cannot do without (its window, its horizon): seconds, more than 0."""
+
+    def seconds(word: str) -> float:
+        if word == "off":
+            _fail(f"{name} cannot be off; 'default' takes the default")
+        return _duration_option(name, word).total_seconds()
+
+    return _given(raw, seconds)
+
+
 def _count_option(name: str, raw: str | None) -> Any:
     """A whole-number option."""
 
@@ -743,7 +759,7 @@ def _margin_option(raw: str | None) -> Any:
 def _number(name: str, word: str, raw: str | None) -> float:
     """A number as a person writes one: not Python's `1_0`."""
     try:
-        if "_" in word:
+        if "_" in word or not word.isascii():
             raise ValueError(word)
         return float(word)
     except ValueError:

@@ -273,10 +273,10 @@ def _morning(
     echo: Callable[[str], None],
 ) -> None:
     """The morning before the heat wave, a cycle every two minutes: the reef is calm but for the
-    frag tank's pH. Its hourly value and every event are told here; the worker's own INFO lines
-    would be a thousand."""
+    frag tank's pH. Its hourly value and every event are told here, at the morning's time; the
+    worker's own lines would be a thousand, stamped with today's."""
     level = log.level
-    log.setLevel(logging.WARNING)
+    log.setLevel(logging.ERROR)
     echo("-- 07:00 UTC  the frag tank's CO₂ scrubber ran out of media in the night")
     try:
         at = MORNING_START
@@ -287,9 +287,8 @@ def _morning(
             if at.minute == 0:
                 echo(f"-- {at:%H:%M} UTC  frag tank pH {readings[8]:.2f}")
             for change in worker.run_once().changes:
-                said = _MORNING_SAYS.get(change.change)
-                if said is not None:  # the others are WARNINGs: the log says them
-                    echo(f"   {at:%H:%M} UTC  alert {change.alert_id} {said}: {change.reason}")
+                said = _MORNING_SAYS[change.change]
+                echo(f"   {at:%H:%M} UTC  alert {change.alert_id} {said}: {change.reason}")
             at += MORNING_STEP
     finally:
         log.setLevel(level)
@@ -298,7 +297,11 @@ def _morning(
 _MORNING_SAYS = {
     "trigger": "triggered",
     "resolve": "resolved",
+    "no_data": "opened a no-data event",
+    "no_data_resolved": "resolved its no-data event",
+    "forecast": "opened a forecast event",
     "forecast_resolved": "resolved its forecast event",
+    "rate": "opened a rate event",
     "rate_resolved": "resolved its rate event",
 }
 

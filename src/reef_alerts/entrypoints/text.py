@@ -63,7 +63,9 @@ def alert_lines(
                 str(line.alert_id),
                 line.device,
                 line.condition,
-                _options(line.rule, defaults if report.remembers else DEFAULT_OPTIONS),
+                _options(
+                    line.rule, defaults if report.remembers else DEFAULT_OPTIONS, line.trend_rule
+                ),
                 line.state,
                 "" if line.since is None else f"{line.since:%Y-%m-%d %H:%M} UTC",
                 *((line.trend,) if trends else ()),
@@ -75,9 +77,11 @@ def alert_lines(
     )
 
 
-def _options(rule: StoredRule | None, defaults: RuleOptions) -> str:
+def _options(
+    rule: StoredRule | None, defaults: RuleOptions, trend: StoredTrend | None = None
+) -> str:
     try:
-        options = effective_options(rule, defaults)
+        options = effective_options(rule, defaults, trend)
     except InvalidAlertError as error:
         return f"INVALID ({error})"
     return "-" if options == DEFAULT_OPTIONS else options.describe()

@@ -350,7 +350,8 @@ class StateOut(_Out):
     device: str
     condition: str
     state: str = Field(
-        description="ok, pending, firing, no_data, skipped, error, disabled, or unknown "
+        description="ok, pending, firing, forecast, rate, no_data, skipped, error, disabled, or "
+        "unknown "
         "(the database has no status table yet: run `reef-alerts db upgrade`)."
     )
     since: datetime | None
