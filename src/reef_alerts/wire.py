@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from reef_alerts.application.preview import Preview
-from reef_alerts.domain import Alert, RuleOptions, Timeline
+from reef_alerts.domain import Alert, EventKind, RuleOptions, Timeline
 
 
 def preview_json(preview: Preview) -> dict[str, Any]:
@@ -53,6 +53,8 @@ def _timeline(timeline: Timeline) -> dict[str, Any]:
         "counts": {
             "events": len(timeline.threshold_events),
             "no_data_events": len(timeline.no_data_events),
+            "forecast_events": len(timeline.events_of(EventKind.FORECAST)),
+            "rate_events": len(timeline.events_of(EventKind.RATE)),
             "time_in_alert_seconds": timeline.time_in_alert.total_seconds(),
             "flaps": timeline.flaps,
             "evaluations": timeline.evaluations,

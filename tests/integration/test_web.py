@@ -212,6 +212,8 @@ class TestPreview:
         forecast, threshold = found.timeline.events
         assert (forecast.kind, threshold.kind) == ("forecast", "threshold")
         assert forecast.opened_at < threshold.opened_at == forecast.resolved_at
+        counts = found.timeline.counts
+        assert (counts.events, counts.forecast_events, counts.rate_events) == (1, 1, 0)
 
 
 def test_httpx_async_client_previews_a_draft_on_the_event_loop(engine: Engine) -> None:

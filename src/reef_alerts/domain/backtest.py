@@ -101,6 +101,9 @@ class Timeline:
     def no_data_events(self) -> tuple[BacktestEvent, ...]:
         return tuple(e for e in self.events if e.kind is EventKind.NO_DATA)
 
+    def events_of(self, kind: EventKind) -> tuple[BacktestEvent, ...]:
+        return tuple(e for e in self.events if e.kind is kind)
+
     @property
     def time_in_alert(self) -> timedelta:
         """How long a threshold event was open, in all."""

@@ -11,6 +11,7 @@ from reef_alerts.application.preview import Preview
 from reef_alerts.domain import (
     DEFAULT_OPTIONS,
     Alert,
+    EventKind,
     NoMetric,
     Timeline,
     extract_metric,
@@ -56,9 +57,13 @@ def _times(timeline: Timeline) -> str:
             f" ({format_duration(timeline.time_in_alert)} in alert, "
             f"{_plural(timeline.flaps, 'flap')})"
         )
-    silent = len(timeline.no_data_events)
-    if silent:
-        said += f" and opened {_plural(silent, 'no-data event')}"
+    others = [
+        _plural(len(timeline.events_of(kind)), f"{kind.value.replace('_', '-')} event")
+        for kind in (EventKind.NO_DATA, EventKind.FORECAST, EventKind.RATE)
+        if timeline.events_of(kind)
+    ]
+    if others:
+        said += f" and opened {', '.join(others)}"
     return said
 
 

@@ -274,6 +274,8 @@ class OptionsOut(_Out):
 class CountsOut(_Out):
     events: int = Field(description="Threshold events that would have opened.")
     no_data_events: int
+    forecast_events: int = Field(description="A trend alert's forecast events.")
+    rate_events: int = Field(description="A trend alert's rate events.")
     time_in_alert_seconds: float
     flaps: int = Field(description="Events that opened soon after the one before resolved.")
     evaluations: int
