@@ -31,9 +31,8 @@ from reef_alerts.domain import (
     NoTrend,
     TrendOptions,
     TrendReading,
-    read_trend,
-    stored_trend_options,
-    window_samples,
+    read_window,
+    window_starts,
 )
 from reef_alerts.ports import StoredRule, StoredTrend
 
@@ -112,7 +111,7 @@ def _trends(
             continue
         try:
             stored = StoredTrend.of(row) or StoredTrend(None, None, None, None, None)
-            options = stored_trend_options(*stored, DEFAULT_OPTIONS.trend)
+            options = stored.options(DEFAULT_OPTIONS.trend)
             alert = Alert(
                 row.alert_id, row.device_id, row.metric, row.operator, row.threshold, True, True
             )
@@ -120,11 +119,7 @@ def _trends(
             said[row.alert_id] = f"not judged: {error}"
             continue
         judged.append((row, alert, options))
-    since: dict[int, datetime] = {}
-    for _, alert, options in judged:
-        start = now - options.window
-        if alert.device_id not in since or start < since[alert.device_id]:
-            since[alert.device_id] = start
+    since = window_starts(((alert.device_id, options.window) for _, alert, options in judged), now)
     if not since:
         return said
     until = now + policy.clock_skew
@@ -133,8 +128,8 @@ def _trends(
     # The driver's rows, as the worker decodes them: SQLAlchemy's would parse them first.
     windows = decode_windows(connection.execute(query).cursor.fetchall())
     for row, alert, options in judged:
-        samples = window_samples(windows.get(alert.device_id, ()), alert.metric)
-        trend = read_trend(alert, samples, now, options, policy.tolerance, until)
+        window = windows.get(alert.device_id, ())
+        trend = read_window(alert, window, now, until, options, policy.tolerance)
         said[row.alert_id] = _trend_text(alert, trend, row)
     return said
 

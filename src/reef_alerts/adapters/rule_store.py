@@ -23,7 +23,7 @@ from reef_alerts.ports import StoredRule, StoredTrend
 
 OPTION_COLUMNS = StoredRule._fields
 """The options' columns: a StoredRule's fields, by the same names."""
-TREND_COLUMNS = StoredTrend._fields
+TREND_OPTION_COLUMNS = StoredTrend._fields
 """The trend options' columns, in the trend rules table."""
 
 
@@ -78,10 +78,10 @@ def rules_of(engine: Engine, alert_id: int | None = None) -> list[AlertRule]:
         joined = alerts.outerjoin(devices, devices.c.id == alerts.c.device_id).outerjoin(
             rules, rules.c.alert_id == alerts.c.id
         )
-        trend_columns: list[Any] = [null().label(name) for name in TREND_COLUMNS]
+        trend_columns: list[Any] = [null().label(name) for name in TREND_OPTION_COLUMNS]
         if trends:
             joined = joined.outerjoin(trend_rules, trend_rules.c.alert_id == alerts.c.id)
-            trend_columns = [trend_rules.c[name] for name in TREND_COLUMNS]
+            trend_columns = [trend_rules.c[name] for name in TREND_OPTION_COLUMNS]
         query = (
             select(
                 alerts.c.id,
@@ -126,7 +126,7 @@ def set_rule(
         if trend_changes:
             if not has_trend_tables(inspect(connection).get_table_names()):
                 raise NoTrendTablesError
-            _set(connection, trend_rules, TREND_COLUMNS, alert_id, trend_changes)
+            _set(connection, trend_rules, TREND_OPTION_COLUMNS, alert_id, trend_changes)
         values = _set(connection, rules, OPTION_COLUMNS, alert_id, changes)
     return StoredRule(*(values[name] for name in OPTION_COLUMNS))
 

@@ -15,6 +15,7 @@ import attrs
 
 from reef_alerts.domain import (
     DEFAULT_OPTIONS,
+    NO_MEMORY,
     Alert,
     AlertState,
     Decision,
@@ -25,13 +26,11 @@ from reef_alerts.domain import (
     RuleOptions,
     Transition,
     TrendMemory,
-    TrendOptions,
     UnreadableValueError,
     quoted,
-    stored_seconds,
-    stored_trend_options,
+    window_starts,
 )
-from reef_alerts.ports import AlertSnapshot, StoredAlert, StoredRule, StoredTrend
+from reef_alerts.ports import AlertSnapshot, StoredAlert, StoredRule, StoredTrend, stored_seconds
 
 
 @attrs.frozen
@@ -101,19 +100,16 @@ class Judge:
         An alert whose options are broken asks for none; judging it says why."""
         if not self.trends:
             return {}
-        now = self._evaluator.now
-        since: dict[int, datetime] = {}
+        windows = []
         for snapshot in batch:
             if not snapshot.alert.trend_enabled or snapshot.device is None:
                 continue
             try:
-                window = self._options_of(snapshot.rule, snapshot.trend).trend.window
+                options = self._options_of(snapshot.rule, snapshot.trend)
             except InvalidAlertError:
                 continue
-            device_id, start = snapshot.device.id, now - window
-            if device_id not in since or start < since[device_id]:
-                since[device_id] = start
-        return since
+            windows.append((snapshot.device.id, options.trend.window))
+        return window_starts(windows, self._evaluator.now)
 
     def judge(
         self, snapshot: AlertSnapshot, windows: Mapping[int, Sequence[Reading]] | None = None
@@ -167,7 +163,7 @@ class Judge:
                 return self._evaluator.evaluate(alert, device, reading, firing)
             state = _STATES[firing] if since is None and no_data_id is None else None
             if state is None or memory is not None:
-                state = AlertState(since, firing, no_data_id is not None, memory or _NO_MEMORY)
+                state = AlertState(since, firing, no_data_id is not None, memory or NO_MEMORY)
             window = None
             if judged_on_trend and device is not None and windows is not None:
                 window = windows.get(device.id, ())
@@ -248,20 +244,11 @@ def effective_options(
     if trend is None:
         return options
     try:
-        return attrs.evolve(options, trend=trend_options(trend, defaults.trend))
+        return attrs.evolve(options, trend=trend.options(defaults.trend))
     except (TypeError, ValueError) as error:
         raise InvalidAlertError(
             f"its options in reef_alerts_trend_rules are invalid: {error}"
         ) from None
-
-
-def trend_options(trend: StoredTrend, defaults: TrendOptions) -> TrendOptions:
-    """A trend alert's options from its row, each NULL the default. Raises TypeError or
-    ValueError on a row the table's checks should have refused."""
-    return stored_trend_options(*trend, defaults)
-
-
-_NO_MEMORY = TrendMemory()
 
 
 def _said(error: Exception) -> str:

@@ -12,7 +12,7 @@ from reef_alerts.domain.backtest import (
     capped_end,
 )
 from reef_alerts.domain.changes import EventChange, fold
-from reef_alerts.domain.durations import format_duration, parse_duration, stored_seconds
+from reef_alerts.domain.durations import format_duration, parse_duration
 from reef_alerts.domain.errors import (
     InvalidAlertError,
     UnknownOperatorError,
@@ -61,10 +61,12 @@ from reef_alerts.domain.rules import (
     step,
 )
 from reef_alerts.domain.trend_rules import (
+    NO_MEMORY,
     OpenTrend,
     ResolveTrend,
     TrendChange,
     TrendMemory,
+    read_window,
 )
 from reef_alerts.domain.trends import (
     Forecast,
@@ -76,10 +78,10 @@ from reef_alerts.domain.trends import (
     TrendReading,
     fit,
     read_trend,
-    stored_trend_options,
     window_mean,
     window_median,
     window_samples,
+    window_starts,
 )
 
 __all__ = [
@@ -88,6 +90,7 @@ __all__ = [
     "MAX_AGE_LIMIT",
     "MAX_EVALUATIONS",
     "MAX_RULE_DURATION",
+    "NO_MEMORY",
     "Alert",
     "AlertEvent",
     "AlertState",
@@ -144,10 +147,10 @@ __all__ = [
     "parse_duration",
     "quoted",
     "read_trend",
+    "read_window",
     "step",
-    "stored_seconds",
-    "stored_trend_options",
     "window_mean",
     "window_median",
     "window_samples",
+    "window_starts",
 ]

@@ -95,11 +95,11 @@ class Timeline:
 
     @property
     def threshold_events(self) -> tuple[BacktestEvent, ...]:
-        return tuple(e for e in self.events if e.kind is EventKind.THRESHOLD)
+        return self.events_of(EventKind.THRESHOLD)
 
     @property
     def no_data_events(self) -> tuple[BacktestEvent, ...]:
-        return tuple(e for e in self.events if e.kind is EventKind.NO_DATA)
+        return self.events_of(EventKind.NO_DATA)
 
     def events_of(self, kind: EventKind) -> tuple[BacktestEvent, ...]:
         return tuple(e for e in self.events if e.kind is kind)

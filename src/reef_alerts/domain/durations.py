@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import timedelta
 
@@ -53,13 +52,3 @@ def format_duration(duration: timedelta) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return sign + "".join(parts)
-
-
-def stored_seconds(seconds: object, name: str) -> timedelta:
-    """A duration as a table stores it, a number of seconds, for an option named `name`.
-    Raises TypeError or ValueError for one no option can use."""
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-        raise TypeError(f"{name} {quoted(seconds)} is not a number of seconds")
-    if not math.isfinite(seconds) or abs(seconds) > 1e9:
-        raise ValueError(f"{name} {seconds!r} is not a number of seconds it can use")
-    return timedelta(seconds=seconds)

@@ -29,6 +29,7 @@ from reef_alerts.domain.evaluation import (
 from reef_alerts.domain.model import Alert, AlertEvent, Device, EventKind, Reading, quoted
 from reef_alerts.domain.trend_rules import (
     NO_MEMORY,
+    WARNED_OF,
     ResolveTrend,
     TrendChange,
     TrendMemory,
@@ -141,8 +142,6 @@ class Transition:
     """What happens to the no-data event; None: nothing."""
     trend: tuple[TrendChange, ...] = ()
     """What happens to the forecast and rate events."""
-    window: TrendReading | NoTrend | None = None
-    """What a trend alert's window said; None where it was not read."""
 
 
 def step(
@@ -205,15 +204,14 @@ class Machine:
             silent = True
         elif isinstance(no_data, ResolveNoData):
             silent = False
-        smoothed = options.trend.smoothing and isinstance(trend, TrendReading)
-        if isinstance(decision, Trigger) and smoothed:
-            assert isinstance(trend, TrendReading)
-            decision.event.metadata["median_of"] = trend.line.samples
+        smoothed = trend if options.trend.smoothing else None
+        if isinstance(decision, Trigger) and isinstance(smoothed, TrendReading):
+            decision.event.metadata["median_of"] = smoothed.line.samples
         outcome = self._trend(state.trend, alert, measured, trend, firing, options)
         after = (pending_since, firing, silent, outcome.memory)
         if after != (state.pending_since, state.firing, state.silent, state.trend):
             state = AlertState(*after)
-        return Transition(state, decision, no_data, outcome.changes, trend)
+        return Transition(state, decision, no_data, outcome.changes)
 
     def _read(
         self, alert: Alert, window: Sequence[Reading], newest: datetime, options: TrendOptions
@@ -246,10 +244,8 @@ class Machine:
         if trend is None:  # not read: only the threshold event can tell a forecast's end
             if memory.forecast_open and firing:
                 memory = attrs.evolve(memory, forecast_open=False, forecast_since=None)
-                why = "the threshold event it warned of is open"
-                return TrendOutcome(
-                    memory, (ResolveTrend(EventKind.FORECAST, measured.value, why),)
-                )
+                resolved = ResolveTrend(EventKind.FORECAST, measured.value, WARNED_OF)
+                return TrendOutcome(memory, (resolved,))
             return TrendOutcome(memory)
         rules = TrendRules(
             self.evaluator.now,

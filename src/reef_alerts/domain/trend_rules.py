@@ -104,7 +104,7 @@ def judge_trend(
     )
     rate_since, rate_open = _rate(memory, alert, measured, trend, rules, changes)
     after = TrendMemory(forecast_since, forecast_open, rate_since, rate_open)
-    return TrendOutcome(NO_MEMORY if after == NO_MEMORY else after, tuple(changes))
+    return TrendOutcome(after, tuple(changes))
 
 
 def trend_off(memory: TrendMemory, value: float | None, why: str) -> TrendOutcome:

@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from reef_alerts.domain.durations import MAX_RULE_DURATION, format_duration, stored_seconds
+from reef_alerts.domain.durations import MAX_RULE_DURATION, format_duration
 from reef_alerts.domain.extraction import NoMetric, locate_metric
 from reef_alerts.domain.model import Alert, Reading, quoted
 from reef_alerts.domain.operators import DEFAULT_TOLERANCE, Operator
@@ -193,28 +193,6 @@ class TrendOptions:
 _DEFAULT_TREND = TrendOptions()
 
 
-def stored_trend_options(
-    window_seconds: object,
-    min_samples: object,
-    horizon_seconds: object,
-    max_rate_per_hour: object,
-    smoothing: object,
-    defaults: TrendOptions,
-) -> TrendOptions:
-    """Trend options as a table stores them (seconds; a max rate of 0 for none), each None the
-    default's. Raises TypeError or ValueError naming the column that cannot be used."""
-    if smoothing is not None and smoothing not in (True, False):
-        raise TypeError(f"smoothing {quoted(smoothing)} is not a boolean")
-    rate = defaults.max_rate_per_hour if max_rate_per_hour is None else max_rate_per_hour or None
-    return TrendOptions(
-        defaults.window if window_seconds is None else stored_seconds(window_seconds, "window"),
-        defaults.min_samples if min_samples is None else min_samples,  # type: ignore[arg-type]
-        defaults.horizon if horizon_seconds is None else stored_seconds(horizon_seconds, "horizon"),
-        rate,  # type: ignore[arg-type]
-        defaults.smoothing if smoothing is None else bool(smoothing),
-    )
-
-
 @attrs.frozen
 class NoTrend:
     """Why the window tells no trend now: too few readings, or too short a stretch of time."""
@@ -252,6 +230,17 @@ class TrendReading:
     value: float
     forecast: Forecast | None
     too_fast: TooFast | None
+
+
+def window_starts(windows: Iterable[tuple[int, timedelta]], now: datetime) -> dict[int, datetime]:
+    """For each device of `windows` (pairs of a device id and a window asked of it), the
+    instant its readings must be newer than at `now`: the longest window's start."""
+    starts: dict[int, datetime] = {}
+    for device_id, window in windows:
+        start = now - window
+        if device_id not in starts or start < starts[device_id]:
+            starts[device_id] = start
+    return starts
 
 
 def window_samples(readings: Iterable[Reading], metric: str) -> list[Sample]:

@@ -28,6 +28,7 @@ from reef_alerts.ports.storage import (
     TrendStateChange,
     UnitOfWork,
     UnitOfWorkFactory,
+    stored_seconds,
 )
 
 __all__ = [
@@ -56,4 +57,5 @@ __all__ = [
     "TrendStateChange",
     "UnitOfWork",
     "UnitOfWorkFactory",
+    "stored_seconds",
 ]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Final, NamedTuple, Protocol, Self
 
 import attrs
 
-from reef_alerts.domain import AlertEvent, Device, Reading, Resolution
+from reef_alerts.domain import AlertEvent, Device, Reading, Resolution, TrendOptions, quoted
 from reef_alerts.ports.coordination import WHOLE, LeaseKeeper, Shard
 
 
@@ -79,8 +80,37 @@ class StoredTrend(NamedTuple):
         trend = cls._make(getattr(row, name) for name in cls._fields)
         return None if trend == _NO_TREND else trend
 
+    def options(self, defaults: TrendOptions) -> TrendOptions:
+        """The trend options this row stores, each NULL the default's. Raises TypeError or
+        ValueError, naming the column, for a row the table's checks should have refused."""
+        smoothing = self.smoothing
+        if smoothing is not None and smoothing not in (True, False):
+            raise TypeError(f"smoothing {quoted(smoothing)} is not a boolean")
+        window, horizon, rate = (
+            self.trend_window_seconds,
+            self.forecast_horizon_seconds,
+            self.max_rate_per_hour,
+        )
+        return TrendOptions(
+            defaults.window if window is None else stored_seconds(window, "window"),
+            defaults.min_samples if self.min_samples is None else self.min_samples,
+            defaults.horizon if horizon is None else stored_seconds(horizon, "horizon"),
+            defaults.max_rate_per_hour if rate is None else rate or None,
+            defaults.smoothing if smoothing is None else bool(smoothing),
+        )
+
 
 _NO_TREND: Final = (None,) * len(StoredTrend._fields)
+
+
+def stored_seconds(seconds: object, name: str) -> timedelta:
+    """A duration as the worker's tables store one, a number of seconds, for the option `name`.
+    Raises TypeError or ValueError for one no option can use."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise TypeError(f"{name} {quoted(seconds)} is not a number of seconds")
+    if not math.isfinite(seconds) or abs(seconds) > 1e9:
+        raise ValueError(f"{name} {seconds!r} is not a number of seconds it can use")
+    return timedelta(seconds=seconds)
 
 
 class AlertSnapshot(NamedTuple):
