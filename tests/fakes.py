@@ -21,6 +21,7 @@ from reef_alerts.ports import (
     AppliedChanges,
     EventChanges,
     EventWriter,
+    Focus,
     LeaseKeeper,
     RecordedStatus,
     Shard,
@@ -209,6 +210,8 @@ class InMemoryStore:
         self.read_error: Exception | None = None
         """Raised by enabled_alerts() while set."""
         self.apply_error: Exception | None = None
+        self.snapshot_reads = 0
+        """Snapshots read, full or focused."""
         """Raised by apply() while set, after inserting the opened events: a failure midway."""
         self.lease_owners: dict[int, str] = {}
         """Partition -> the worker whose lease covers it: the lease table."""
@@ -327,13 +330,18 @@ class FakeSnapshotReader:
         found = {device: tables.window(device, start, until) for device, start in since.items()}
         return {device: readings for device, readings in found.items() if readings}
 
-    def enabled_alerts(self, shard: Shard = WHOLE) -> list[AlertSnapshot]:
+    def enabled_alerts(
+        self, shard: Shard = WHOLE, focus: Focus | None = None
+    ) -> list[AlertSnapshot]:
         tables = self._uow.tables()
+        self._uow.store.snapshot_reads += 1
         if self._uow.store.read_error is not None:
             raise self._uow.store.read_error
         snapshots = []
         for row in sorted(tables.alerts.values(), key=lambda a: a.id):
             if row.enabled is False or not shard.includes(row.id):
+                continue
+            if focus is not None and not (row.device_id in focus.devices or row.id in focus.alerts):
                 continue
             open_event = tables.open_event_of(row.id)
             no_data_event = tables.open_event_of(row.id, EventKind.NO_DATA)
@@ -450,3 +458,23 @@ class FakeUnitOfWork:
         if self._tables is None:
             raise RuntimeError("unit of work used outside its `with` block")
         return self._tables
+
+
+class FakeReadingWatcher:
+    """ReadingWatcher over the store's committed readings, by id, as the SQL one reads history."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+        self._last: int | None = None
+        self.calls = 0
+
+    def noticed(self) -> set[int]:
+        self.calls += 1
+        if self._store.read_error is not None:
+            raise self._store.read_error
+        readings = self._store.snapshot().readings
+        newest = max(readings, default=0)
+        last, self._last = self._last, max(newest, self._last or 0)
+        if last is None:
+            return set()
+        return {reading.device_id for key, reading in readings.items() if key > last}

@@ -35,6 +35,9 @@ ENVIRONMENTS: Final = ("development", "production")
 DEFAULT_SQLITE_PATH: Final = "reef_alerts.db"
 DEFAULT_INTERVAL: Final = timedelta(seconds=30)
 """How often the worker evaluates (`run --interval`), and a preview's step."""
+DEFAULT_LIVE_EVERY: Final = 0.25
+"""Seconds between two live passes' looks for new readings (`run --live-every`, ADR 23): a
+reading waits an eighth of a second for one on average."""
 POSTGRES_REQUIRED: Final = ("POSTGRES_SERVER", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD")
 DATABASE_VARIABLES: Final = ("DATABASE_URL", *POSTGRES_REQUIRED, "POSTGRES_PORT")
 

@@ -12,6 +12,7 @@ from dependency_injector import containers, providers
 from reef_alerts.adapters.clock import SystemClock
 from reef_alerts.adapters.coordination import SqlPartitionCoordinator, new_worker_id
 from reef_alerts.adapters.database import Timeouts, make_engine
+from reef_alerts.adapters.live import SqlReadingWatcher
 from reef_alerts.adapters.tables import SharedTables
 from reef_alerts.adapters.unit_of_work import SqlUnitOfWorkFactory
 from reef_alerts.application import RunCycle
@@ -58,6 +59,8 @@ class Adapters(containers.DeclarativeContainer):
         SqlUnitOfWorkFactory, engine=engine, log=log, lease_ttl=lease_ttl, tables=tables
     )
     clock = providers.Singleton(SystemClock)
+    watcher = providers.Singleton(SqlReadingWatcher, engine=engine)
+    """The live path's look for new readings (issue 16)."""
 
     hostname = providers.Callable(socket.gethostname)
     pid = providers.Callable(os.getpid)
@@ -89,6 +92,7 @@ class UseCases(containers.DeclarativeContainer):
         log=log,
         coordinator=None,
         defaults=settings.provided.default_options,
+        watcher=None,
     )
 
 

@@ -33,7 +33,8 @@ from sqlalchemy import Engine, String, insert, select, type_coerce, update
 
 from reef_alerts.adapters import rule_store, schema
 from reef_alerts.adapters.database import make_engine
-from reef_alerts.adapters.tables import Generation, alert_state, tables_for
+from reef_alerts.adapters.live import SqlReadingWatcher
+from reef_alerts.adapters.tables import Generation, alert_state, alert_status, tables_for
 from reef_alerts.adapters.unit_of_work import SqlUnitOfWorkFactory
 from reef_alerts.application import CycleStats, RunCycle
 from reef_alerts.domain import (
@@ -412,6 +413,7 @@ class FakesAndSqlMachine(RuleBasedStateMachine):
             metric=row.metric if metric is None else metric,
         )
         self.store.add_alert(row)
+        self.edited()
         self._write(
             update(self.tables.alerts)
             .where(self.tables.alerts.c.id == alert_id)
@@ -429,6 +431,7 @@ class FakesAndSqlMachine(RuleBasedStateMachine):
         device_id = data.draw(st.sampled_from(self.device_ids), label="device_id")
         device = self.store.devices()[device_id]
         self.store.add_device(attrs.evolve(device, active=active))
+        self.edited()
         devices = self.tables.devices
         self._write(update(devices).where(devices.c.id == device_id).values(is_active=active))
 
@@ -456,6 +459,7 @@ class FakesAndSqlMachine(RuleBasedStateMachine):
     ) -> None:
         """A keeper's `rules set` (all three columns; None: the default) or `rules clear`."""
         alert_id = data.draw(st.sampled_from(self.alert_ids), label="alert_id")
+        self.edited()
         rule = StoredRule(pending, margin, no_data_after)
         if rule == StoredRule(None, None, None):
             self.store.set_rule(alert_id, None)
@@ -469,6 +473,10 @@ class FakesAndSqlMachine(RuleBasedStateMachine):
         """A new process: whatever the cycles kept in memory is gone; the tables are not."""
         self.fake_cycle = self._fake_cycle()
         self.sql_cycle = self._sql_cycle()
+        self.edited()
+
+    def edited(self) -> None:
+        """A step that changed something besides readings and time."""
 
     def _fake_cycle(self) -> RunCycle:
         return RunCycle(self.store.unit_of_work, self.clock, POLICY, LOG, defaults=self.defaults)
@@ -507,6 +515,51 @@ class FakesAndSqlMachine(RuleBasedStateMachine):
             connection.execute(statement, parameters)
 
 
+class LiveFakesAndSqlMachine(FakesAndSqlMachine):
+    """Issue 16: the SQL worker judges by live passes, which see only new readings and the
+    instants at which time alone changes an alert, and by a full cycle only after a step that
+    edits something (as its interval's full cycle would catch it), and still leaves the events,
+    states and statuses that a full cycle at every step leaves in the fakes."""
+
+    def __init__(self) -> None:
+        self.needs_full_cycle = True
+        super().__init__()
+
+    def edited(self) -> None:
+        self.needs_full_cycle = True
+
+    def _sql_cycle(self) -> RunCycle:
+        factory = SqlUnitOfWorkFactory(self.engine, LOG)
+        watcher = SqlReadingWatcher(self.engine)
+        return RunCycle(factory, self.clock, POLICY, LOG, defaults=self.defaults, watcher=watcher)
+
+    @rule(seconds=st.sampled_from([31, 61, 121, 301, 601, 1201]))
+    def time_passes_then_a_cycle(self, seconds: int) -> None:
+        """Time alone: past pending durations, staleness and no-data limits, with no reading."""
+        self.clock.advance(timedelta(seconds=seconds))
+        self.cycle()
+
+    def cycle(self) -> CycleStats:
+        fake_stats = self.fake_cycle()
+        if self.needs_full_cycle:
+            assert self.sql_cycle() == fake_stats
+            self.needs_full_cycle = False
+            event("a full cycle")
+        else:
+            live = self.sql_cycle.live()
+            event("a live pass that judged nothing" if live is None else "a live pass")
+        self._assert_same_events()
+        self._assert_same_statuses()
+        return fake_stats
+
+    def _assert_same_statuses(self) -> None:
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(alert_status.c.alert_id, alert_status.c.code)).all()
+        assert {
+            alert_id: status.code for alert_id, (status, _) in self.store.statuses().items()
+        } == dict(rows)
+
+
 class LegacyFakesAndSqlMachine(FakesAndSqlMachine):
     """On the legacy schema, with default options: every alert goes through the state machine,
     where the current one's go through it only once they have options of their own."""
@@ -515,8 +568,22 @@ class LegacyFakesAndSqlMachine(FakesAndSqlMachine):
     defaults = RuleOptions(no_data_after=timedelta(minutes=10), recovery_margin=0.0005)
 
 
+class LegacyLiveFakesAndSqlMachine(LiveFakesAndSqlMachine):
+    """Live passes on the legacy schema, where every alert has options (no data after 10m)."""
+
+    generation = Generation.LEGACY
+    defaults = LegacyFakesAndSqlMachine.defaults
+
+
 @pytest.mark.parametrize(
-    "machine", [FakesAndSqlMachine, LegacyFakesAndSqlMachine], ids=["current", "legacy"]
+    "machine",
+    [
+        FakesAndSqlMachine,
+        LegacyFakesAndSqlMachine,
+        LiveFakesAndSqlMachine,
+        LegacyLiveFakesAndSqlMachine,
+    ],
+    ids=["current", "legacy", "live-current", "live-legacy"],
 )
 def test_the_fakes_and_sqlite_make_the_same_events_from_any_sequence_of_steps(
     machine: type[FakesAndSqlMachine],

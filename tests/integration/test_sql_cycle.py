@@ -39,6 +39,7 @@ from reef_alerts.ports import (
     AlertSnapshot,
     AppliedChanges,
     EventChanges,
+    Focus,
     Shard,
 )
 
@@ -223,8 +224,11 @@ class _BlindSnapshots:
     ) -> Mapping[int, Sequence[Reading]]:
         return self._inner.windows(since, until)
 
-    def enabled_alerts(self, shard: Shard = WHOLE) -> list[AlertSnapshot]:
-        return [s._replace(open_event_id=None) for s in self._inner.enabled_alerts(shard)]
+    def enabled_alerts(
+        self, shard: Shard = WHOLE, focus: Focus | None = None
+    ) -> list[AlertSnapshot]:
+        snapshots = self._inner.enabled_alerts(shard, focus)
+        return [s._replace(open_event_id=None) for s in snapshots]
 
 
 class _BlindUnitOfWork(SqlUnitOfWork):

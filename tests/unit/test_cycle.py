@@ -10,7 +10,7 @@ import pytest
 
 from reef_alerts.application import RunCycle
 from reef_alerts.domain import AlertEvent, Device, EvaluationPolicy, Operator, Reading
-from reef_alerts.ports import WHOLE, AlertSnapshot, EventChanges, Shard, StoredRule
+from reef_alerts.ports import WHOLE, AlertSnapshot, EventChanges, Focus, Shard, StoredRule
 from tests.fakes import (
     AlertRow,
     DuplicateOpenEventError,
@@ -561,8 +561,10 @@ class _LateUnitOfWork(FakeUnitOfWork):
         self._rival = rival
         read = self.snapshots.enabled_alerts
 
-        def read_then_lose_the_race(shard: Shard = WHOLE) -> list[AlertSnapshot]:
-            snapshots = read(shard)
+        def read_then_lose_the_race(
+            shard: Shard = WHOLE, focus: Focus | None = None
+        ) -> list[AlertSnapshot]:
+            snapshots = read(shard, focus)
             self.tables().insert_event(self._rival)
             return snapshots
 

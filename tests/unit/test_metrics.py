@@ -215,6 +215,12 @@ class Broken:
     def failed(self, seconds: float) -> None:
         raise ValueError("a gauge went wrong")
 
+    def live_passed(self, stats: CycleStats, seconds: float) -> None:
+        raise ValueError("a gauge went wrong")
+
+    def live_failed(self, seconds: float) -> None:
+        raise ValueError("a gauge went wrong")
+
 
 def test_an_observer_that_fails_is_logged_and_the_others_are_still_told(
     caplog: pytest.LogCaptureFixture,
@@ -264,3 +270,30 @@ def test_systemd_is_not_told_where_it_did_not_ask(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
 
     assert notify_systemd("READY=1") is False
+
+
+def test_a_live_pass_counts_its_events_and_latency_and_leaves_the_alert_states_to_cycles() -> None:
+    wall = FakeWall()
+    metrics = WorkerMetrics(30, wall=wall)
+    metrics.succeeded(a_cycle(), 0.5)
+    reading_at = datetime.fromtimestamp(NOW - 0.3, UTC)
+    live = CycleStats(
+        total_alerts=1,
+        evaluated=1,
+        triggered=1,
+        changes=[WrittenChange("trigger", 3, 85.0, "Threshold exceeded", reading_at)],
+        states={"firing": 1},
+    )
+
+    metrics.live_passed(live, 0.02)
+    metrics.live_failed(0.01)
+
+    found = samples(metrics)
+    assert found[("reef_alerts_alerts", (("state", "firing"),))] == 2
+    assert found[("reef_alerts_events_total", (("change", "opened"), ("kind", "threshold")))] == 2
+    assert found[("reef_alerts_live_passes_total", (("outcome", "success"),))] == 1
+    assert found[("reef_alerts_live_passes_total", (("outcome", "failure"),))] == 1
+    assert found[("reef_alerts_live_pass_duration_seconds_count", ())] == 2
+    assert found[("reef_alerts_reading_to_event_seconds_bucket", (("le", "0.25"),))] == 0
+    assert found[("reef_alerts_reading_to_event_seconds_bucket", (("le", "0.5"),))] == 1
+    assert found[("reef_alerts_cycles_total", (("outcome", "success"),))] == 1

@@ -25,6 +25,7 @@ from reef_alerts.domain import (
     Resolve,
     ResolveNoData,
     RuleOptions,
+    Skip,
     Transition,
     Trigger,
     evaluate,
@@ -235,3 +236,51 @@ def test_a_restart_resumes_from_the_stored_state_without_forgetting_or_hurrying(
         alert, moments[split:], rule, stored, start=first[-1].now, first_reading=split + 1
     )
     assert [seen.transition for seen in whole] == [seen.transition for seen in first + rest]
+
+
+@given(alerts, series, options, st.floats(min_value=0.0, max_value=1.0))
+def test_time_alone_changes_nothing_before_the_instant_the_live_path_judges_again(
+    alert, moments, rule, fraction
+):
+    """Issue 16: between an evaluation and the earlier of its Transition.due and its reading's
+    Evaluator.rejudged_at, an evaluation of the same reading leaves everything as it was; at
+    that instant, or with none, the live path has nothing more to wait for."""
+    for seen in replay(alert, moments, rule):
+        _, device, reading = observed(alert, seen.moment, seen.now, 1)
+        instants = [
+            seen.transition.due,
+            POLICY.at(seen.now).rejudged_at(device, reading),
+        ]
+        due = min((at for at in instants if at is not None), default=None)
+        if due is None:
+            due = seen.now + timedelta(days=2)  # nothing due: time alone changes nothing
+        assert due > seen.now
+        later = seen.now + (due - seen.now) * fraction
+        if later >= due:
+            continue
+        state, observation = seen.transition.state, (alert, device, reading)
+        again = step(state, observation, later, rule, POLICY)
+        after = step(state, observation, seen.now, rule, POLICY)
+        assert _outcome(again) == _outcome(after)
+
+
+@given(alerts, series, options)
+def test_at_the_instant_the_live_path_judges_again_the_outcome_changes(alert, moments, rule):
+    """The instants are not merely safe but tight: an evaluation at the one found decides
+    otherwise than one a microsecond before it."""
+    for seen in replay(alert, moments, rule):
+        _, device, reading = observed(alert, seen.moment, seen.now, 1)
+        instants = [seen.transition.due, POLICY.at(seen.now).rejudged_at(device, reading)]
+        due = min((at for at in instants if at is not None), default=None)
+        if due is None:
+            continue
+        state, observation = seen.transition.state, (alert, device, reading)
+        before = step(state, observation, due - timedelta(microseconds=1), rule, POLICY)
+        at = step(state, observation, due, rule, POLICY)
+        assert _outcome(before) != _outcome(at)
+
+
+def _outcome(transition: Transition) -> tuple[object, ...]:
+    decision = transition.decision
+    code = decision.code if isinstance(decision, Skip) else None
+    return transition.state, type(decision), code, type(transition.no_data)

@@ -506,3 +506,98 @@ def test_a_fatal_error_stops_the_worker_instead_of_failing_every_cycle(
     assert len(cycles.starts) == 1
     assert isinstance(worker.fatal, UnfixableError)
     assert "Stopping: no cycle can succeed until this is put right" in messages(caplog_debug)
+
+
+class ScriptedLivePasses:
+    """A live pass that takes `duration` on the fake clock and plays `outcomes` in order, then
+    finds nothing to do."""
+
+    def __init__(
+        self,
+        clock: FakeTime,
+        outcomes: list[CycleStats | Exception | None],
+        duration: float,
+        stop_at: int | None = None,
+    ) -> None:
+        """`stop_at`: the pass during which the stop flag is set, as a signal would."""
+        self.clock = clock
+        self.outcomes = list(outcomes)
+        self.duration = duration
+        self.stop_at = stop_at
+        self.starts: list[float] = []
+
+    def __call__(self) -> CycleStats | None:
+        self.starts.append(self.clock.now)
+        if len(self.starts) == self.stop_at:
+            self.clock.stop.set()
+        self.clock.now += self.duration
+        outcome = self.outcomes.pop(0) if self.outcomes else None
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+def live_worker(
+    clock: FakeTime, steps: list[Step], passes: ScriptedLivePasses
+) -> tuple[Worker, ScriptedCycles]:
+    cycles = ScriptedCycles(clock, steps)
+    worker = Worker(
+        run_cycle=cycles,
+        interval=10.0,
+        log=logging.getLogger(LOGGER),
+        statistics=WorkerStatistics(started_at=clock.monotonic()),
+        stop_event=clock.stop,
+        secrets=[PASSWORD],
+        monotonic=clock.monotonic,
+        wait=clock.wait,
+        live=passes,
+        live_every=0.25,
+    )
+    return worker, cycles
+
+
+def test_live_passes_run_every_quarter_second_between_cycles_the_first_at_once(
+    clock: FakeTime,
+) -> None:
+    passes = ScriptedLivePasses(clock, [], duration=0.05)
+    worker, cycles = live_worker(clock, [ok(2.0), ok(1.0)], passes)
+
+    worker.run()
+
+    assert cycles.starts == [T0, T0 + 10]
+    assert passes.starts[0] == T0 + 2.0
+    assert passes.starts[1:4] == pytest.approx([T0 + 2.25, T0 + 2.5, T0 + 2.75])
+    assert len(passes.starts) == 32  # from 2.0 to 9.75: the cycle at 10 is not delayed
+    assert max(passes.starts) < T0 + 10
+
+
+def test_a_failing_live_pass_is_logged_once_until_one_succeeds_and_the_cycles_go_on(
+    clock: FakeTime, caplog_debug: pytest.LogCaptureFixture
+) -> None:
+    judged = CycleStats(total_alerts=1, evaluated=1, triggered=1)
+    passes = ScriptedLivePasses(
+        clock, [database_down(), database_down(), database_down(), judged], duration=0.01
+    )
+    worker, cycles = live_worker(clock, [ok(1.0), ok(1.0)], passes)
+
+    worker.run()
+
+    errors = messages(caplog_debug, logging.ERROR)
+    assert len(errors) == 1
+    assert errors[0].startswith("Live pass failed: OperationalError: ")
+    assert PASSWORD not in errors[0]
+    assert "Live passes succeed again" in messages(caplog_debug, logging.INFO)
+    assert len(cycles.starts) == 2
+    statistics = worker.statistics
+    assert (statistics.live_passes, statistics.failed_live_passes) == (1, 3)
+    assert statistics.alerts_triggered == 1  # the cycles triggered none
+
+
+def test_a_stop_during_a_live_pass_ends_the_loop(clock: FakeTime) -> None:
+    passes = ScriptedLivePasses(clock, [], duration=0.01, stop_at=3)
+    worker, cycles = live_worker(clock, [ok(1.0), ok(1.0)], passes)
+
+    worker.run()
+
+    assert len(cycles.starts) == 1
+    assert len(passes.starts) == 3

@@ -15,6 +15,11 @@ _IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 _SQLITE_BUSY_TIMEOUT_S = 30
 
 
+READ_ALONE = "reef_alerts_read_alone"
+"""The execution option of a connection whose statements only read, each alone: on SQLite it
+takes no write lock, where every other transaction begins IMMEDIATE."""
+
+
 @attrs.frozen
 class Timeouts:
     """How long a worker's statement may wait for a lock, and run in all, before it fails."""
@@ -80,6 +85,8 @@ def _sqlite_engine(url: str, timeouts: Timeouts | None) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(connection: Any) -> None:
+        if connection.get_execution_options().get(READ_ALONE):
+            return  # each statement its own read, as the driver does without a BEGIN
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine

@@ -42,7 +42,7 @@ from reef_alerts.adapters.tables import (
 )
 from reef_alerts.adapters.tables import rules as rules_table
 from reef_alerts.domain import EventKind
-from reef_alerts.ports import WHOLE, Shard, StoredRule, StoredTrend
+from reef_alerts.ports import WHOLE, Focus, Shard, StoredRule, StoredTrend
 
 ALERT_COLUMNS: Final = (
     *("id", "device_id", "metric", "operator", "threshold_value", "trend_enabled"),
@@ -98,9 +98,11 @@ def snapshot_query(
     statuses: bool = True,
     rules: bool = True,
     trends: bool = True,
+    focus: Focus | None = None,
 ) -> Select[Any]:
-    """PostgreSQL's snapshot in one statement: every enabled alert of `shard` with its device, its
-    device's newest reading and its open event; the columns of SNAPSHOT_COLUMNS.
+    """PostgreSQL's snapshot in one statement: every enabled alert of `shard` (and of `focus`,
+    where a live pass gives one) with its device, its device's newest reading and its open
+    event; the columns of SNAPSHOT_COLUMNS.
 
     Each watched device is joined with its row and its newest reading once, and then with its
     alerts. PostgreSQL can then merge-join the watched devices with the device rows in id order,
@@ -108,7 +110,7 @@ def snapshot_query(
     for all of them.
     """
     alerts, devices, alert_events = tables.alerts, tables.devices, tables.alert_events
-    enabled = _enabled(alerts, shard)
+    enabled = _enabled(alerts, shard, focus)
     watched = select(alerts.c.device_id).where(enabled).distinct().cte("watched")
     history = tables.history
     c = history.c
@@ -155,6 +157,24 @@ def snapshot_query(
     )
 
 
+def compile_snapshot(
+    dialect: Dialect,
+    tables: SharedTables,
+    shard: Shard,
+    statuses: bool,
+    rules: bool,
+    trends: bool,
+    focus: Focus | None = None,
+) -> tuple[str, Mapping[str, Any]]:
+    """`snapshot_query(tables, shard, statuses=..., rules=..., trends=..., focus=...)` as SQL
+    text and parameters."""
+    query = snapshot_query(
+        tables, shard, statuses=statuses, rules=rules, trends=trends, focus=focus
+    )
+    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    return str(compiled), MappingProxyType(dict(compiled.params))
+
+
 @functools.lru_cache(maxsize=64)
 def compiled_snapshot(
     dialect: Dialect,
@@ -164,18 +184,18 @@ def compiled_snapshot(
     rules: bool,
     trends: bool,
 ) -> tuple[str, Mapping[str, Any]]:
-    """`snapshot_query(tables, shard, statuses=..., rules=..., trends=...)` as SQL text and
-    parameters, compiled once per shard rather than every cycle (ADR 7)."""
-    query = snapshot_query(tables, shard, statuses=statuses, rules=rules, trends=trends)
-    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    return str(compiled), MappingProxyType(dict(compiled.params))
+    """The full cycle's `compile_snapshot`, compiled once per shard rather than every cycle
+    (ADR 7); a live pass's focus is seldom seen twice, so it is compiled each time."""
+    return compile_snapshot(dialect, tables, shard, statuses, rules, trends)
 
 
-def watched_devices_query(tables: SharedTables, shard: Shard = WHOLE) -> Select[Any]:
-    """SQLite's first statement: each device an enabled alert of `shard` watches, with its newest
-    reading; the columns of CONTEXT_COLUMNS."""
+def watched_devices_query(
+    tables: SharedTables, shard: Shard = WHOLE, focus: Focus | None = None
+) -> Select[Any]:
+    """SQLite's first statement: each device an enabled alert of `shard` (and `focus`) watches,
+    with its newest reading; the columns of CONTEXT_COLUMNS."""
     alerts, devices, history = tables.alerts, tables.devices, tables.history
-    watched = select(alerts.c.device_id).where(_enabled(alerts, shard))
+    watched = select(alerts.c.device_id).where(_enabled(alerts, shard, focus))
     # SQLite has no LATERAL: the newest reading's id is a correlated subquery, one index probe.
     newer = history.alias("newer")
     newest_id = newest_reading(newer, devices.c.id, newer.c.id).scalar_subquery()
@@ -198,8 +218,9 @@ def alerts_query(
     statuses: bool = True,
     rules: bool = True,
     trends: bool = True,
+    focus: Focus | None = None,
 ) -> Select[Any]:
-    """SQLite's second statement: every enabled alert of `shard`, its open events, its
+    """SQLite's second statement: every enabled alert of `shard` (and `focus`), its open events, its
     recorded status, its options and state; the columns of ALERT_COLUMNS, then EVENT_COLUMNS,
     STATUS_COLUMNS, RULE_COLUMNS and TREND_COLUMNS."""
     alerts, alert_events = tables.alerts, tables.alert_events
@@ -242,7 +263,7 @@ def alerts_query(
             *_worker_columns(statuses, rules, trends, as_text=False),
         )
         .select_from(_with_worker_tables(joined, alerts, statuses, rules, trends))
-        .where(_enabled(alerts, shard))
+        .where(_enabled(alerts, shard, focus))
     )
 
 
@@ -317,12 +338,18 @@ def _status_columns(statuses: bool, *, as_text: bool) -> tuple[Any, ...]:
     return (c.state.label("status_state"), c.code.label("status_code"), since.label("status_since"))
 
 
-def _enabled(alerts: Table, shard: Shard) -> ColumnElement[bool]:
-    """The alerts a cycle evaluates: those not disabled (a NULL is_enabled too, ADR 12)."""
+def _enabled(alerts: Table, shard: Shard, focus: Focus | None = None) -> ColumnElement[bool]:
+    """The alerts a cycle evaluates: those not disabled (a NULL is_enabled too, ADR 12); of
+    them, a live pass's those its `focus` names."""
     enabled: ColumnElement[bool] = alerts.c.is_enabled.is_not(false())
-    if shard.whole:
+    if not shard.whole:
+        enabled = and_(enabled, (alerts.c.id % shard.count).in_(sorted(shard.owned)))
+    if focus is None:
         return enabled
-    return and_(enabled, (alerts.c.id % shard.count).in_(sorted(shard.owned)))
+    return and_(
+        enabled,
+        or_(alerts.c.device_id.in_(sorted(focus.devices)), alerts.c.id.in_(sorted(focus.alerts))),
+    )
 
 
 def windows_query(

@@ -46,6 +46,7 @@ from reef_alerts.adapters.snapshot_queries import (
     CONTEXT_COLUMNS,
     RULE_COLUMNS,
     alerts_query,
+    compile_snapshot,
     compiled_snapshot,
     watched_devices_query,
     windows_query,
@@ -55,6 +56,7 @@ from reef_alerts.domain import Reading
 from reef_alerts.ports import (
     WHOLE,
     AlertSnapshot,
+    Focus,
     RecordedStatus,
     Shard,
     StoredAlert,
@@ -140,19 +142,26 @@ class SqlSnapshotReader:
     def _rows_of(self, statement: Executable) -> Sequence[Any]:
         return self._connection.execute(statement).cursor.fetchall()
 
-    def enabled_alerts(self, shard: Shard = WHOLE) -> Iterator[AlertSnapshot]:
-        snapshots = self._read(shard)
+    def enabled_alerts(
+        self, shard: Shard = WHOLE, focus: Focus | None = None
+    ) -> Iterator[AlertSnapshot]:
+        snapshots = self._read(shard, focus)
         if self._remembered is None:
             return snapshots
         remembered = self._remembered
         return (s._replace(status=remembered(s.alert_id)) for s in snapshots)
 
-    def _read(self, shard: Shard) -> Iterator[AlertSnapshot]:
+    def _read(self, shard: Shard, focus: Focus | None) -> Iterator[AlertSnapshot]:
         if self._thread is None:
-            return self._sqlite_snapshots(shard)
+            return self._sqlite_snapshots(shard, focus)
         statuses = self._remembered is None
-        sql, params = compiled_snapshot(
-            self._connection.dialect, self._tables, shard, statuses, self._rules, self._trends
+        dialect, tables = self._connection.dialect, self._tables
+        sql, params = (
+            compiled_snapshot(dialect, tables, shard, statuses, self._rules, self._trends)
+            if focus is None
+            else compile_snapshot(
+                dialect, tables, shard, statuses, self._rules, self._trends, focus
+            )
         )
         fetch = self._thread.read(self._declare, sql, dict(params)).result()
         batches = self._batches
@@ -193,13 +202,18 @@ class SqlSnapshotReader:
 
         return fetch
 
-    def _sqlite_snapshots(self, shard: Shard) -> Iterator[AlertSnapshot]:
+    def _sqlite_snapshots(self, shard: Shard, focus: Focus | None) -> Iterator[AlertSnapshot]:
         """Both statements run now, like PostgreSQL's DECLARE: the read has begun on return."""
-        devices = self._fetch_all(watched_devices_query(self._tables, shard))
+        devices = self._fetch_all(watched_devices_query(self._tables, shard, focus))
         statuses = self._remembered is None
         rows = self._fetch_all(
             alerts_query(
-                self._tables, shard, statuses=statuses, rules=self._rules, trends=self._trends
+                self._tables,
+                shard,
+                statuses=statuses,
+                rules=self._rules,
+                trends=self._trends,
+                focus=focus,
             )
         )
         return _alerts_with(rows, {row[0]: decode_context(row) for row in devices})

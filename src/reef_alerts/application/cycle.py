@@ -11,6 +11,7 @@ from typing import Literal, TypeVar, assert_never
 
 import attrs
 
+from reef_alerts.application.deadlines import Deadlines
 from reef_alerts.application.judging import Fault, Judge, Verdict
 from reef_alerts.application.statuses import ERROR, SKIPPED, status_change
 from reef_alerts.domain import (
@@ -19,6 +20,7 @@ from reef_alerts.domain import (
     AlertEvent,
     Decision,
     EvaluationPolicy,
+    Evaluator,
     EventKind,
     NoChange,
     NoDataChange,
@@ -43,8 +45,10 @@ from reef_alerts.ports import (
     Clock,
     CycleRecord,
     EventChanges,
+    Focus,
     LeaseLostError,
     PartitionCoordinator,
+    ReadingWatcher,
     RecordedStatus,
     Shard,
     StateChange,
@@ -155,6 +159,17 @@ class _Decided:
         )
 
 
+@attrs.define
+class _Due:
+    """What a cycle learns of when its alerts may change with time alone (Deadlines)."""
+
+    evaluator: Evaluator
+    judged: list[int] | None
+    """A live pass's judged alerts; None in a full cycle, which judges them all."""
+    devices: dict[int, datetime | None] = attrs.Factory(dict)
+    alerts: dict[int, datetime] = attrs.Factory(dict)
+
+
 class RunCycle:
     """Use case: evaluate every enabled alert once; commit the event changes atomically."""
 
@@ -169,9 +184,11 @@ class RunCycle:
         submit_every: int = 1_000,
         dry_run: bool = False,
         defaults: RuleOptions = DEFAULT_OPTIONS,
+        watcher: ReadingWatcher | None = None,
     ) -> None:
         """With a `coordinator`, each cycle evaluates only the partitions it leases. `defaults`:
         the options of every alert that sets none of its own, where the storage keeps options.
+        `watcher`: tells the devices with new readings, for live passes (`live`) between cycles.
 
         `submit_every`: alerts judged between two submissions of their changes to the event
         writer, which may write them while judging goes on (ADR 8). `dry_run`: write nothing and
@@ -189,12 +206,25 @@ class RunCycle:
         self._warned_trends = False
         self._last_cycle: CycleRecord | None = None
         self._known_alerts: dict[StoredAlert, Alert] = {}
+        self._watcher = watcher
+        self._watching = False
+        self._unjudged: set[int] = set()
+        """Devices the watcher noticed that no pass has judged yet (one failed)."""
+        self._shard: Shard | None = None
+        """The last successful cycle's shard, which live passes judge; None before."""
+        self._deadlines = Deadlines()
 
     def __call__(self) -> CycleStats:
+        """A full cycle: every enabled alert of the partitions this worker leases."""
+        self._shard = None
         shard = self._coordinator.claim(self._last_cycle) if self._coordinator else WHOLE
         started = self._clock.now()
         stats = CycleStats()
         try:
+            if self._watcher is not None and not self._watching:
+                self._watcher.noticed()  # where live passes start: before this cycle's read
+                self._watching = True
+            self._unjudged.clear()  # this cycle judges them, and every other
             if shard.owned:
                 self._evaluate(shard, stats)
             else:
@@ -207,20 +237,49 @@ class RunCycle:
             self._last_cycle = self._record(started, stats, succeeded=False)
             raise
         self._last_cycle = self._record(started, stats, succeeded=True)
+        self._shard = shard
+        return stats
+
+    def live(self) -> CycleStats | None:
+        """A live pass (issue 16, ADR 23): judge the alerts of the devices with new readings,
+        and those whose time alone may have changed (Deadlines), with the last cycle's shard,
+        in one transaction as a cycle does. None when there were none to judge, or no cycle
+        has succeeded since the worker started or a cycle failed: that cycle judges them."""
+        if self._watcher is None or not self._watching:
+            return None
+        self._unjudged |= self._watcher.noticed()
+        shard = self._shard
+        if shard is None or not shard.owned:
+            self._unjudged.clear()
+            return None
+        focus = Focus(frozenset(self._unjudged)) | self._deadlines.due(self._clock.now())
+        if not focus:
+            return None
+        stats = CycleStats()
+        try:
+            self._evaluate(shard, stats, focus)
+        except LeaseLostError:
+            self._shard = None
+            raise
+        self._unjudged.clear()
         return stats
 
     def _record(self, started: datetime, stats: CycleStats, succeeded: bool) -> CycleRecord:
         seconds = (self._clock.now() - started).total_seconds()
         return CycleRecord(started, seconds, stats.total_alerts, succeeded)
 
-    def _evaluate(self, shard: Shard, stats: CycleStats) -> None:
+    def _evaluate(self, shard: Shard, stats: CycleStats, focus: Focus | None = None) -> None:
+        """Judge the enabled alerts of `shard` (those of `focus`, in a live pass) and write
+        what changed, in one transaction."""
         decided = _Decided()
         with self._uow_factory() as uow:
-            snapshots = uow.snapshots.enabled_alerts(shard)
+            snapshots = uow.snapshots.enabled_alerts(shard, focus)
             # After the read has begun, so that no reading it sees is newer than `now`.
             now = self._clock.now()
+            evaluator = self._policy.at(now)
+            due = _Due(evaluator, judged=[] if focus is not None else None)
             judge = Judge(
-                self._policy.at(now),
+                evaluator,
                 metric_limit=uow.events.metric_limit,
                 known=self._known_alerts,
                 defaults=self._defaults_for(uow.snapshots.remembers),
@@ -229,16 +288,25 @@ class RunCycle:
             for batch in _batches(snapshots, self._submit_every):
                 wanted = judge.windows_of(batch)
                 windows = uow.snapshots.windows(wanted, judge.until) if wanted else None
-                changes = self._tally(batch, judge(batch, windows), now, stats, decided)
+                changes = self._tally(batch, judge(batch, windows), now, stats, decided, due)
                 if not self._dry_run:
                     uow.events.submit(changes)
-            # Only this cycle's alerts are kept: edited or deleted ones do not pile up.
-            self._known_alerts = judge.built
+            if focus is None:
+                # Only this cycle's alerts are kept: edited or deleted ones do not pile up.
+                self._known_alerts = judge.built
+            else:
+                self._known_alerts.update(judge.built)
             if not judge.trends:
                 self._warn_trends(judge.built.values())
             for alert_id, note in judge.notes:
                 self._log.warning("Alert %d: %s", alert_id, note)
-            if shard.count == 1:
+            if focus is not None:
+                self._log.debug(
+                    "Live pass: %d alerts of %d devices with new readings or due",
+                    stats.total_alerts,
+                    len(focus.devices),
+                )
+            elif shard.count == 1:
                 self._log.info("Found %d enabled alerts to evaluate", stats.total_alerts)
             else:
                 self._log.info(
@@ -259,6 +327,11 @@ class RunCycle:
                         "the partitions' new holder evaluates them"
                     )
                 uow.commit()
+        if focus is None:
+            self._deadlines.replace(due.devices, due.alerts)
+        else:
+            assert due.judged is not None
+            self._deadlines.update(due.devices, due.alerts, due.judged, focus)
         self._report(decided, applied, stats)
 
     def _defaults_for(self, remembers: bool) -> RuleOptions:
@@ -293,9 +366,11 @@ class RunCycle:
         now: datetime,
         stats: CycleStats,
         decided: _Decided,
+        due: _Due,
     ) -> EventChanges:
         """Count each snapshot's verdict into `stats`, fold the decisions into the event changes
-        they make, and note the statuses and states that changed."""
+        they make, note the statuses and states that changed, and when each may change with
+        time alone (`due`)."""
         debug = self._log.isEnabledFor(logging.DEBUG)
         opened: list[AlertEvent] = []
         resolved: list[Resolution] = []
@@ -304,9 +379,17 @@ class RunCycle:
         trend_states: list[TrendStateChange] = []
         evaluated = skipped = errors = pending = 0
         by_state = stats.states
+        due_devices, rejudged_at, due_alerts = due.devices, due.evaluator.rejudged_at, due.alerts
+        if due.judged is not None:
+            due.judged.extend(snapshot.alert.id for snapshot in batch)
         for snapshot, verdict in zip(batch, verdicts, strict=True):
             alert_id, recorded = snapshot.alert.id, snapshot.status
+            device_id = snapshot.alert.device_id
+            if device_id not in due_devices:
+                due_devices[device_id] = rejudged_at(snapshot.device, snapshot.reading)
             if isinstance(verdict, Transition):
+                if verdict.due is not None:
+                    due_alerts[alert_id] = verdict.due
                 decision: Decision | Fault = verdict.decision
                 pending_since = verdict.state.pending_since
                 firing, silent = verdict.state.firing, verdict.state.silent

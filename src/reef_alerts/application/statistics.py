@@ -18,6 +18,10 @@ class WorkerStatistics:
     """Cycles that raised (database down, ...) and changed nothing."""
     overruns: int = 0
     """Cycles that took longer than the interval, so the schedule slipped."""
+    live_passes: int = 0
+    """Live passes that judged some alerts and committed (issue 16); their alerts and events
+    count in the totals below."""
+    failed_live_passes: int = 0
     alerts_evaluated: int = 0
     alerts_triggered: int = 0
     alerts_resolved: int = 0
@@ -39,13 +43,24 @@ class WorkerStatistics:
     def record(self, stats: CycleStats, started_at: float, finished_at: float) -> None:
         """Add a completed cycle that ran from `started_at` to `finished_at`."""
         self.cycles += 1
+        self._add(stats)
+        self.longest_cycle = max(self.longest_cycle, finished_at - started_at)
+        self.last_evaluation_at = finished_at
+
+    def record_live(self, stats: CycleStats) -> None:
+        """Add a live pass that committed `stats`."""
+        self.live_passes += 1
+        self._add(stats)
+
+    def record_live_failure(self) -> None:
+        self.failed_live_passes += 1
+
+    def _add(self, stats: CycleStats) -> None:
         self.alerts_evaluated += stats.evaluated
         self.alerts_triggered += stats.triggered
         self.alerts_resolved += stats.resolved
         self.alerts_skipped += stats.skipped
         self.errors += stats.errors
-        self.longest_cycle = max(self.longest_cycle, finished_at - started_at)
-        self.last_evaluation_at = finished_at
 
     def record_failure(self, finished_at: float) -> None:
         """Add a cycle that raised at `finished_at`; the last evaluation stays where it was."""
@@ -63,6 +78,8 @@ class WorkerStatistics:
             "cycles": self.cycles,
             "failed_cycles": self.failed_cycles,
             "overruns": self.overruns,
+            "live_passes": self.live_passes,
+            "failed_live_passes": self.failed_live_passes,
             "alerts_evaluated": self.alerts_evaluated,
             "alerts_triggered": self.alerts_triggered,
             "alerts_resolved": self.alerts_resolved,

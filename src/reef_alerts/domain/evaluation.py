@@ -120,6 +120,10 @@ class Pending:
 
 Decision = Trigger | Resolve | Skip | NoChange | Pending
 
+TICK = timedelta(microseconds=1)
+"""The smallest step of a datetime: a reading older than a limit by more than the limit is past
+it from the limit plus a tick on."""
+
 PENDING_GAP = timedelta(minutes=10)
 """How long a pending condition may go unseen (a worker restarting, a partition changing
 hands) and still count as having held throughout (Prometheus's outage tolerance, shorter)."""
@@ -187,6 +191,21 @@ class Evaluator:
     def newest_trusted(self) -> datetime:
         """The newest instant a reading may be timestamped and not be from the future."""
         return self._newest_trusted
+
+    def rejudged_at(self, device: Device | None, reading: Reading | None) -> datetime | None:
+        """When time alone next changes how `reading`, `device`'s newest, is judged: a reading
+        from the future is trusted from then on, a fresh one is stale; None when time alone
+        changes nothing more (issue 16: the live path judges an alert again then, with no new
+        reading)."""
+        if device is None or not device.active or reading is None or reading.timestamp is None:
+            return None
+        timestamp = reading.timestamp
+        if timestamp > self._newest_trusted:
+            return timestamp - self.policy.clock_skew
+        if not device.polled:
+            return None
+        stale_at = timestamp + self.policy.max_age_for(device) + TICK
+        return stale_at if stale_at > self.now else None
 
     def evaluate(
         self, alert: Alert, device: Device | None, reading: Reading | None, has_open_event: bool

@@ -14,6 +14,7 @@ import attrs
 from reef_alerts.domain.durations import MAX_RULE_DURATION as MAX_RULE_DURATION
 from reef_alerts.domain.durations import format_duration
 from reef_alerts.domain.evaluation import (
+    TICK,
     Decision,
     EvaluationPolicy,
     Evaluator,
@@ -142,6 +143,10 @@ class Transition:
     """What happens to the no-data event; None: nothing."""
     trend: tuple[TrendChange, ...] = ()
     """What happens to the forecast and rate events."""
+    due: datetime | None = None
+    """When time alone may next change the alert's state, with no new reading: a pending
+    duration ends, or its device has been silent for too long; None when only a new reading or
+    an edit can. (How its reading is judged changes at `Evaluator.rejudged_at`.)"""
 
 
 def step(
@@ -211,7 +216,8 @@ class Machine:
         after = (pending_since, firing, silent, outcome.memory)
         if after != (state.pending_since, state.firing, state.silent, state.trend):
             state = AlertState(*after)
-        return Transition(state, decision, no_data, outcome.changes)
+        due = _due(state, options, device, reading, self.evaluator.now)
+        return Transition(state, decision, no_data, outcome.changes, due)
 
     def _read(
         self, alert: Alert, window: Sequence[Reading], newest: datetime, options: TrendOptions
@@ -332,6 +338,37 @@ class Machine:
 
 
 _NOTHING_TO_DO = TrendOutcome(NO_MEMORY)
+
+
+def _due(
+    state: AlertState,
+    options: RuleOptions,
+    device: Device | None,
+    reading: Reading | None,
+    now: datetime,
+) -> datetime | None:
+    """Transition.due: the earliest end of a pending duration (the threshold's, a forecast's, a
+    rate's), and when a device that reports falls silent."""
+    pending, memory = options.pending, state.trend
+    instants = [
+        since + pending
+        for since in (state.pending_since, memory.forecast_since, memory.rate_since)
+        if since is not None
+    ]
+    limit = options.no_data_after
+    if (
+        limit is not None
+        and not state.silent
+        and device is not None
+        and device.active
+        and device.polled
+        and reading is not None
+        and reading.timestamp is not None
+    ):
+        silent_at = reading.timestamp + max(limit, 2 * device.poll_interval) + TICK
+        if silent_at > now:
+            instants.append(silent_at)
+    return min(instants, default=None)
 
 
 def _smoothed(measured: Skip | Measurement, trend: TrendReading | NoTrend) -> Skip | Measurement:

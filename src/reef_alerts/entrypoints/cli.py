@@ -30,7 +30,7 @@ from reef_alerts.adapters.history import SqlHistoryReader
 from reef_alerts.adapters.reports import STATES, alert_report
 from reef_alerts.adapters.schema import catalogue
 from reef_alerts.adapters.tables import tables_for
-from reef_alerts.application import WorkerStatistics
+from reef_alerts.application import RunCycle, WorkerStatistics
 from reef_alerts.application.judging import effective_options
 from reef_alerts.application.preview import (
     Changes,
@@ -40,7 +40,13 @@ from reef_alerts.application.preview import (
     Previews,
     Span,
 )
-from reef_alerts.config import DEFAULT_INTERVAL, ConfigError, Settings, load_settings
+from reef_alerts.config import (
+    DEFAULT_INTERVAL,
+    DEFAULT_LIVE_EVERY,
+    ConfigError,
+    Settings,
+    load_settings,
+)
 from reef_alerts.container import Container, build_container
 from reef_alerts.domain import (
     Alert,
@@ -218,6 +224,26 @@ def run(
             help="The address --metrics-port listens on; 0.0.0.0 for every interface.",
         ),
     ] = "127.0.0.1",
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live/--no-live",
+            help="Between cycles, look for new readings every --live-every seconds and judge "
+            "at once the alerts of the devices that have some, and those whose pending "
+            "duration, staleness or no-data limit has come; each interval's full cycle judges "
+            "everything still. --no-live: full cycles only.",
+        ),
+    ] = True,
+    live_every: Annotated[
+        float,
+        typer.Option(
+            "--live-every",
+            min=0.05,
+            max=60,
+            metavar="SECONDS",
+            help="How often live passes look for new readings (one indexed read of history).",
+        ),
+    ] = DEFAULT_LIVE_EVERY,
 ) -> None:
     """Run the alert worker: evaluate every enabled alert each interval until SIGINT/SIGTERM.
 
@@ -230,6 +256,8 @@ def run(
     second; a second signal ends it at once.
     """
     settings = _settings()
+    if live_every != DEFAULT_LIVE_EVERY and not live:
+        _fail("--live-every is for live passes, which --no-live turns off", code=2)
     if metrics_port is not None and (dry_run or once or config_check):
         _fail("--metrics-port is for a worker that keeps running, not one cycle or a check", code=2)
     if metrics_port is None and metrics_address != "127.0.0.1":
@@ -286,8 +314,14 @@ def run(
     if not single and "WATCHDOG_USEC" in os.environ:
         observers.append(SystemdWatchdog(log))
         _check_watchdog(int(os.environ["WATCHDOG_USEC"]) / 1e6, interval, log)
+    live = live and not single
+    run_cycle: RunCycle = container.use_cases.run_cycle(
+        coordinator=coordinator,
+        dry_run=dry_run,
+        watcher=container.adapters.watcher() if live else None,
+    )
     worker = Worker(
-        container.use_cases.run_cycle(coordinator=coordinator, dry_run=dry_run),
+        run_cycle,
         interval,
         log,
         statistics,
@@ -299,6 +333,8 @@ def run(
         # Another worker splits the alerts otherwise: retrying would fail every cycle.
         fatal=(PartitionCountMismatchError,),
         observers=observers,
+        live=run_cycle.live if live else None,
+        live_every=live_every,
     )
     # SIGTERM and SIGINT let the cycle in flight finish, or cancel it if it does not within a
     # second, for --once too, so that the leases are handed back on the way out.

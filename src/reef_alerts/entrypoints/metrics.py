@@ -79,6 +79,19 @@ class WorkerMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._live_passes = Counter(
+            "reef_alerts_live_passes",
+            "Live passes between cycles that judged some alerts (devices with new readings, "
+            "alerts whose time had come), by outcome: success (committed) or failure.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self._live_duration = Histogram(
+            "reef_alerts_live_pass_duration_seconds",
+            "How long live passes that judged some alerts took, successful or not.",
+            buckets=_CYCLE_BUCKETS,
+            registry=self.registry,
+        )
         self._last_success_gauge = Gauge(
             "reef_alerts_last_successful_cycle_timestamp_seconds",
             "When the last successful cycle committed, in seconds since the epoch; before the "
@@ -89,6 +102,7 @@ class WorkerMetrics:
         # Every series from the start, at 0, so that rate() and absent() see them.
         for outcome in ("success", "failure"):
             self._cycles.labels(outcome)
+            self._live_passes.labels(outcome)
         for state in ALERT_STATES:
             self._alerts.labels(state)
         for kind, change in _KINDS.values():
@@ -101,10 +115,7 @@ class WorkerMetrics:
         self._duration.observe(seconds)
         for state in ALERT_STATES:
             self._alerts.labels(state).set(stats.states.get(state, 0))
-        for change in stats.changes:
-            self._events.labels(*_KINDS[change.change]).inc()
-            if change.reading_at is not None:
-                self._latency.observe(max(0.0, now - change.reading_at.timestamp()))
+        self._count_events(stats, now)
         self._last_success = now
         self._last_success_gauge.set(now)
 
@@ -112,6 +123,23 @@ class WorkerMetrics:
         """A cycle that took `seconds` failed and rolled back."""
         self._cycles.labels("failure").inc()
         self._duration.observe(seconds)
+
+    def live_passed(self, stats: CycleStats, seconds: float) -> None:
+        """A live pass that took `seconds` committed `stats`, now. It judged some alerts only:
+        the alerts by state stay the last cycle's."""
+        self._live_passes.labels("success").inc()
+        self._live_duration.observe(seconds)
+        self._count_events(stats, self._wall())
+
+    def live_failed(self, seconds: float) -> None:
+        self._live_passes.labels("failure").inc()
+        self._live_duration.observe(seconds)
+
+    def _count_events(self, stats: CycleStats, now: float) -> None:
+        for change in stats.changes:
+            self._events.labels(*_KINDS[change.change]).inc()
+            if change.reading_at is not None:
+                self._latency.observe(max(0.0, now - change.reading_at.timestamp()))
 
     def health(self) -> tuple[bool, str]:
         """Whether the worker is healthy, and one line that says why: its last successful
@@ -197,6 +225,12 @@ class SystemdWatchdog:
 
     def failed(self, seconds: float) -> None:
         notify_systemd("WATCHDOG=1", self._log)
+
+    def live_passed(self, stats: CycleStats, seconds: float) -> None:
+        """Nothing: the watchdog follows the cycles, which a live pass never delays long."""
+
+    def live_failed(self, seconds: float) -> None:
+        """Nothing, as live_passed."""
 
 
 _warned_notify = threading.Event()

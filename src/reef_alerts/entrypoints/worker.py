@@ -23,11 +23,16 @@ MAX_ERROR_LENGTH: Final = 500
 
 
 class CycleObserver(Protocol):
-    """Told of every cycle's end: the metrics, systemd's watchdog."""
+    """Told of every cycle's end, and every live pass's that judged something: the metrics,
+    systemd's watchdog."""
 
     def succeeded(self, stats: CycleStats, seconds: float) -> None: ...
 
     def failed(self, seconds: float) -> None: ...
+
+    def live_passed(self, stats: CycleStats, seconds: float) -> None: ...
+
+    def live_failed(self, seconds: float) -> None: ...
 
 
 class Worker:
@@ -56,16 +61,24 @@ class Worker:
         cancel: Callable[[], None] | None = None,
         fatal: tuple[type[Exception], ...] = (),
         observers: Sequence[CycleObserver] = (),
+        live: Callable[[], CycleStats | None] | None = None,
+        live_every: float = 0.25,
     ) -> None:
         """`aligned`: after the first, start cycles at wall-clock multiples of the interval, so
         that workers on several hosts cycle in the same rounds (partition leases rely on it).
         `cancel`: stops the statements of a cycle in flight, from another thread (see
         `request_stop`). `fatal`: the errors after which the worker stops rather than retry,
-        setting `fatal`. `observers` are told of every cycle's end."""
+        setting `fatal`. `observers` are told of every cycle's end.
+
+        `live`: a live pass (RunCycle.live), run every `live_every` seconds between cycles
+        (issue 16): it judges the alerts whose devices have new readings, or whose time has
+        come, and returns None when there were none."""
         if interval <= 0:
             raise ValueError(f"interval must be greater than 0, got {interval}")
         if stats_every <= 0:
             raise ValueError(f"stats_every must be greater than 0, got {stats_every}")
+        if live_every <= 0:
+            raise ValueError(f"live_every must be greater than 0, got {live_every}")
         self._run_cycle = run_cycle
         self._interval = interval
         self._log = log
@@ -80,6 +93,9 @@ class Worker:
         self._cancel = cancel
         self._fatal = fatal
         self._observers = tuple(observers)
+        self._live = live
+        self._live_every = live_every
+        self._live_failing = False
         self.fatal: Exception | None = None
         """The error that stopped the worker, if one did."""
         self._idle = threading.Event()
@@ -134,10 +150,64 @@ class Worker:
                     delay = self._interval - self._wall() % self._interval
                 if delay > 0:
                     self._log.debug("Sleeping %.2fs until the next evaluation cycle", delay)
-                    self._wait(delay)
+                    self._until_next_cycle(delay)
         finally:
             self.log_statistics()
             self._log.info("Alert worker stopped")
+
+    def _until_next_cycle(self, seconds: float) -> None:
+        """Wait `seconds`, running a live pass every `live_every` seconds meanwhile, the first
+        at once: the readings committed during the cycle wait for none."""
+        if self._live is None:
+            self._wait(seconds)
+            return
+        until = self._monotonic() + seconds
+        while not self._stop.is_set():
+            started = self._monotonic()
+            if started >= until:
+                return
+            self._live_pass(started)
+            if self._stop.is_set():
+                return
+            now = self._monotonic()
+            pause = min(self._live_every - (now - started), until - now)
+            if pause > 0:
+                self._wait(pause)
+
+    def _live_pass(self, started: float) -> None:
+        """One live pass; a failure is logged once until a pass succeeds again (the database
+        may be down for a while: the cycles say so every interval)."""
+        assert self._live is not None
+        self._idle.clear()
+        try:
+            with collector_paused():
+                stats = self._live()
+        except Exception as error:  # noqa: BLE001 - the next pass, or cycle, retries
+            seconds = self._monotonic() - started
+            self._statistics.record_live_failure()
+            self._tell(lambda observer: observer.live_failed(seconds))
+            if self._cancelled:
+                self._log.info("The live pass in flight was cancelled and rolled back")
+            elif not self._live_failing:
+                self._log.error(
+                    "Live pass failed: %s; retrying every %gs until one succeeds",
+                    describe_error(error, self._secrets),
+                    self._live_every,
+                )
+            self._live_failing = True
+            self._log.debug("Live pass failure details:", exc_info=True)
+            return
+        finally:
+            self._idle.set()
+        if self._live_failing:
+            self._live_failing = False
+            self._log.info("Live passes succeed again")
+        if stats is None:
+            return
+        seconds = self._monotonic() - started
+        self._statistics.record_live(stats)
+        self._tell(lambda observer: observer.live_passed(stats, seconds))
+        self._log.debug("Live pass completed in %.3fs: %s", seconds, stats.as_dict())
 
     def run_once(self) -> CycleStats:
         """Run one cycle (for --dry-run and --once). A failure is logged, then re-raised."""

@@ -13,6 +13,7 @@ from reef_alerts.ports.coordination import (
     Shard,
 )
 from reef_alerts.ports.history import AsyncHistoryReader, FoundAlert, History, HistoryReader
+from reef_alerts.ports.live import Focus, ReadingWatcher
 from reef_alerts.ports.storage import (
     AlertSnapshot,
     AppliedChanges,
@@ -40,12 +41,14 @@ __all__ = [
     "CycleRecord",
     "EventChanges",
     "EventWriter",
+    "Focus",
     "FoundAlert",
     "History",
     "HistoryReader",
     "LeaseKeeper",
     "LeaseLostError",
     "PartitionCoordinator",
+    "ReadingWatcher",
     "RecordedStatus",
     "Shard",
     "SnapshotReader",

@@ -12,6 +12,7 @@ import attrs
 
 from reef_alerts.domain import AlertEvent, Device, Reading, Resolution, TrendOptions, quoted
 from reef_alerts.ports.coordination import WHOLE, LeaseKeeper, Shard
+from reef_alerts.ports.live import Focus
 
 
 class StoredAlert(NamedTuple):
@@ -238,8 +239,11 @@ class SnapshotReader(Protocol):
         decoded is left out. Called between the snapshot's batches, in its transaction."""
         ...
 
-    def enabled_alerts(self, shard: Shard = WHOLE) -> Iterable[AlertSnapshot]:
-        """Every enabled alert of `shard`, with its context, as one consistent snapshot.
+    def enabled_alerts(
+        self, shard: Shard = WHOLE, focus: Focus | None = None
+    ) -> Iterable[AlertSnapshot]:
+        """Every enabled alert of `shard`, with its context, as one consistent snapshot; with a
+        `focus` (a live pass), only those of `shard` it names.
 
         The read has begun when this returns. An adapter may stream the rest from the database
         while the caller iterates, so iterate it once, and to the end before committing.

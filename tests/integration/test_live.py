@@ -1,0 +1,150 @@
+"""The live path on real databases (issue 16): the reading watcher on history's primary key, the
+focused snapshot of a live pass, and a running worker that opens an event long before its next
+full cycle."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, insert
+
+from reef_alerts.adapters import schema
+from reef_alerts.adapters.database import Timeouts, make_engine
+from reef_alerts.adapters.live import SqlReadingWatcher
+from reef_alerts.adapters.unit_of_work import SqlUnitOfWorkFactory
+from reef_alerts.ports import Focus
+
+from .reef import add_alert, add_device, add_reading, open_alert_ids, tables_of
+from .test_cli import _wait_for, _worker_process
+
+LOG_NAME = "reef_alerts.tests.live"
+
+
+def test_the_watcher_notices_the_devices_of_the_readings_since_it_last_looked(
+    engine: Engine,
+) -> None:
+    for device_id in (1, 2, 3):
+        add_device(engine, device_id, f"Tank {device_id}")
+    add_reading(engine, 1, 80.0)
+    watcher = SqlReadingWatcher(engine)
+
+    first = watcher.noticed()
+    add_reading(engine, 2, 80.0)
+    add_reading(engine, 3, 80.0)
+    add_reading(engine, 3, 81.0)
+    second = watcher.noticed()
+    third = watcher.noticed()
+
+    assert (set(first), set(second), set(third)) == (set(), {2, 3}, set())
+
+
+@pytest.mark.postgres
+def test_a_reading_that_commits_after_a_newer_one_was_seen_is_still_noticed(
+    postgres_url: str,
+) -> None:
+    """PostgreSQL hands out ids at insert, not at commit: the slow transaction's lower id
+    becomes visible after the watcher has moved past it."""
+    engine = make_engine(postgres_url)
+    try:
+        schema.upgrade(engine)
+        add_device(engine, 1, "Slow Tank")
+        add_device(engine, 2, "Quick Tank")
+        watcher = SqlReadingWatcher(engine)
+        watcher.noticed()
+        history = tables_of(engine).history
+        reading = {"timestamp": datetime.now(UTC), "value": 80.0}
+        with engine.connect() as slow:
+            slow.execute(insert(history), {**reading, "device_id": 1})  # takes the lower id
+            add_reading(engine, 2, 80.0)  # the higher, committed first
+
+            assert set(watcher.noticed()) == {2}
+
+            slow.commit()
+
+        assert set(watcher.noticed()) == {1}
+        assert set(watcher.noticed()) == set()
+    finally:
+        engine.dispose()
+
+
+def test_on_sqlite_the_watcher_reads_while_another_connection_holds_the_write_lock(
+    sqlite_url: str,
+) -> None:
+    """Every other transaction of the worker's begins IMMEDIATE; four looks a second must not
+    take the web app's write lock."""
+    engine = make_engine(sqlite_url)
+    quick = make_engine(
+        sqlite_url,
+        timeouts=Timeouts(lock=timedelta(seconds=0.2), statement=timedelta(seconds=1)),
+    )
+    try:
+        schema.upgrade(engine)
+        add_device(engine, 1)
+        watcher = SqlReadingWatcher(quick)
+        watcher.noticed()
+        add_reading(engine, 1, 80.0)
+        with engine.begin() as writer:
+            writer.exec_driver_sql("SELECT 1")  # BEGIN IMMEDIATE: the write lock is held
+
+            assert set(watcher.noticed()) == {1}
+    finally:
+        quick.dispose()
+        engine.dispose()
+
+
+def test_a_focused_snapshot_is_the_full_snapshot_of_the_alerts_it_names(engine: Engine) -> None:
+    schema.upgrade(engine)
+    for device_id in (1, 2, 3):
+        add_device(engine, device_id, f"Tank {device_id}")
+        add_reading(engine, device_id, 80.0 + device_id)
+    for alert_id, device_id in ((1, 1), (2, 1), (3, 2), (4, 3), (5, 3)):
+        add_alert(engine, alert_id, device_id, threshold=80.0 + alert_id)
+    factory = SqlUnitOfWorkFactory(engine, logging.getLogger(LOG_NAME))
+
+    with factory() as uow:
+        full = {s.alert_id: s for s in uow.snapshots.enabled_alerts()}
+    with factory() as uow:
+        focus = Focus(devices=frozenset({1}), alerts=frozenset({5}))
+        focused = {s.alert_id: s for s in uow.snapshots.enabled_alerts(focus=focus)}
+
+    assert sorted(focused) == [1, 2, 5]
+    assert all(focused[key] == full[key] for key in focused)
+
+
+def test_a_running_worker_opens_the_event_of_a_new_reading_long_before_its_next_cycle(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'reef.db'}"
+    engine = make_engine(url)
+    try:
+        schema.upgrade(engine)
+        add_device(engine, 1, "Main Tank")
+        add_alert(engine, 1, 1, "temperature", ">", 82.0)
+        add_reading(engine, 1, 78.0, now=datetime.now(UTC))
+        worker = _worker_process(tmp_path, "run", "--interval", "600", DATABASE_URL=url)
+        try:
+            _wait_for(tmp_path / "alert_worker.log", "Evaluation cycle completed")
+            assert open_alert_ids(engine) == []
+            add_reading(engine, 1, 85.2, age=timedelta(0), now=datetime.now(UTC))
+            deadline = time.monotonic() + 30  # the next full cycle is 600 s away
+            while not open_alert_ids(engine) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            opened = open_alert_ids(engine)
+            worker.send_signal(signal.SIGTERM)
+            output, _ = worker.communicate(timeout=15)
+        finally:
+            worker.kill()
+    finally:
+        engine.dispose()
+
+    assert opened == [1]
+    assert worker.returncode == 0, output
+    log = (tmp_path / "alert_worker.log").read_text()
+    assert log.count("Evaluation cycle completed") == 1
+    assert "Alert 1 triggered: Threshold exceeded: 85.2 > 82.0" in log
+    assert "'live_passes': 1" in log

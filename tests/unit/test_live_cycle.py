@@ -1,0 +1,230 @@
+"""Live passes (issue 16) against the in-memory fakes: between full cycles, only the alerts of
+devices with new readings, and those whose time has come, are judged, with the cycle's rules."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+
+from reef_alerts.application import RunCycle
+from reef_alerts.application.deadlines import Deadlines
+from reef_alerts.domain import Device, EvaluationPolicy, EventKind, Reading
+from reef_alerts.ports import CycleRecord, Focus, LeaseLostError, Shard, StoredRule
+from tests.fakes import AlertRow, FakeClock, FakeReadingWatcher, InMemoryStore
+
+LOGGER = "reef_alerts.tests.live"
+TANK = Device(id=1, name="Main Tank", type="temperature_probe", unit="°F")
+SUMP = Device(id=2, name="Sump", type="temperature_probe", unit="°F")
+TANK_HOT = AlertRow(id=1, device_id=1, metric="temperature", operator=">", threshold=82.0)
+SUMP_HOT = AlertRow(id=2, device_id=2, metric="temperature", operator=">", threshold=82.0)
+WORKER = "host:1:abc"
+
+
+class Reef:
+    """A tank and a sump, one alert each, a live worker over them, and a clock."""
+
+    def __init__(self, coordinator: object | None = None) -> None:
+        self.store = InMemoryStore()
+        self.clock = FakeClock()
+        self.watcher = FakeReadingWatcher(self.store)
+        self.next_id = 1
+        for device, alert in ((TANK, TANK_HOT), (SUMP, SUMP_HOT)):
+            self.store.add_device(device)
+            self.store.add_alert(alert)
+            self.read(device.id, 78.0)
+        self.cycle = RunCycle(
+            self.store.unit_of_work,
+            self.clock,
+            EvaluationPolicy(),
+            logging.getLogger(LOGGER),
+            coordinator,  # type: ignore[arg-type]
+            watcher=self.watcher,
+        )
+
+    def read(self, device_id: int, value: float, age: timedelta = timedelta(0)) -> None:
+        self.store.add_reading(
+            Reading(
+                self.next_id,
+                device_id,
+                self.clock.now() - age,
+                json_value={"temperature": value},
+            )
+        )
+        self.next_id += 1
+
+    def open_alerts(self, kind: EventKind = EventKind.THRESHOLD) -> list[int]:
+        return sorted(
+            e.alert_id
+            for e in self.store.open_events()
+            if e.alert_id is not None and e.kind is kind
+        )
+
+
+@pytest.fixture
+def reef() -> Reef:
+    return Reef()
+
+
+def test_a_live_pass_judges_only_the_alerts_of_the_devices_with_new_readings(reef: Reef) -> None:
+    reef.cycle()
+    reef.clock.advance(timedelta(seconds=1))
+    reef.read(TANK.id, 85.0)
+
+    stats = reef.cycle.live()
+
+    assert stats is not None
+    assert (stats.total_alerts, stats.triggered) == (1, 1)
+    assert reef.open_alerts() == [TANK_HOT.id]
+    assert stats.changes[0].reading_at == reef.clock.now()
+
+
+def test_a_live_pass_with_no_new_reading_and_nothing_due_reads_nothing(reef: Reef) -> None:
+    reef.cycle()
+    reef.clock.advance(timedelta(seconds=30))
+    reads = reef.store.snapshot_reads
+
+    assert reef.cycle.live() is None
+    assert reef.store.snapshot_reads == reads
+
+
+def test_no_live_pass_runs_before_the_first_full_cycle(reef: Reef) -> None:
+    reef.read(TANK.id, 85.0)
+
+    assert reef.cycle.live() is None
+    assert reef.open_alerts() == []
+
+
+def test_a_reading_committed_before_the_first_cycle_is_judged_by_that_cycle(reef: Reef) -> None:
+    reef.read(TANK.id, 85.0)
+
+    stats = reef.cycle()
+
+    assert stats.triggered == 1
+    assert reef.cycle.live() is None
+
+
+def test_a_pending_alert_opens_its_event_when_its_duration_ends_without_a_new_reading(
+    reef: Reef,
+) -> None:
+    reef.store.set_rule(TANK_HOT.id, StoredRule(60.0, None, None))
+    reef.read(TANK.id, 85.0)
+    reef.cycle()
+    reef.clock.advance(timedelta(seconds=59))
+    assert reef.cycle.live() is None
+
+    reef.clock.advance(timedelta(seconds=1))
+    stats = reef.cycle.live()
+
+    assert stats is not None
+    assert (stats.total_alerts, stats.triggered) == (1, 1)
+    assert reef.open_alerts() == [TANK_HOT.id]
+
+
+def test_a_reading_is_judged_stale_the_moment_it_passes_the_limit(reef: Reef) -> None:
+    """The default limit: 5 minutes, or two poll intervals of 60 s, whichever is longer."""
+    reef.cycle()
+    reef.clock.advance(timedelta(minutes=5))
+    assert reef.cycle.live() is None
+
+    reef.clock.advance(timedelta(microseconds=1))
+    stats = reef.cycle.live()
+
+    assert stats is not None
+    assert (stats.total_alerts, stats.skipped) == (2, 2)
+    assert reef.cycle.live() is None  # stale stays stale: nothing more is due
+
+
+def test_a_silent_device_opens_its_no_data_event_without_waiting_for_the_cycle(
+    reef: Reef,
+) -> None:
+    reef.store.set_rule(SUMP_HOT.id, StoredRule(None, None, 120.0))
+    reef.cycle()
+    reef.clock.advance(timedelta(seconds=121))
+
+    stats = reef.cycle.live()
+
+    assert stats is not None
+    assert stats.no_data_opened == 1
+    assert reef.open_alerts(EventKind.NO_DATA) == [SUMP_HOT.id]
+
+
+def test_the_devices_of_a_failed_live_pass_are_judged_by_the_next(reef: Reef) -> None:
+    reef.cycle()
+    reef.read(TANK.id, 85.0)
+    reef.store.apply_error = RuntimeError("the database went away")
+    with pytest.raises(RuntimeError):
+        reef.cycle.live()
+    reef.store.apply_error = None
+
+    stats = reef.cycle.live()
+
+    assert stats is not None
+    assert stats.triggered == 1
+
+
+def test_a_live_pass_that_lost_its_lease_commits_nothing_and_waits_for_the_next_cycle() -> None:
+    shard = Shard.of(1, {0}, WORKER)
+
+    class Coordinator:
+        def claim(self, last_cycle: CycleRecord | None) -> Shard:
+            return shard
+
+        def release(self) -> None:
+            pass
+
+    reef = Reef(Coordinator())
+    reef.store.lease_owners[0] = WORKER
+    reef.cycle()
+    reef.store.lease_owners[0] = "another:2:def"
+    reef.read(TANK.id, 85.0)
+
+    with pytest.raises(LeaseLostError):
+        reef.cycle.live()
+    reef.read(SUMP.id, 85.0)
+
+    assert reef.cycle.live() is None
+    assert reef.open_alerts() == []
+
+
+def test_a_live_pass_uses_the_partitions_of_the_last_cycle() -> None:
+    shard = Shard.of(2, {0}, WORKER)  # alert 2 only
+
+    class Coordinator:
+        def claim(self, last_cycle: CycleRecord | None) -> Shard:
+            return shard
+
+        def release(self) -> None:
+            pass
+
+    reef = Reef(Coordinator())
+    reef.store.lease_owners[0] = WORKER
+    reef.cycle()
+    reef.read(TANK.id, 85.0)
+    reef.read(SUMP.id, 85.0)
+
+    stats = reef.cycle.live()
+
+    assert stats is not None
+    assert reef.open_alerts() == [SUMP_HOT.id]
+
+
+class TestDeadlines:
+    def test_nothing_is_due_before_its_instant(self) -> None:
+        now = FakeClock().now()
+        deadlines = Deadlines()
+        deadlines.replace({1: now + timedelta(seconds=5), 2: None}, {7: now})
+
+        assert deadlines.due(now) == Focus(frozenset(), frozenset({7}))
+        assert deadlines.due(now + timedelta(seconds=5)) == Focus(frozenset({1}), frozenset({7}))
+
+    def test_a_live_pass_replaces_the_instants_of_what_it_judged(self) -> None:
+        now = FakeClock().now()
+        deadlines = Deadlines()
+        deadlines.replace({1: now, 2: now}, {7: now, 8: now})
+
+        deadlines.update({1: None}, {}, judged=[7], focus=Focus(frozenset({1, 2})))
+
+        assert deadlines.due(now) == Focus(frozenset(), frozenset({8}))
+        assert len(deadlines) == 1
