@@ -58,7 +58,7 @@ bench-trends: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks.run --alerts 10000,100000 --trends --skip-reference
 
 # A running worker's reading-to-event latency and CPU, 100,000 alerts, 500 readings a second for
-# 60 s, live passes against full cycles only (issue 16; about 6 minutes).
+# 60 s, live passes against full cycles only (issue 16; about 3 minutes).
 bench-live: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks.live
 

@@ -210,9 +210,9 @@ class InMemoryStore:
         self.read_error: Exception | None = None
         """Raised by enabled_alerts() while set."""
         self.apply_error: Exception | None = None
+        """Raised by apply() while set, after inserting the opened events: a failure midway."""
         self.snapshot_reads = 0
         """Snapshots read, full or focused."""
-        """Raised by apply() while set, after inserting the opened events: a failure midway."""
         self.lease_owners: dict[int, str] = {}
         """Partition -> the worker whose lease covers it: the lease table."""
         self.trend_tables = True
@@ -466,15 +466,18 @@ class FakeReadingWatcher:
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
         self._last: int | None = None
-        self.calls = 0
+
+    def start(self) -> None:
+        if self._store.read_error is not None:
+            raise self._store.read_error
+        self._last = max(self._store.snapshot().readings, default=0)
 
     def noticed(self) -> set[int]:
-        self.calls += 1
+        if self._last is None:
+            self.start()
+            return set()
         if self._store.read_error is not None:
             raise self._store.read_error
         readings = self._store.snapshot().readings
-        newest = max(readings, default=0)
-        last, self._last = self._last, max(newest, self._last or 0)
-        if last is None:
-            return set()
+        last, self._last = self._last, max(readings, default=self._last)
         return {reading.device_id for key, reading in readings.items() if key > last}

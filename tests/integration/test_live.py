@@ -15,11 +15,11 @@ from sqlalchemy import Engine, insert
 
 from reef_alerts.adapters import schema
 from reef_alerts.adapters.database import Timeouts, make_engine
-from reef_alerts.adapters.live import SqlReadingWatcher
+from reef_alerts.adapters.live import GAP_GRACE, LOOK_BACK, MAX_ROWS, SqlReadingWatcher
 from reef_alerts.adapters.unit_of_work import SqlUnitOfWorkFactory
 from reef_alerts.ports import Focus
 
-from .reef import add_alert, add_device, add_reading, open_alert_ids, tables_of
+from .reef import add_alert, add_device, add_many, add_reading, open_alert_ids, tables_of
 from .test_cli import _wait_for, _worker_process
 
 LOG_NAME = "reef_alerts.tests.live"
@@ -148,3 +148,73 @@ def test_a_running_worker_opens_the_event_of_a_new_reading_long_before_its_next_
     assert log.count("Evaluation cycle completed") == 1
     assert "Alert 1 triggered: Threshold exceeded: 85.2 > 82.0" in log
     assert "'live_passes': 1" in log
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _insert_reading(engine: Engine, reading_id: int, device_id: int) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            insert(tables_of(engine).history),
+            {"id": reading_id, "device_id": device_id, "timestamp": datetime.now(UTC)},
+        )
+
+
+def test_a_skipped_id_is_looked_for_a_minute_then_left_to_the_full_cycle(
+    sqlite_url: str,
+) -> None:
+    engine = make_engine(sqlite_url)
+    try:
+        schema.upgrade(engine)
+        for device_id in (1, 2, 3, 4):
+            add_device(engine, device_id, f"Tank {device_id}")
+        clock = FakeMonotonic()
+        watcher = SqlReadingWatcher(engine, monotonic=clock)
+        watcher.start()
+        _insert_reading(engine, 1, 1)
+        _insert_reading(engine, 3, 1)  # 2 is skipped: a transaction still to commit
+        assert set(watcher.noticed()) == {1}
+
+        clock.now += GAP_GRACE - 1
+        _insert_reading(engine, 2, 2)
+        assert set(watcher.noticed()) == {2}
+
+        _insert_reading(engine, 6, 1)  # 4 and 5 skipped
+        assert set(watcher.noticed()) == {1}
+        clock.now += GAP_GRACE + 1
+        assert set(watcher.noticed()) == set()  # the look that forgets them
+        _insert_reading(engine, 4, 3)
+        _insert_reading(engine, 5, 4)
+        assert set(watcher.noticed()) == set()
+    finally:
+        engine.dispose()
+
+
+def test_a_cycle_after_a_backlog_leaves_none_of_it_to_the_live_passes(sqlite_url: str) -> None:
+    """More readings than one look reads came while the worker could not look (the database was
+    down): the next cycle judges them all, so the watcher moves on to the newest."""
+    engine = make_engine(sqlite_url)
+    try:
+        schema.upgrade(engine)
+        add_device(engine, 1)
+        add_device(engine, 2)
+        watcher = SqlReadingWatcher(engine)
+        watcher.start()
+        add_many(
+            engine,
+            "history",
+            ({"device_id": 1, "timestamp": datetime.now(UTC)} for _ in range(MAX_ROWS + LOOK_BACK)),
+        )
+        add_reading(engine, 2, 80.0)
+
+        watcher.start()
+
+        assert set(watcher.noticed()) == set()
+    finally:
+        engine.dispose()

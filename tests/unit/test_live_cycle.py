@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+import attrs
 import pytest
 
 from reef_alerts.application import RunCycle
@@ -228,3 +229,71 @@ class TestDeadlines:
 
         assert deadlines.due(now) == Focus(frozenset(), frozenset({8}))
         assert len(deadlines) == 1
+
+
+def test_an_alert_disabled_while_due_is_due_no_more(reef: Reef) -> None:
+    reef.store.set_rule(TANK_HOT.id, StoredRule(60.0, None, None))
+    reef.read(TANK.id, 85.0)
+    reef.cycle()  # pending: due in 60 s
+    reef.store.add_alert(attrs.evolve(TANK_HOT, enabled=False))
+    reef.clock.advance(timedelta(seconds=60))
+
+    first = reef.cycle.live()
+    reads = reef.store.snapshot_reads
+    second = reef.cycle.live()
+
+    assert first is not None
+    assert first.total_alerts == 0
+    assert second is None
+    assert reef.store.snapshot_reads == reads
+
+
+def test_readings_a_cycle_has_judged_are_not_judged_again_by_the_passes_after_it(
+    reef: Reef,
+) -> None:
+    """After the database was down, the backlog of readings is the next cycle's alone."""
+    reef.cycle()
+    reef.read(TANK.id, 85.0)
+    reef.read(SUMP.id, 85.0)
+    reef.cycle()  # judges both: they crossed
+
+    assert reef.cycle.live() is None
+
+
+def test_readings_of_devices_no_alert_watches_start_no_pass(reef: Reef) -> None:
+    reef.store.add_device(Device(id=3, name="Refugium", type="temperature_probe"))
+    reef.cycle()
+    reef.read(3, 85.0)
+    reads = reef.store.snapshot_reads
+
+    assert reef.cycle.live() is None
+    assert reef.store.snapshot_reads == reads
+
+
+def test_status_lines_of_live_passes_beyond_the_limit_are_counted_by_the_next_cycle(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A controller going down: its probes go stale one pass after another, and the log gets
+    twenty lines and one that counts the rest, as from a cycle, not a line per alert."""
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    reef = Reef()
+    for device_id in range(3, 33):
+        reef.store.add_device(Device(id=device_id, name=f"Tank {device_id}", type="heater"))
+        reef.store.add_alert(AlertRow(device_id, device_id, "temperature", ">", 82.0))
+        reef.read(device_id, 78.0, age=timedelta(seconds=device_id))
+    reef.cycle()
+    for _ in range(40):
+        reef.clock.advance(timedelta(seconds=1))
+        reef.cycle.live()
+    caplog.clear()
+    reef.clock.advance(timedelta(seconds=400))
+    for _ in range(3):
+        reef.clock.advance(timedelta(seconds=1))
+        reef.cycle.live()
+    lines_before_the_cycle = [r.getMessage() for r in caplog.records]
+    reef.cycle()
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len([w for w in warnings if " is skipped: " in w]) == 20
+    assert len(lines_before_the_cycle) <= 20
+    assert warnings[-1].startswith("... and 12 more alerts changed status since the last cycle")

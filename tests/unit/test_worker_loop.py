@@ -601,3 +601,15 @@ def test_a_stop_during_a_live_pass_ends_the_loop(clock: FakeTime) -> None:
 
     assert len(cycles.starts) == 1
     assert len(passes.starts) == 3
+
+
+def test_between_cycles_longer_than_the_interval_one_live_pass_still_runs(
+    clock: FakeTime,
+) -> None:
+    passes = ScriptedLivePasses(clock, [], duration=0.05)
+    worker, cycles = live_worker(clock, [ok(12.0), ok(12.0), ok(1.0)], passes)
+
+    worker.run()
+
+    assert cycles.starts == pytest.approx([T0, T0 + 12.05, T0 + 24.1])
+    assert passes.starts[:2] == pytest.approx([T0 + 12.0, T0 + 24.05])

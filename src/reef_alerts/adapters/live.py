@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Set
 from typing import Final
 
-from sqlalchemy import Column, Engine, Integer, MetaData, Table, func, or_, select
+from sqlalchemy import Column, Connection, Engine, Integer, MetaData, Table, func, or_, select
 
 from reef_alerts.adapters.database import READ_ALONE
 
@@ -23,6 +23,8 @@ MAX_GAPS: Final = 1_000
 """Skipped ids looked for at most; beyond, the oldest are given up (to the full cycle)."""
 MAX_ROWS: Final = 10_000
 """New readings read at most per call; a bigger burst (an import) is read over several calls."""
+LOOK_BACK: Final = 1_000
+"""Ids below the newest that `start` reads, when it starts afresh, for gaps still to commit."""
 
 _history = Table("history", MetaData(), Column("id", Integer), Column("device_id", Integer))
 """The two columns of history the watcher reads, alike in both generations of the schema."""
@@ -39,20 +41,40 @@ class SqlReadingWatcher:
         self._gaps: dict[int, float] = {}
         """Ids skipped over, with when they were first missed."""
 
+    def start(self) -> None:
+        with self._connect() as connection:
+            newest = connection.execute(select(func.max(_history.c.id))).scalar() or 0
+            floor = max(int(newest) - LOOK_BACK, 0)
+            if self._last is None or self._last < floor:
+                # Far behind, or never started: what lies below the floor is the cycle's. The
+                # ids just below the newest are read, so that one still to commit is a gap.
+                self._last = floor
+                self._gaps = {gap: since for gap, since in self._gaps.items() if gap > floor}
+            self._read(connection)
+
     def noticed(self) -> Set[int]:
-        c = _history.c
-        with self._engine.connect().execution_options(**{READ_ALONE: True}) as connection:
-            if self._last is None:
-                newest = connection.execute(select(func.max(c.id))).scalar()
-                self._last = 0 if newest is None else int(newest)
-                return frozenset()
-            last = self._last
-            newer = c.id > last
-            if self._gaps:
-                newer = or_(newer, c.id.in_(sorted(self._gaps)))
-            rows = connection.execute(
-                select(c.id, c.device_id).where(newer).order_by(c.id).limit(MAX_ROWS)
-            ).all()
+        if self._last is None:
+            self.start()
+            return frozenset()
+        with self._connect() as connection:
+            return self._read(connection)
+
+    def _connect(self) -> Connection:
+        connection = self._engine.connect().execution_options(**{READ_ALONE: True})
+        if connection.dialect.name == "postgresql":  # no BEGIN and ROLLBACK round trips
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        return connection
+
+    def _read(self, connection: Connection) -> frozenset[int]:
+        """The devices of the readings after the last id seen, and of the gaps that filled."""
+        c, last = _history.c, self._last
+        assert last is not None
+        newer = c.id > last
+        if self._gaps:
+            newer = or_(newer, c.id.in_(sorted(self._gaps)))
+        rows = connection.execute(
+            select(c.id, c.device_id).where(newer).order_by(c.id).limit(MAX_ROWS)
+        ).all()
         self._track_gaps(last, [row.id for row in rows])
         return frozenset(row.device_id for row in rows)
 

@@ -159,15 +159,29 @@ class _Decided:
         )
 
 
-@attrs.define
 class _Due:
-    """What a cycle learns of when its alerts may change with time alone (Deadlines)."""
+    """What a cycle or live pass learns of when its alerts may change with time alone: the
+    instants for Deadlines, and the alerts a pass judged."""
 
-    evaluator: Evaluator
-    judged: list[int] | None
-    """A live pass's judged alerts; None in a full cycle, which judges them all."""
-    devices: dict[int, datetime | None] = attrs.Factory(dict)
-    alerts: dict[int, datetime] = attrs.Factory(dict)
+    def __init__(self, evaluator: Evaluator, live: bool) -> None:
+        self.evaluator = evaluator
+        self.judged: list[int] | None = [] if live else None
+        """A live pass's judged alerts; None in a full cycle, which judges them all."""
+        self.devices: dict[int, datetime | None] = {}
+        self.alerts: dict[int, datetime] = {}
+
+    def note(self, batch: list[AlertSnapshot], verdicts: list[Verdict]) -> None:
+        """Each device's instant once (most watched devices have one: their reading goes
+        stale), and the instants of the alerts the state machine stepped."""
+        devices, rejudged_at, alerts = self.devices, self.evaluator.rejudged_at, self.alerts
+        if self.judged is not None:
+            self.judged.extend(snapshot.alert.id for snapshot in batch)
+        for snapshot, verdict in zip(batch, verdicts, strict=True):
+            device_id = snapshot.alert.device_id
+            if device_id not in devices:
+                devices[device_id] = rejudged_at(snapshot.device, snapshot.reading)
+            if isinstance(verdict, Transition) and verdict.due is not None:
+                alerts[snapshot.alert.id] = verdict.due
 
 
 class RunCycle:
@@ -207,12 +221,16 @@ class RunCycle:
         self._last_cycle: CycleRecord | None = None
         self._known_alerts: dict[StoredAlert, Alert] = {}
         self._watcher = watcher
-        self._watching = False
         self._unjudged: set[int] = set()
         """Devices the watcher noticed that no pass has judged yet (one failed)."""
         self._shard: Shard | None = None
         """The last successful cycle's shard, which live passes judge; None before."""
         self._deadlines = Deadlines()
+        self._watched: frozenset[int] = frozenset()
+        """The devices whose alerts the last full cycle judged."""
+        self._lines_left = STATUS_LINES
+        self._unsaid: list[StatusChange] = []
+        """Status changes of live passes beyond STATUS_LINES, for the next cycle to count."""
 
     def __call__(self) -> CycleStats:
         """A full cycle: every enabled alert of the partitions this worker leases."""
@@ -221,10 +239,9 @@ class RunCycle:
         started = self._clock.now()
         stats = CycleStats()
         try:
-            if self._watcher is not None and not self._watching:
-                self._watcher.noticed()  # where live passes start: before this cycle's read
-                self._watching = True
-            self._unjudged.clear()  # this cycle judges them, and every other
+            if self._watcher is not None:
+                self._watcher.start()  # before this cycle's read, which judges what came before
+            self._unjudged.clear()
             if shard.owned:
                 self._evaluate(shard, stats)
             else:
@@ -245,13 +262,12 @@ class RunCycle:
         and those whose time alone may have changed (Deadlines), with the last cycle's shard,
         in one transaction as a cycle does. None when there were none to judge, or no cycle
         has succeeded since the worker started or a cycle failed: that cycle judges them."""
-        if self._watcher is None or not self._watching:
-            return None
-        self._unjudged |= self._watcher.noticed()
         shard = self._shard
-        if shard is None or not shard.owned:
-            self._unjudged.clear()
+        if self._watcher is None or shard is None or not shard.owned:
             return None
+        # Only the devices the last cycle saw alerts of: another's partitions' are not ours, and
+        # a device that gained its first alert since waits for the next cycle, as edits do.
+        self._unjudged |= self._watcher.noticed() & self._watched
         focus = Focus(frozenset(self._unjudged)) | self._deadlines.due(self._clock.now())
         if not focus:
             return None
@@ -277,7 +293,8 @@ class RunCycle:
             # After the read has begun, so that no reading it sees is newer than `now`.
             now = self._clock.now()
             evaluator = self._policy.at(now)
-            due = _Due(evaluator, judged=[] if focus is not None else None)
+            # What live passes need to know; nothing to note for a worker without them.
+            due = None if self._watcher is None else _Due(evaluator, focus is not None)
             judge = Judge(
                 evaluator,
                 metric_limit=uow.events.metric_limit,
@@ -288,7 +305,10 @@ class RunCycle:
             for batch in _batches(snapshots, self._submit_every):
                 wanted = judge.windows_of(batch)
                 windows = uow.snapshots.windows(wanted, judge.until) if wanted else None
-                changes = self._tally(batch, judge(batch, windows), now, stats, decided, due)
+                verdicts = judge(batch, windows)
+                changes = self._tally(batch, verdicts, now, stats, decided)
+                if due is not None:
+                    due.note(batch, verdicts)
                 if not self._dry_run:
                     uow.events.submit(changes)
             if focus is None:
@@ -327,12 +347,15 @@ class RunCycle:
                         "the partitions' new holder evaluates them"
                     )
                 uow.commit()
-        if focus is None:
+        if due is None:
+            pass
+        elif focus is None:
             self._deadlines.replace(due.devices, due.alerts)
+            self._watched = frozenset(due.devices)
         else:
             assert due.judged is not None
             self._deadlines.update(due.devices, due.alerts, due.judged, focus)
-        self._report(decided, applied, stats)
+        self._report(decided, applied, stats, live=focus is not None)
 
     def _defaults_for(self, remembers: bool) -> RuleOptions:
         """The default options, where the storage can keep what they need; said once where it
@@ -366,11 +389,9 @@ class RunCycle:
         now: datetime,
         stats: CycleStats,
         decided: _Decided,
-        due: _Due,
     ) -> EventChanges:
         """Count each snapshot's verdict into `stats`, fold the decisions into the event changes
-        they make, note the statuses and states that changed, and when each may change with
-        time alone (`due`)."""
+        they make, and note the statuses and states that changed."""
         debug = self._log.isEnabledFor(logging.DEBUG)
         opened: list[AlertEvent] = []
         resolved: list[Resolution] = []
@@ -379,17 +400,9 @@ class RunCycle:
         trend_states: list[TrendStateChange] = []
         evaluated = skipped = errors = pending = 0
         by_state = stats.states
-        due_devices, rejudged_at, due_alerts = due.devices, due.evaluator.rejudged_at, due.alerts
-        if due.judged is not None:
-            due.judged.extend(snapshot.alert.id for snapshot in batch)
         for snapshot, verdict in zip(batch, verdicts, strict=True):
             alert_id, recorded = snapshot.alert.id, snapshot.status
-            device_id = snapshot.alert.device_id
-            if device_id not in due_devices:
-                due_devices[device_id] = rejudged_at(snapshot.device, snapshot.reading)
             if isinstance(verdict, Transition):
-                if verdict.due is not None:
-                    due_alerts[alert_id] = verdict.due
                 decision: Decision | Fault = verdict.decision
                 pending_since = verdict.state.pending_since
                 firing, silent = verdict.state.firing, verdict.state.silent
@@ -516,21 +529,32 @@ class RunCycle:
                 case _:
                     assert_never(change)
 
-    def _say(self, statuses: list[tuple[StatusChange, RecordedStatus | None]]) -> None:
-        """One line for each alert whose status changed, up to STATUS_LINES a cycle, and one
-        for the rest: a WARNING when an alert cannot be judged, so that a keeper never needs
-        DEBUG to learn that an alert is dead, and no flood when a thousand change at once (a
-        worker's first cycle on a big fleet, a controller that went down)."""
-        for change, was in statuses[:STATUS_LINES]:
+    def _say(
+        self, statuses: list[tuple[StatusChange, RecordedStatus | None]], *, live: bool
+    ) -> None:
+        """One line for each alert whose status changed, up to STATUS_LINES from a cycle and
+        the live passes before it, and one for the rest, said by the cycle: a WARNING when an
+        alert cannot be judged, so that a keeper never needs DEBUG to learn that an alert is
+        dead, and no flood when a thousand change at once (a worker's first cycle on a big
+        fleet, a controller that went down, its probes going stale one pass after another)."""
+        said = statuses[: self._lines_left]
+        for change, was in said:
             self._say_one(change, was)
-        rest = [change for change, _ in statuses[STATUS_LINES:]]
+        self._lines_left -= len(said)
+        rest = [change for change, _ in statuses[len(said) :]]
+        if live:
+            self._unsaid.extend(rest)
+            return
+        when = "since the last cycle" if self._unsaid else "in this cycle"
+        rest, self._unsaid, self._lines_left = self._unsaid + rest, [], STATUS_LINES
         if rest:
             states = [change.state for change in rest]
             ids = ", ".join(str(change.alert_id) for change in rest[:STATUS_LINES])
             self._log.warning(
-                "... and %d more alerts changed status in this cycle (%d skipped, %d could not "
+                "... and %d more alerts changed status %s (%d skipped, %d could not "
                 "be evaluated, %d judged again): alerts %s%s; `reef-alerts alerts` says why",
                 len(rest),
+                when,
                 states.count(SKIPPED),
                 states.count(ERROR),
                 states.count(None),
@@ -551,9 +575,11 @@ class RunCycle:
                 f"{was.since:%Y-%m-%d %H:%M:%S} UTC",
             )
 
-    def _report(self, decided: _Decided, applied: AppliedChanges, stats: CycleStats) -> None:
+    def _report(
+        self, decided: _Decided, applied: AppliedChanges, stats: CycleStats, *, live: bool
+    ) -> None:
         """Count and log what was written, which under concurrency can be less than decided."""
-        self._say(decided.statuses)
+        self._say(decided.statuses, live=live)
         for trigger in decided.triggers:
             event = trigger.event
             if (event.alert_id, event.kind.value) not in applied.opened:

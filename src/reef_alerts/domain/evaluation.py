@@ -179,6 +179,10 @@ class Evaluator:
     _fresh_since: datetime = attrs.field(init=False)
     """Readings before this are older than the policy's max_reading_age."""
 
+    _stale_after: dict[timedelta, timedelta] = attrs.field(init=False, factory=dict, eq=False)
+    """By poll interval, how long after its timestamp a reading is stale, and a tick (the
+    live path asks it for every watched device every cycle)."""
+
     @_newest_trusted.default
     def _now_plus_skew(self) -> datetime:
         return self.now + self.policy.clock_skew
@@ -197,14 +201,19 @@ class Evaluator:
         from the future is trusted from then on, a fresh one is stale; None when time alone
         changes nothing more (issue 16: the live path judges an alert again then, with no new
         reading)."""
-        if device is None or not device.active or reading is None or reading.timestamp is None:
+        if device is None or reading is None or not device.active:
             return None
         timestamp = reading.timestamp
+        if timestamp is None:
+            return None
         if timestamp > self._newest_trusted:
             return timestamp - self.policy.clock_skew
         if not device.polled:
             return None
-        stale_at = timestamp + self.policy.max_age_for(device) + TICK
+        after = self._stale_after.get(device.poll_interval)
+        if after is None:
+            after = self._stale_after[device.poll_interval] = self.policy.max_age_for(device) + TICK
+        stale_at = timestamp + after
         return stale_at if stale_at > self.now else None
 
     def evaluate(

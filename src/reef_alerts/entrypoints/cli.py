@@ -258,6 +258,8 @@ def run(
     settings = _settings()
     if live_every != DEFAULT_LIVE_EVERY and not live:
         _fail("--live-every is for live passes, which --no-live turns off", code=2)
+    if live_every != DEFAULT_LIVE_EVERY and (dry_run or once or config_check):
+        _fail("--live-every is for a worker that keeps running, not one cycle or a check", code=2)
     if metrics_port is not None and (dry_run or once or config_check):
         _fail("--metrics-port is for a worker that keeps running, not one cycle or a check", code=2)
     if metrics_port is None and metrics_address != "127.0.0.1":

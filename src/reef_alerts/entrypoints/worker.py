@@ -144,6 +144,10 @@ class Worker:
                         self._interval,
                     )
                     next_start = finished
+                    if self._live is not None:
+                        # One pass between back-to-back cycles: the readings that came during a
+                        # cycle wait for it, not for the end of the next.
+                        self._live_pass(self._monotonic())
                     continue
                 delay = next_start - finished
                 if self._aligned:

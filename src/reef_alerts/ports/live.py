@@ -27,9 +27,13 @@ class Focus:
 class ReadingWatcher(Protocol):
     """Tells the devices that have new readings, cheaply enough to ask every second."""
 
+    def start(self) -> None:
+        """Mark the readings committed so far as seen: a full cycle is about to read them all.
+        Called before each full cycle's read, so that live passes never judge a backlog the
+        cycle has judged (after the database was down, say)."""
+        ...
+
     def noticed(self) -> Set[int]:
-        """The devices with readings committed since the last call, in a transaction of its
-        own. The first call only marks where to start, and notices nothing: the full cycle that
-        follows it judges everything. Raises when the database cannot be read; what was not
-        noticed then is noticed by the next call."""
+        """The devices with readings committed since `start` or the last call. Raises when the
+        database cannot be read; what was not noticed then is noticed by the next call."""
         ...
