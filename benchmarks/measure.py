@@ -57,6 +57,7 @@ class StatementCounter:
 def reef_cycle(url: str, now: datetime) -> tuple[sa.Engine, Cycle]:
     """One reef_alerts cycle, wired as the worker wires it but with a frozen clock."""
     from reef_alerts.adapters.database import make_engine
+    from reef_alerts.adapters.live import SqlReadingWatcher
     from reef_alerts.adapters.unit_of_work import SqlUnitOfWorkFactory
     from reef_alerts.application import RunCycle
     from reef_alerts.domain import EvaluationPolicy
@@ -71,6 +72,8 @@ def reef_cycle(url: str, now: datetime) -> tuple[sa.Engine, Cycle]:
         FrozenClock(now),
         EvaluationPolicy(),
         logging.getLogger("alert_worker"),
+        # As `reef-alerts run` wires it, live passes on: the cycle notes their deadlines.
+        watcher=SqlReadingWatcher(engine),
     )
     return engine, lambda: cycle().as_dict()
 
