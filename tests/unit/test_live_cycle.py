@@ -63,6 +63,19 @@ class Reef:
         )
 
 
+class OneShard:
+    """A partition coordinator that always hands out `shard`."""
+
+    def __init__(self, shard: Shard) -> None:
+        self.shard = shard
+
+    def claim(self, last_cycle: CycleRecord | None) -> Shard:
+        return self.shard
+
+    def release(self) -> None:
+        pass
+
+
 @pytest.fixture
 def reef() -> Reef:
     return Reef()
@@ -166,16 +179,7 @@ def test_the_devices_of_a_failed_live_pass_are_judged_by_the_next(reef: Reef) ->
 
 
 def test_a_live_pass_that_lost_its_lease_commits_nothing_and_waits_for_the_next_cycle() -> None:
-    shard = Shard.of(1, {0}, WORKER)
-
-    class Coordinator:
-        def claim(self, last_cycle: CycleRecord | None) -> Shard:
-            return shard
-
-        def release(self) -> None:
-            pass
-
-    reef = Reef(Coordinator())
+    reef = Reef(OneShard(Shard.of(1, {0}, WORKER)))
     reef.store.lease_owners[0] = WORKER
     reef.cycle()
     reef.store.lease_owners[0] = "another:2:def"
@@ -190,16 +194,7 @@ def test_a_live_pass_that_lost_its_lease_commits_nothing_and_waits_for_the_next_
 
 
 def test_a_live_pass_uses_the_partitions_of_the_last_cycle() -> None:
-    shard = Shard.of(2, {0}, WORKER)  # alert 2 only
-
-    class Coordinator:
-        def claim(self, last_cycle: CycleRecord | None) -> Shard:
-            return shard
-
-        def release(self) -> None:
-            pass
-
-    reef = Reef(Coordinator())
+    reef = Reef(OneShard(Shard.of(2, {0}, WORKER)))  # alert 2 only
     reef.store.lease_owners[0] = WORKER
     reef.cycle()
     reef.read(TANK.id, 85.0)

@@ -16,7 +16,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from reef_alerts.application import CycleStats, WorkerStatistics
-from reef_alerts.application.cycle import WrittenChange
+from reef_alerts.application.outcomes import WrittenChange
 from reef_alerts.entrypoints.metrics import (
     MetricsServer,
     SystemdWatchdog,

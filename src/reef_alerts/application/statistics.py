@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from reef_alerts.application.cycle import CycleStats
+from reef_alerts.application.outcomes import CycleStats
 
 
 @attrs.define

@@ -17,7 +17,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
-from reef_alerts.application.cycle import ALERT_STATES, CycleStats
+from reef_alerts.application.outcomes import ALERT_STATES, CycleStats
 
 HEALTHY_INTERVALS = 3
 """A worker is healthy while its last successful cycle is younger than this many intervals."""
