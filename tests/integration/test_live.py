@@ -148,6 +148,7 @@ def test_a_running_worker_opens_the_event_of_a_new_reading_long_before_its_next_
     assert log.count("Evaluation cycle completed") == 1
     assert "Alert 1 triggered: Threshold exceeded: 85.2 > 82.0" in log
     assert "'live_passes': 1" in log
+    assert "Live passes: every 0.25s between cycles, for new readings" in log
 
 
 class FakeMonotonic:
@@ -216,5 +217,30 @@ def test_a_cycle_after_a_backlog_leaves_none_of_it_to_the_live_passes(sqlite_url
         watcher.start()
 
         assert set(watcher.noticed()) == set()
+    finally:
+        engine.dispose()
+
+
+def test_after_its_newest_ids_were_handed_out_again_the_next_cycle_sets_the_watcher_back(
+    sqlite_url: str,
+) -> None:
+    """SQLite gives a deleted newest row's id to the next row; a database restored from an older
+    copy has lower ids too."""
+    engine = make_engine(sqlite_url)
+    try:
+        schema.upgrade(engine)
+        add_device(engine, 1)
+        add_device(engine, 2)
+        watcher = SqlReadingWatcher(engine)
+        watcher.start()
+        _insert_reading(engine, 10, 1)
+        assert set(watcher.noticed()) == {1}
+        with engine.begin() as connection:
+            connection.execute(tables_of(engine).history.delete())
+
+        watcher.start()  # the next full cycle
+        _insert_reading(engine, 5, 2)
+
+        assert set(watcher.noticed()) == {2}
     finally:
         engine.dispose()

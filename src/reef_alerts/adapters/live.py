@@ -45,9 +45,11 @@ class SqlReadingWatcher:
         with self._connect() as connection:
             newest = connection.execute(select(func.max(_history.c.id))).scalar() or 0
             floor = max(int(newest) - LOOK_BACK, 0)
-            if self._last is None or self._last < floor:
-                # Far behind, or never started: what lies below the floor is the cycle's. The
-                # ids just below the newest are read, so that one still to commit is a gap.
+            if self._last is None or not floor <= self._last <= newest:
+                # Far behind, never started, or ahead of the newest (the newest rows deleted
+                # and their ids handed out again, a database restored from an older copy):
+                # what lies below the floor is the cycle's. The ids just below the newest are
+                # read, so that one still to commit is a gap.
                 self._last = floor
                 self._gaps = {gap: since for gap, since in self._gaps.items() if gap > floor}
             self._read(connection)

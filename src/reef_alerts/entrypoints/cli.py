@@ -275,6 +275,13 @@ def run(
     log = _logging(verbose, _log_file(log_file), settings)
     single = dry_run or once
     log_startup(log, settings, None if single or config_check else interval)
+    if not (single or config_check):
+        log.info(
+            "Live passes: %s",
+            f"every {live_every:g}s between cycles, for new readings"
+            if live
+            else "off (--no-live)",
+        )
     if log_file_failure() is not None:  # said on stderr, in one line
         raise typer.Exit(1)
     container = build_container(settings, log)
