@@ -20,7 +20,7 @@ from reef_alerts.adapters.unit_of_work import SqlUnitOfWorkFactory
 from reef_alerts.ports import Focus
 
 from .reef import add_alert, add_device, add_many, add_reading, open_alert_ids, tables_of
-from .test_cli import _wait_for, _worker_process
+from .test_cli import _wait_for, _worker_process, invoke
 
 LOG_NAME = "reef_alerts.tests.live"
 
@@ -244,3 +244,21 @@ def test_after_its_newest_ids_were_handed_out_again_the_next_cycle_sets_the_watc
         assert set(watcher.noticed()) == {2}
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--live-every", "nan"], "must be from 0.05 to 60 seconds, got nan"),
+        (["--live-every", "0.01"], "must be from 0.05 to 60 seconds, got 0.01"),
+        (["--no-live", "--live-every", "1"], "--live-every is for live passes"),
+        (["--once", "--live-every", "1"], "--live-every is for a worker that keeps running"),
+    ],
+)
+def test_a_live_every_no_worker_can_use_is_refused_in_one_line(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    code, _, err = invoke(["run", *args], tmp_path)
+
+    assert code == 2
+    assert message in err

@@ -141,6 +141,12 @@ def _positive_interval(value: float) -> float:
     return value
 
 
+def _live_every(value: float) -> float:
+    if not 0.05 <= value <= 60:  # NaN fails this too
+        raise typer.BadParameter(f"must be from 0.05 to 60 seconds, got {value:g}")
+    return value
+
+
 def _log_file(value: str) -> Path | None:
     return None if value == "-" else Path(value)
 
@@ -238,14 +244,17 @@ def run(
         float,
         typer.Option(
             "--live-every",
-            min=0.05,
-            max=60,
+            callback=_live_every,
             metavar="SECONDS",
-            help="How often live passes look for new readings (one indexed read of history).",
+            help="How often live passes look for new readings (one indexed read of history), "
+            "from 0.05 to 60.",
         ),
     ] = DEFAULT_LIVE_EVERY,
 ) -> None:
     """Run the alert worker: evaluate every enabled alert each interval until SIGINT/SIGTERM.
+
+    Between cycles, live passes judge at once the alerts of devices with new readings, and
+    those whose pending duration, staleness or no-data limit has come (--no-live: off).
 
     Environment: DATABASE_URL (or POSTGRES_SERVER, POSTGRES_DB, POSTGRES_USER, POSTGRES_PASSWORD,
     POSTGRES_PORT), ENV (development|production), REEF_ALERTS_SQLITE_PATH,
