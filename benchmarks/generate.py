@@ -73,7 +73,7 @@ def generate(
             tables.metadata.create_all(conn)
             for index in _indexes(tables):
                 index.drop(conn)
-        load = _copy_into if postgres else _insert_into
+        load = copy_into if postgres else _insert_into
         raw = engine.raw_connection()
         try:
             if postgres:  # the rows are consistent by construction: skip per-row FK triggers
@@ -93,7 +93,7 @@ def generate(
             for index in _indexes(tables):
                 index.create(conn)
         if postgres:
-            _finish_postgres(engine)
+            finish_postgres(engine)
     finally:
         engine.dispose()
     upgraded = make_engine(url)
@@ -114,7 +114,7 @@ def generate(
     )
 
 
-def _copy_into(raw: Any, table: str, columns: Sequence[str], rows: Iterable[Row]) -> None:
+def copy_into(raw: Any, table: str, columns: Sequence[str], rows: Iterable[Row]) -> None:
     statement = f"COPY {table} ({', '.join(_quoted(columns))}) FROM STDIN"
     lines = ("\t".join(map(_copy_text, row)) + "\n" for row in rows)
     with raw.cursor() as cursor:
@@ -192,7 +192,7 @@ def _sqlite_value(value: object) -> object:
     return value
 
 
-def _finish_postgres(engine: sa.Engine) -> None:
+def finish_postgres(engine: sa.Engine) -> None:
     """Move the id sequences past the loaded ids, then VACUUM ANALYZE as autovacuum would."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for table in ("devices", "history", "alerts", "alert_events"):

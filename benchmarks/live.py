@@ -22,7 +22,6 @@ time over the writer's run, from /proc, as a share of one core.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import random
@@ -32,14 +31,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import attrs
 import sqlalchemy as sa
 
 from benchmarks.databases import DEFAULT_SERVER_URL, PostgresScratch
+from benchmarks.generate import copy_into, finish_postgres
 from reef_alerts.adapters import schema
 from reef_alerts.adapters.database import make_engine
 from reef_alerts.adapters.tables import CURRENT
@@ -80,24 +79,31 @@ def seed(url: str, alerts: int) -> int:
             CURRENT.metadata.create_all(connection)
         raw = engine.raw_connection()
         try:
-            _copy(
+            copy_into(
                 raw,
-                "devices (id, name, device_type, address, poll_enabled, poll_interval, unit, "
-                "is_active)",
+                "devices",
                 (
-                    (h, f"heater {h}", "heater", f"10.0.{h}", "t", 60, "F", "t")
+                    *("id", "name", "device_type", "address", "poll_enabled", "poll_interval"),
+                    *("unit", "is_active"),
+                ),
+                (
+                    (h, f"heater {h}", "heater", f"10.0.{h}", True, 60, "F", True)
                     for h in _ids(heaters)
                 ),
             )
-            _copy(
+            copy_into(
                 raw,
-                "history (device_id, timestamp, value)",
-                ((h, (now - timedelta(seconds=h % 50)).isoformat(), CALM) for h in _ids(heaters)),
+                "history",
+                ("device_id", "timestamp", "value"),
+                ((h, now - timedelta(seconds=h % 50), CALM) for h in _ids(heaters)),
             )
-            _copy(
+            copy_into(
                 raw,
-                "alerts (id, device_id, metric, operator, threshold_value, is_enabled, "
-                "trend_enabled)",
+                "alerts",
+                (
+                    *("id", "device_id", "metric", "operator", "threshold_value", "is_enabled"),
+                    "trend_enabled",
+                ),
                 (
                     (
                         h * len(THRESHOLDS) + k - len(THRESHOLDS) + 1,
@@ -105,8 +111,8 @@ def seed(url: str, alerts: int) -> int:
                         "temperature",
                         ">",
                         t,
-                        "t",
-                        "f",
+                        True,
+                        False,
                     )
                     for h in _ids(heaters)
                     for k, t in enumerate(THRESHOLDS)
@@ -115,13 +121,7 @@ def seed(url: str, alerts: int) -> int:
             raw.commit()
         finally:
             raw.close()
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            for table in ("devices", "history", "alerts"):
-                serial = f"pg_get_serial_sequence('{table}', 'id')"
-                connection.exec_driver_sql(
-                    f"SELECT setval({serial}, (SELECT max(id) FROM {table}))"
-                )
-            connection.exec_driver_sql("VACUUM ANALYZE")
+        finish_postgres(engine)
     finally:
         engine.dispose()
     upgraded = make_engine(url)
@@ -134,12 +134,6 @@ def seed(url: str, alerts: int) -> int:
 
 def _ids(count: int) -> range:
     return range(1, count + 1)
-
-
-def _copy(raw: Any, target: str, rows: Iterable[Sequence[object]]) -> None:
-    text = "".join("\t".join(map(str, row)) + "\n" for row in rows)
-    with raw.cursor() as cursor:
-        cursor.copy_expert(f"COPY {target} FROM STDIN", io.StringIO(text))
 
 
 class WorkerProcess:
