@@ -35,6 +35,8 @@ ENVIRONMENTS: Final = ("development", "production")
 DEFAULT_SQLITE_PATH: Final = "reef_alerts.db"
 DEFAULT_INTERVAL: Final = timedelta(seconds=30)
 """How often the worker evaluates (`run --interval`), and a preview's step."""
+LIVE_EVERY_RANGE: Final = (0.05, 60.0)
+"""The shortest and longest `run --live-every`, in seconds."""
 DEFAULT_LIVE_EVERY: Final = 0.25
 """Seconds between two live passes' looks for new readings (`run --live-every`, ADR 23): a
 reading waits an eighth of a second for one on average."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -73,28 +74,24 @@ def test_a_reading_that_commits_after_a_newer_one_was_seen_is_still_noticed(
 
 
 def test_on_sqlite_the_watcher_reads_while_another_connection_holds_the_write_lock(
-    sqlite_url: str,
+    sqlite_reef: Engine,
 ) -> None:
     """Every other transaction of the worker's begins IMMEDIATE; four looks a second must not
     take the web app's write lock."""
-    engine = make_engine(sqlite_url)
     quick = make_engine(
-        sqlite_url,
+        str(sqlite_reef.url),
         timeouts=Timeouts(lock=timedelta(seconds=0.2), statement=timedelta(seconds=1)),
     )
     try:
-        schema.upgrade(engine)
-        add_device(engine, 1)
         watcher = SqlReadingWatcher(quick)
         watcher.noticed()
-        add_reading(engine, 1, 80.0)
-        with engine.begin() as writer:
+        add_reading(sqlite_reef, 1, 80.0)
+        with sqlite_reef.begin() as writer:
             writer.exec_driver_sql("SELECT 1")  # BEGIN IMMEDIATE: the write lock is held
 
             assert set(watcher.noticed()) == {1}
     finally:
         quick.dispose()
-        engine.dispose()
 
 
 def test_a_focused_snapshot_is_the_full_snapshot_of_the_alerts_it_names(engine: Engine) -> None:
@@ -159,6 +156,17 @@ class FakeMonotonic:
         return self.now
 
 
+@pytest.fixture
+def sqlite_reef(sqlite_url: str) -> Iterator[Engine]:
+    """An SQLite database with the worker's tables and four devices, 1 to 4, without readings."""
+    engine = make_engine(sqlite_url)
+    schema.upgrade(engine)
+    for device_id in (1, 2, 3, 4):
+        add_device(engine, device_id, f"Tank {device_id}")
+    yield engine
+    engine.dispose()
+
+
 def _insert_reading(engine: Engine, reading_id: int, device_id: int) -> None:
     with engine.begin() as connection:
         connection.execute(
@@ -168,82 +176,61 @@ def _insert_reading(engine: Engine, reading_id: int, device_id: int) -> None:
 
 
 def test_a_skipped_id_is_looked_for_a_minute_then_left_to_the_full_cycle(
-    sqlite_url: str,
+    sqlite_reef: Engine,
 ) -> None:
-    engine = make_engine(sqlite_url)
-    try:
-        schema.upgrade(engine)
-        for device_id in (1, 2, 3, 4):
-            add_device(engine, device_id, f"Tank {device_id}")
-        clock = FakeMonotonic()
-        watcher = SqlReadingWatcher(engine, monotonic=clock)
-        watcher.start()
-        _insert_reading(engine, 1, 1)
-        _insert_reading(engine, 3, 1)  # 2 is skipped: a transaction still to commit
-        assert set(watcher.noticed()) == {1}
+    clock = FakeMonotonic()
+    watcher = SqlReadingWatcher(sqlite_reef, monotonic=clock)
+    watcher.start()
+    _insert_reading(sqlite_reef, 1, 1)
+    _insert_reading(sqlite_reef, 3, 1)  # 2 is skipped: a transaction still to commit
+    assert set(watcher.noticed()) == {1}
 
-        clock.now += GAP_GRACE - 1
-        _insert_reading(engine, 2, 2)
-        assert set(watcher.noticed()) == {2}
+    clock.now += GAP_GRACE - 1
+    _insert_reading(sqlite_reef, 2, 2)
+    assert set(watcher.noticed()) == {2}
 
-        _insert_reading(engine, 6, 1)  # 4 and 5 skipped
-        assert set(watcher.noticed()) == {1}
-        clock.now += GAP_GRACE + 1
-        assert set(watcher.noticed()) == set()  # the look that forgets them
-        _insert_reading(engine, 4, 3)
-        _insert_reading(engine, 5, 4)
-        assert set(watcher.noticed()) == set()
-    finally:
-        engine.dispose()
+    _insert_reading(sqlite_reef, 6, 1)  # 4 and 5 skipped
+    assert set(watcher.noticed()) == {1}
+    clock.now += GAP_GRACE + 1
+    assert set(watcher.noticed()) == set()  # the look that forgets them
+    _insert_reading(sqlite_reef, 4, 3)
+    _insert_reading(sqlite_reef, 5, 4)
+    assert set(watcher.noticed()) == set()
 
 
-def test_a_cycle_after_a_backlog_leaves_none_of_it_to_the_live_passes(sqlite_url: str) -> None:
+def test_a_cycle_after_a_backlog_leaves_none_of_it_to_the_live_passes(sqlite_reef: Engine) -> None:
     """More readings than one look reads came while the worker could not look (the database was
     down): the next cycle judges them all, so the watcher moves on to the newest."""
-    engine = make_engine(sqlite_url)
-    try:
-        schema.upgrade(engine)
-        add_device(engine, 1)
-        add_device(engine, 2)
-        watcher = SqlReadingWatcher(engine)
-        watcher.start()
-        add_many(
-            engine,
-            "history",
-            ({"device_id": 1, "timestamp": datetime.now(UTC)} for _ in range(MAX_ROWS + LOOK_BACK)),
-        )
-        add_reading(engine, 2, 80.0)
+    watcher = SqlReadingWatcher(sqlite_reef)
+    watcher.start()
+    add_many(
+        sqlite_reef,
+        "history",
+        ({"device_id": 1, "timestamp": datetime.now(UTC)} for _ in range(MAX_ROWS + LOOK_BACK)),
+    )
+    add_reading(sqlite_reef, 2, 80.0)
 
-        watcher.start()
+    watcher.start()
 
-        assert set(watcher.noticed()) == set()
-    finally:
-        engine.dispose()
+    assert set(watcher.noticed()) == set()
 
 
 def test_after_its_newest_ids_were_handed_out_again_the_next_cycle_sets_the_watcher_back(
-    sqlite_url: str,
+    sqlite_reef: Engine,
 ) -> None:
     """SQLite gives a deleted newest row's id to the next row; a database restored from an older
     copy has lower ids too."""
-    engine = make_engine(sqlite_url)
-    try:
-        schema.upgrade(engine)
-        add_device(engine, 1)
-        add_device(engine, 2)
-        watcher = SqlReadingWatcher(engine)
-        watcher.start()
-        _insert_reading(engine, 10, 1)
-        assert set(watcher.noticed()) == {1}
-        with engine.begin() as connection:
-            connection.execute(tables_of(engine).history.delete())
+    watcher = SqlReadingWatcher(sqlite_reef)
+    watcher.start()
+    _insert_reading(sqlite_reef, 10, 1)
+    assert set(watcher.noticed()) == {1}
+    with sqlite_reef.begin() as connection:
+        connection.execute(tables_of(sqlite_reef).history.delete())
 
-        watcher.start()  # the next full cycle
-        _insert_reading(engine, 5, 2)
+    watcher.start()  # the next full cycle
+    _insert_reading(sqlite_reef, 5, 2)
 
-        assert set(watcher.noticed()) == {2}
-    finally:
-        engine.dispose()
+    assert set(watcher.noticed()) == {2}
 
 
 @pytest.mark.parametrize(

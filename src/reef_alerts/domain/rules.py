@@ -310,8 +310,7 @@ class Machine:
             return None
         if device is None or not device.active or not device.polled:
             return None
-        # A device polled less often than the limit would fall silent between every two polls.
-        limit = max(limit, 2 * device.poll_interval)
+        limit = silence_limit(limit, device)
         now = self.evaluator.now
         if reading is None:
             last, silent = None, True
@@ -340,6 +339,12 @@ class Machine:
 _NOTHING_TO_DO = TrendOutcome(NO_MEMORY)
 
 
+def silence_limit(no_data_after: timedelta, device: Device) -> timedelta:
+    """How long `device` may send nothing before its alerts' no-data events open: a device
+    polled less often than the limit would fall silent between every two polls."""
+    return max(no_data_after, 2 * device.poll_interval)
+
+
 def _due(
     state: AlertState,
     options: RuleOptions,
@@ -365,7 +370,7 @@ def _due(
         and reading is not None
         and reading.timestamp is not None
     ):
-        silent_at = reading.timestamp + max(limit, 2 * device.poll_interval) + TICK
+        silent_at = reading.timestamp + silence_limit(limit, device) + TICK
         if silent_at > now:
             instants.append(silent_at)
     return min(instants, default=None)

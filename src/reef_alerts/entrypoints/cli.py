@@ -43,6 +43,7 @@ from reef_alerts.application.preview import (
 from reef_alerts.config import (
     DEFAULT_INTERVAL,
     DEFAULT_LIVE_EVERY,
+    LIVE_EVERY_RANGE,
     ConfigError,
     Settings,
     load_settings,
@@ -142,8 +143,9 @@ def _positive_interval(value: float) -> float:
 
 
 def _live_every(value: float) -> float:
-    if not 0.05 <= value <= 60:  # NaN fails this too
-        raise typer.BadParameter(f"must be from 0.05 to 60 seconds, got {value:g}")
+    least, most = LIVE_EVERY_RANGE
+    if not least <= value <= most:  # NaN fails this too
+        raise typer.BadParameter(f"must be from {least:g} to {most:g} seconds, got {value:g}")
     return value
 
 
@@ -247,7 +249,7 @@ def run(
             callback=_live_every,
             metavar="SECONDS",
             help="How often live passes look for new readings (one indexed read of history), "
-            "from 0.05 to 60.",
+            f"from {LIVE_EVERY_RANGE[0]:g} to {LIVE_EVERY_RANGE[1]:g}.",
         ),
     ] = DEFAULT_LIVE_EVERY,
 ) -> None:
