@@ -4,11 +4,12 @@ statistics every few cycles, and a clean stop on SIGINT or SIGTERM.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import FrameType
 from typing import Final, Protocol
 
@@ -182,9 +183,8 @@ class Worker:
         """One live pass; a failure is logged once until a pass succeeds again (the database
         may be down for a while: the cycles say so every interval)."""
         assert self._live is not None
-        self._idle.clear()
         try:
-            with collector_paused():
+            with self._in_flight():
                 stats = self._live()
         except Exception as error:  # noqa: BLE001 - the next pass, or cycle, retries
             seconds = self._monotonic() - started
@@ -201,8 +201,6 @@ class Worker:
             self._live_failing = True
             self._log.debug("Live pass failure details:", exc_info=True)
             return
-        finally:
-            self._idle.set()
         if self._live_failing:
             self._live_failing = False
             self._log.info("Live passes succeed again")
@@ -243,9 +241,8 @@ class Worker:
     def _cycle(self, started: float) -> CycleStats:
         number = self._statistics.attempted + 1
         self._log.info("Starting evaluation cycle %d", number)
-        self._idle.clear()
         try:
-            with collector_paused():
+            with self._in_flight():
                 stats = self._run_cycle()
         except Exception as error:
             failed_at = self._monotonic()
@@ -259,8 +256,6 @@ class Worker:
                 )
             self._log.debug("Evaluation cycle %d failure details:", number, exc_info=True)
             raise
-        finally:
-            self._idle.set()
         finished = self._monotonic()
         self._statistics.record(stats, started, finished)
         self._tell(lambda observer: observer.succeeded(stats, finished - started))
@@ -268,6 +263,17 @@ class Worker:
             "Evaluation cycle completed in %.2fs: %s", finished - started, stats.as_dict()
         )
         return stats
+
+    @contextlib.contextmanager
+    def _in_flight(self) -> Iterator[None]:
+        """A cycle or pass runs: a stop request waits for it (see `request_stop`), and the
+        garbage collector pauses."""
+        self._idle.clear()
+        try:
+            with collector_paused():
+                yield
+        finally:
+            self._idle.set()
 
     def _tell(self, news: Callable[[CycleObserver], None]) -> None:
         """Tell every observer, each whatever another did: one that fails is logged."""
