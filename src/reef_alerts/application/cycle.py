@@ -251,15 +251,19 @@ class RunCycle:
                         "the partitions' new holder evaluates them"
                     )
                 uow.commit()
-        if due is None:
-            pass
-        elif focus is None:
+        if due is not None:
+            self._remember(due, focus)
+        self._report(decided, applied, stats, live=focus is not None)
+
+    def _remember(self, due: _Due, focus: Focus | None) -> None:
+        """Once a cycle or pass has committed: the instants the next passes judge at, and,
+        after a cycle, the devices they watch."""
+        if focus is None:
             self._deadlines.replace(due.devices, due.alerts)
             self._watched = frozenset(due.devices)
         else:
             assert due.judged is not None
             self._deadlines.update(due.devices, due.alerts, due.judged, focus)
-        self._report(decided, applied, stats, live=focus is not None)
 
     def _defaults_for(self, remembers: bool) -> RuleOptions:
         """The default options, where the storage can keep what they need; said once where it
