@@ -15,6 +15,7 @@ from typing import Self
 import attrs
 
 from reef_alerts.domain import AlertEvent, Device, EventKind, Reading, Resolution
+from reef_alerts.domain.notices import Silence
 from reef_alerts.ports import (
     WHOLE,
     AlertSnapshot,
@@ -217,6 +218,8 @@ class InMemoryStore:
         """Partition -> the worker whose lease covers it: the lease table."""
         self.trend_tables = True
         """Whether the trend rules and state tables exist (migration 0005)."""
+        self.silences: list[Silence] = []
+        """Silences the cycle sees (issue 15)."""
 
     # Seeding and inspection: straight on the committed tables, outside any transaction.
 
@@ -329,6 +332,9 @@ class FakeSnapshotReader:
         tables = self._uow.tables()
         found = {device: tables.window(device, start, until) for device, start in since.items()}
         return {device: readings for device, readings in found.items() if readings}
+
+    def silences(self, now: datetime) -> list[Silence]:
+        return [silence for silence in self._uow.store.silences if silence.ends_at > now]
 
     def enabled_alerts(
         self, shard: Shard = WHOLE, focus: Focus | None = None

@@ -27,6 +27,7 @@ from reef_alerts.domain import (
     format_duration,
     parse_duration,
 )
+from reef_alerts.domain.notices import DeliveryPolicy
 from reef_alerts.redaction import mask_url, redact, spellings, url_secrets
 
 Env = Literal["development", "production"]
@@ -85,7 +86,14 @@ class Settings:
     default_options: RuleOptions = DEFAULT_OPTIONS
     """The rule options of every alert that sets none of its own (ADR 15)."""
     secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
-    """Strings to redact from every output: the database password in each spelling it may take."""
+    """Strings to redact from every output: the database password in each spelling it may take,
+    and the passwords of the notification URLs below."""
+    notify_urls: tuple[str, ...] = attrs.field(default=(), repr=False)
+    """REEF_ALERTS_NOTIFY_URLS: channels beside the channels table's (issue 15)."""
+    smtp_url: str | None = attrs.field(default=None, repr=False)
+    """REEF_ALERTS_SMTP_URL: the mail server `channels add --from-users` sends through."""
+    delivery: DeliveryPolicy = attrs.field(factory=DeliveryPolicy)
+    """How notifications are retried, limited and repeated."""
 
     @property
     def backend(self) -> str:
@@ -118,6 +126,7 @@ class Settings:
             "lock_timeout": _or_derived(self.lock_timeout),
             "statement_timeout": _or_derived(self.statement_timeout),
             "default_rule_options": self.default_options.describe(),
+            "notifications": self.delivery.describe(),
         }
 
 
@@ -128,6 +137,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     """
     env = _environment(environ)
     database = _database(environ, env)
+    notify_urls = _notify_urls(environ)
+    smtp_url = _get(environ, "REEF_ALERTS_SMTP_URL")
     return Settings(
         database_url=database.url,
         env=env,
@@ -149,7 +160,58 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         lock_timeout=_optional_seconds(environ, "REEF_ALERTS_LOCK_TIMEOUT"),
         statement_timeout=_optional_seconds(environ, "REEF_ALERTS_STATEMENT_TIMEOUT"),
         default_options=_default_options(environ),
-        secrets=database.secrets,
+        secrets=(*database.secrets, *_url_secrets(notify_urls, smtp_url)),
+        notify_urls=notify_urls,
+        smtp_url=smtp_url,
+        delivery=_delivery(environ),
+    )
+
+
+def _notify_urls(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """REEF_ALERTS_NOTIFY_URLS: apprise URLs separated by blanks (commas belong to URLs)."""
+    raw = _get(environ, "REEF_ALERTS_NOTIFY_URLS")
+    urls = tuple(raw.split()) if raw else ()
+    for url in urls:
+        if "://" not in url:
+            raise ConfigError(
+                "REEF_ALERTS_NOTIFY_URLS",
+                "REEF_ALERTS_NOTIFY_URLS must be notification URLs separated by blanks, such as "
+                f"ntfy://ntfy.sh/my-reef; one has no scheme:// ({len(url)} characters)",
+            )
+    return urls
+
+
+def _url_secrets(urls: Iterable[str], smtp: str | None) -> tuple[str, ...]:
+    found: set[str] = set()
+    for url in (*urls, *(() if smtp is None else (smtp,))):
+        found |= url_secrets(url)
+    return tuple(sorted(found))
+
+
+def _delivery(environ: Mapping[str, str]) -> DeliveryPolicy:
+    """How notifications are delivered: the defaults DeliveryPolicy states, unless set."""
+    defaults = DeliveryPolicy()
+    repeat = _get(environ, "REEF_ALERTS_REPEAT_INTERVAL")
+    return DeliveryPolicy(
+        give_up_after=_seconds(
+            environ,
+            "REEF_ALERTS_NOTIFY_GIVE_UP_AFTER",
+            defaults.give_up_after.total_seconds(),
+            positive=True,
+            most=7 * _A_DAY,
+        ),
+        per_hour=_whole_number(environ, "REEF_ALERTS_NOTIFY_PER_HOUR", defaults.per_hour),
+        repeat_interval=defaults.repeat_interval
+        if repeat is None
+        else _duration(environ, "REEF_ALERTS_REPEAT_INTERVAL"),
+        escalate_after=_duration(environ, "REEF_ALERTS_ESCALATE_AFTER"),
+        timeout=_seconds(
+            environ,
+            "REEF_ALERTS_NOTIFY_TIMEOUT",
+            defaults.timeout.total_seconds(),
+            positive=True,
+            most=300,
+        ),
     )
 
 

@@ -13,10 +13,14 @@ from reef_alerts.adapters.clock import SystemClock
 from reef_alerts.adapters.coordination import SqlPartitionCoordinator, new_worker_id
 from reef_alerts.adapters.database import Timeouts, make_engine
 from reef_alerts.adapters.live import SqlReadingWatcher
+from reef_alerts.adapters.outbox import SqlOutbox
+from reef_alerts.adapters.senders import AppriseSender
 from reef_alerts.adapters.tables import SharedTables
 from reef_alerts.adapters.unit_of_work import SqlUnitOfWorkFactory
 from reef_alerts.application import RunCycle
+from reef_alerts.application.delivery import Deliver
 from reef_alerts.config import Settings
+from reef_alerts.ports.notifying import Channel
 
 LOCK_TIMEOUT = timedelta(seconds=5)
 """The longest a worker's statement waits for a lock, unless the interval is shorter."""
@@ -41,6 +45,14 @@ def lease_ttl_for(interval: float | None) -> timedelta | None:
     return None if interval is None else timedelta(seconds=1.5 * interval)
 
 
+def environment_channels(urls: tuple[str, ...]) -> list[Channel]:
+    """REEF_ALERTS_NOTIFY_URLS' channels, named env-1, env-2, ..."""
+    return [
+        Channel(f"env-{number}", url, from_environment=True)
+        for number, url in enumerate(urls, start=1)
+    ]
+
+
 class Adapters(containers.DeclarativeContainer):
     """The outside world: the database engine, units of work over it, the clock."""
 
@@ -61,6 +73,17 @@ class Adapters(containers.DeclarativeContainer):
     clock = providers.Singleton(SystemClock)
     watcher = providers.Singleton(SqlReadingWatcher, engine=engine)
     """The live path's look for new readings (issue 16)."""
+    delivery_engine = providers.Singleton(make_engine, settings.provided.database_url)
+    """Delivery's own connections (issue 15): it never waits for the cycle's pool, nor the
+    cycle for it."""
+    outbox = providers.Singleton(
+        SqlOutbox,
+        engine=delivery_engine,
+        log=log,
+        environment=providers.Callable(environment_channels, settings.provided.notify_urls),
+        tables=tables,
+    )
+    sender = providers.Singleton(AppriseSender)
 
     hostname = providers.Callable(socket.gethostname)
     pid = providers.Callable(os.getpid)
@@ -93,6 +116,14 @@ class UseCases(containers.DeclarativeContainer):
         coordinator=None,
         defaults=settings.provided.default_options,
         watcher=None,
+    )
+    deliver = providers.Factory(
+        Deliver,
+        outbox=adapters.outbox,
+        sender=adapters.sender,
+        clock=adapters.clock,
+        policy=settings.provided.delivery,
+        log=log,
     )
 
 

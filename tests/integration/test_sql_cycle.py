@@ -34,6 +34,7 @@ from reef_alerts.adapters.tables import CURRENT, LEGACY, Generation, SharedTable
 from reef_alerts.adapters.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
 from reef_alerts.application import RunCycle
 from reef_alerts.domain import AlertEvent, EvaluationPolicy, Operator, Reading, Resolution
+from reef_alerts.domain.notices import Silence
 from reef_alerts.ports import (
     WHOLE,
     AlertSnapshot,
@@ -223,6 +224,9 @@ class _BlindSnapshots:
         self, since: Mapping[int, datetime], until: datetime
     ) -> Mapping[int, Sequence[Reading]]:
         return self._inner.windows(since, until)
+
+    def silences(self, now: datetime) -> Sequence[Silence]:
+        return self._inner.silences(now)
 
     def enabled_alerts(
         self, shard: Shard = WHOLE, focus: Focus | None = None

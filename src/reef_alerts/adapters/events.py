@@ -29,12 +29,16 @@ from sqlalchemy import (
     Table,
     bindparam,
     exists,
+    func,
+    insert,
+    literal,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
 from reef_alerts.adapters.background import StatementThread
+from reef_alerts.adapters.notify_tables import outbox
 from reef_alerts.adapters.tables import (
     OLD_OPEN_EVENT_INDEX,
     OPEN_EVENT_INDEX,
@@ -64,13 +68,16 @@ class SqliteEventWriter:
         *,
         guarded: Callable[[], str | None],
         status_table: bool = True,
+        outbox: bool = False,
     ) -> None:
         """`guarded()`: the one-open-event index's name, None when there is none (asked at
-        the first insert). `status_table`: whether alert_status exists to be written."""
+        the first insert). `status_table`: whether alert_status exists to be written.
+        `outbox`: whether the notification outbox exists, to be written with the events."""
         self._connection = connection
         self._tables = tables
         self._guarded = guarded
         self._status_table = status_table
+        self._outbox = outbox
         self._pending: list[EventChanges] = []
         self.unrecorded: list[StatusChange] = []
         """Status changes written nowhere, for want of the status table."""
@@ -88,14 +95,26 @@ class SqliteEventWriter:
         opened = [event for changes in pending for event in changes.opened]
         resolved = [resolution for changes in pending for resolution in changes.resolved]
         if opened:
+            events = self._tables.alert_events
+            before = self._connection.scalar(select(func.max(events.c.id))) or 0
             self._connection.execute(
                 _sqlite_insert(self._tables, guarded=self._guarded()),
                 [_event_params(event) for event in opened],
             )
+            if self._outbox:  # every row above `before` is one just inserted: one writer at a time
+                self._connection.execute(_sqlite_told(self._tables), {"before": before})
         if resolved:
             self._connection.execute(
                 _sqlite_resolve(self._tables), [_resolution_params(r) for r in resolved]
             )
+            if self._outbox:
+                self._connection.execute(
+                    insert(outbox),
+                    [
+                        {"event_id": r.event_id, "change": "resolved", "created_at": r.resolved_at}
+                        for r in resolved
+                    ],
+                )
         statuses = [change for changes in pending for change in changes.statuses]
         if not self._status_table:
             self.unrecorded.extend(statuses)
@@ -138,12 +157,14 @@ class PostgresEventWriter:
         guarded: Callable[[], str | None],
         thread: StatementThread,
         status_table: bool = True,
+        outbox: bool = False,
     ) -> None:
         """`guarded()`: the one-open-event index's name, None when there is none (asked at
-        the first insert). `status_table`: whether alert_status exists to be written."""
+        the first insert). `status_table`: whether alert_status exists to be written.
+        `outbox`: whether the notification outbox exists, to be written with the events."""
         self._connection = connection
         self._tables = tables
-        self._writes_sql = _postgres_writes(tables)
+        self._writes_sql = _postgres_writes(tables, told=outbox)
         self._guarded = guarded
         self._status_table = status_table
         self.unrecorded: list[StatusChange] = []
@@ -253,7 +274,9 @@ class _PostgresWrites:
 
 
 @functools.cache
-def _postgres_writes(tables: SharedTables) -> _PostgresWrites:
+def _postgres_writes(tables: SharedTables, *, told: bool = False) -> _PostgresWrites:
+    """The writes; `told`: each also writes the notification outbox's rows for the events it
+    inserted or resolved, in the same statement (issue 15)."""
     events = tables.alert_events
     columns = [events.c[key] for key in _INSERTED]
     names = [column.name for column in columns]
@@ -264,8 +287,19 @@ def _postgres_writes(tables: SharedTables) -> _PostgresWrites:
         f"SELECT {', '.join(f'opened.{name}' for name in names)}, false\n"
         f"FROM json_to_recordset(CAST(%(rows)s AS JSON)) AS opened({opened})\n"
         "{only_new}\n"
-        f"RETURNING {events.name}.alert_id, {_pg_kind(events, qualified=True)}"
+        f"RETURNING {events.name}.alert_id, {_pg_kind(events, qualified=True)} AS kind"
     )
+    resolve = (
+        f"UPDATE {events.name}\n"
+        "SET is_resolved = true, resolved_at = resolution.resolved_at, "
+        "resolution_value = resolution.value\n"
+        f"FROM json_to_recordset(CAST(%(rows)s AS JSON)) AS resolution({{resolution}})\n"
+        f"WHERE {events.name}.id = resolution.id AND NOT {events.name}.is_resolved\n"
+        f"RETURNING {events.name}.id"
+    )
+    if told:
+        insert = _telling(insert, events.name, "opened", "triggered_at", "alert_id, kind")
+        resolve = _telling(resolve, events.name, "resolved", "resolved_at", "id")
     resolution = ", ".join(f"{field} {_pg_type(events.c[c])}" for field, c in _RESOLVED.items())
     existing, new = events.alias("existing"), events.alias("opened")
     return _PostgresWrites(
@@ -284,14 +318,19 @@ def _postgres_writes(tables: SharedTables) -> _PostgresWrites:
                 f"AND {_pg_kind(existing, qualified=True)} = {_pg_kind(new, qualified=True)})"
             ),
         },
-        resolve=(
-            f"UPDATE {events.name}\n"
-            "SET is_resolved = true, resolved_at = resolution.resolved_at, "
-            "resolution_value = resolution.value\n"
-            f"FROM json_to_recordset(CAST(%(rows)s AS JSON)) AS resolution({resolution})\n"
-            f"WHERE {events.name}.id = resolution.id AND NOT {events.name}.is_resolved\n"
-            f"RETURNING {events.name}.id"
-        ),
+        resolve=resolve.format(resolution=resolution),
+    )
+
+
+def _telling(write: str, events: str, change: str, at: str, returned: str) -> str:
+    """`write` (an INSERT or UPDATE of `events` ... RETURNING `returned`) that also writes an
+    outbox row of `change` for each event it wrote, at the event's column `at`; it still
+    returns `returned`. One statement, so the rows commit with the events or not at all."""
+    return (
+        f"WITH written AS (\n{write}, {events}.id AS event_id, {events}.{at} AS at\n),\n"
+        f"told AS (INSERT INTO {outbox.name} (event_id, change, created_at) "
+        f"SELECT event_id, '{change}', at FROM written)\n"
+        f"SELECT {returned} FROM written"
     )
 
 
@@ -500,6 +539,16 @@ def _sqlite_resolve(tables: SharedTables) -> Any:
             resolution_value=bindparam("value"),
         )
     )
+
+
+@functools.cache
+def _sqlite_told(tables: SharedTables) -> Any:
+    """The outbox's rows for the events inserted above the id `before`."""
+    events = tables.alert_events
+    told = select(events.c.id, literal("opened"), events.c.triggered_at).where(
+        events.c.id > bindparam("before")
+    )
+    return insert(outbox).from_select(["event_id", "change", "created_at"], told)
 
 
 def _event_params(event: AlertEvent) -> dict[str, Any]:

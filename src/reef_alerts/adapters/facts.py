@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, inspect
 
+from reef_alerts.adapters.notify_tables import outbox
 from reef_alerts.adapters.schema import detect_tables, open_event_index
 from reef_alerts.adapters.tables import (
     OPEN_EVENT_INDEX,
@@ -32,6 +33,8 @@ class Looked(NamedTuple):
     trend_tables: bool = False
     """Trend alerts can be judged on their trend: the rule tables exist, and the trend rules
     and state tables too (issue 13)."""
+    outbox: bool = False
+    """The notification outbox exists: event changes are written to it too (issue 15)."""
 
 
 class WorkerFacts:
@@ -60,6 +63,7 @@ class WorkerFacts:
         self._status_table = False
         self._rule_tables = False
         self._trend_tables = False
+        self._outbox = False
         self._statuses: dict[int, RecordedStatus] = {}
 
     def tables(self, connection: Connection) -> SharedTables:
@@ -85,7 +89,7 @@ class WorkerFacts:
         one catalogue query (and one for the index, once the rule tables are there) unless
         already found."""
         looked_up_index = False
-        if not (self._status_table and self._rule_tables and self._trend_tables):
+        if not (self._status_table and self._rule_tables and self._trend_tables and self._outbox):
             names = set(inspect(connection).get_table_names())
             if alert_status.name in names and not self._status_table:
                 self._status_table = True
@@ -96,7 +100,14 @@ class WorkerFacts:
                     looked_up_index = True
                 self._rule_tables = self._index == OPEN_EVENT_INDEX
             self._trend_tables = self._rule_tables and has_trend_tables(names)
-        return Looked(self._status_table, self._rule_tables, looked_up_index, self._trend_tables)
+            self._outbox = outbox.name in names
+        return Looked(
+            self._status_table,
+            self._rule_tables,
+            looked_up_index,
+            self._trend_tables,
+            self._outbox,
+        )
 
     @property
     def index(self) -> str | None:

@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from reef_alerts.adapters.notify_tables import NOTIFY_KEYED, NOTIFY_TABLES
 from reef_alerts.adapters.tables import (
     ALERT_TABLES,
     CURRENT,
@@ -49,6 +50,8 @@ from reef_alerts.adapters.tables import (
 )
 
 VERSION_TABLE = "reef_alerts_alembic_version"
+
+_ALL_OWN_TABLES = (*OWN_TABLES, *NOTIFY_TABLES, *NOTIFY_KEYED)
 
 _DUPLICATES_SHOWN = 20
 _GENERATION_TABLES = ("history", "alert_events")
@@ -314,14 +317,18 @@ def upgrade(engine: Engine) -> SchemaReport:
 
 
 def create_own_tables(
-    connection: Connection, keyed: Sequence[Table] = (*ALERT_TABLES, *TREND_TABLES)
+    connection: Connection,
+    keyed: Sequence[Table] = (*ALERT_TABLES, *TREND_TABLES, *NOTIFY_KEYED),
+    plain: Sequence[Table] = NOTIFY_TABLES,
 ) -> None:
     """Make the worker's own tables that are missing, whatever the revision says: one dropped
     since its revision ran is made again. The `keyed` ones, keyed by an alert, get a foreign key
     to the web app's `alerts`, so that they go with it (ADR 16); the worker's metadata does not
     declare `alerts`, so a stand-in that is never created names it. A migration passes its own
-    keyed tables, so that it makes no later one's."""
-    worker_metadata.create_all(connection, tables=[*WORKER_TABLES, alert_status], checkfirst=True)
+    `keyed` and `plain` tables, so that it makes no later one's."""
+    worker_metadata.create_all(
+        connection, tables=[*WORKER_TABLES, alert_status, *plain], checkfirst=True
+    )
     with_alerts = MetaData()
     Table("alerts", with_alerts, Column("id", Integer, primary_key=True))
     for table in keyed:
@@ -483,13 +490,13 @@ def _inspect(connection: Connection) -> SchemaReport:
         VERSION_TABLE: inspector.has_table(VERSION_TABLE),
         OPEN_EVENT_INDEX: present["alert_events"]
         and open_event_index(connection) == OPEN_EVENT_INDEX,
-        **{table.name: inspector.has_table(table.name) for table in OWN_TABLES},
+        **{table.name: inspector.has_table(table.name) for table in _ALL_OWN_TABLES},
     }
     served = history_index(connection) if present["history"] else None
     privileges = _privileges(
         connection,
         [name for name, there in present.items() if there],
-        [table.name for table in OWN_TABLES if worker_objects[table.name]],
+        [table.name for table in _ALL_OWN_TABLES if worker_objects[table.name]],
         creates_tables=not all(worker_objects.values()) or not all(present.values()),
         creates_indexes=[
             table

@@ -18,10 +18,11 @@ from datetime import datetime
 from typing import Any, Final
 
 import attrs
-from sqlalchemy import Connection, Executable
+from sqlalchemy import Connection, Executable, select
 from sqlalchemy.exc import OperationalError
 
 from reef_alerts.adapters.background import StatementThread, prefetched
+from reef_alerts.adapters.notify_tables import silences as silence_table
 from reef_alerts.adapters.rows import (
     ALERT,
     ALERT_DEVICE_ID,
@@ -53,6 +54,7 @@ from reef_alerts.adapters.snapshot_queries import (
 )
 from reef_alerts.adapters.tables import SharedTables
 from reef_alerts.domain import Reading
+from reef_alerts.domain.notices import Silence
 from reef_alerts.ports import (
     WHOLE,
     AlertSnapshot,
@@ -105,11 +107,12 @@ class SqlSnapshotReader:
         *,
         rules: bool = True,
         trends: bool = True,
+        silences: bool = False,
     ) -> None:
         """`remembered`: where alerts' statuses are kept when the database has no status table
         (ADR 13); None when it has one, and they are read with the snapshot. `rules`, `trends`:
         whether the database has the rules and state tables, and the trend ones, to read with
-        it."""
+        it; `silences`, whether it has the notification tables (issue 15)."""
         self._connection = connection
         self._tables = tables
         self._thread = thread
@@ -117,6 +120,7 @@ class SqlSnapshotReader:
         self._remembered = remembered
         self._rules = rules
         self._trends = rules and trends
+        self._silences = silences
 
     @property
     def remembers(self) -> bool:
@@ -141,6 +145,22 @@ class SqlSnapshotReader:
 
     def _rows_of(self, statement: Executable) -> Sequence[Any]:
         return self._connection.execute(statement).cursor.fetchall()
+
+    def silences(self, now: datetime) -> Sequence[Silence]:
+        if not self._silences:
+            return ()
+        statement = select(silence_table).where(silence_table.c.ends_at > now)
+        if self._thread is None:
+            rows = self._processed(statement)
+        else:
+            rows = self._thread.read(self._processed, statement).result()
+        return [
+            Silence(row.id, row.device_id, row.alert_id, row.starts_at, row.ends_at, row.reason)
+            for row in rows
+        ]
+
+    def _processed(self, statement: Executable) -> Sequence[Any]:
+        return self._connection.execute(statement).all()
 
     def enabled_alerts(
         self, shard: Shard = WHOLE, focus: Focus | None = None

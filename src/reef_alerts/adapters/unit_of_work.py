@@ -56,7 +56,7 @@ class SqlUnitOfWork:
         try:
             self._transaction = self._connection.begin()
             tables = self._facts.tables(self._connection)
-            status_table, rule_tables, index_looked_up, trend_tables = self._facts.look(
+            status_table, rule_tables, index_looked_up, trend_tables, outbox = self._facts.look(
                 self._connection
             )
         except BaseException:
@@ -77,10 +77,15 @@ class SqlUnitOfWork:
                 guarded=guarded,
                 thread=self._thread,
                 status_table=status_table,
+                outbox=outbox,
             )
         else:
             self.events = SqliteEventWriter(
-                self._connection, tables, guarded=guarded, status_table=status_table
+                self._connection,
+                tables,
+                guarded=guarded,
+                status_table=status_table,
+                outbox=outbox,
             )
         self.snapshots = SqlSnapshotReader(
             self._connection,
@@ -90,6 +95,7 @@ class SqlUnitOfWork:
             remembered=None if status_table else self._facts.remembered,
             rules=rule_tables,
             trends=trend_tables,
+            silences=outbox,
         )
         self.leases = SqlLeaseKeeper(self._connection, self._lease_ttl)
         return self

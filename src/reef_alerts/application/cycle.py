@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TypeVar, assert_never
+
+import attrs
 
 from reef_alerts.application.deadlines import Deadlines
 from reef_alerts.application.judging import Fault, Judge, Verdict
@@ -41,6 +43,7 @@ from reef_alerts.domain import (
     Trigger,
     fold,
 )
+from reef_alerts.domain.notices import Silence, covering
 from reef_alerts.ports import (
     WHOLE,
     AlertSnapshot,
@@ -193,6 +196,7 @@ class RunCycle:
         what changed, in one transaction."""
         decided = Decided()
         with self._uow_factory() as uow:
+            silences = uow.snapshots.silences(self._clock.now())
             snapshots = uow.snapshots.enabled_alerts(shard, focus)
             # After the read has begun, so that no reading it sees is newer than `now`.
             now = self._clock.now()
@@ -211,6 +215,10 @@ class RunCycle:
                 windows = uow.snapshots.windows(wanted, judge.until) if wanted else None
                 verdicts = judge(batch, windows)
                 changes = self._tally(batch, verdicts, now, stats, decided)
+                if silences and changes.opened:
+                    changes = attrs.evolve(
+                        changes, opened=list(_marked(changes.opened, silences, now))
+                    )
                 if due is not None:
                     due.note(batch, verdicts)
                 if not self._dry_run:
@@ -436,6 +444,21 @@ class RunCycle:
                     decided.trend_resolved.append((resolution, change))
                 case _:
                     assert_never(change)
+
+
+def _marked(
+    events: Iterable[AlertEvent], silences: Sequence[Silence], now: datetime
+) -> Iterator[AlertEvent]:
+    """`events`, those a silence covers saying so in their metadata (issue 15): nothing is sent
+    about them while it lasts."""
+    for event in events:
+        alert_id = event.alert_id
+        silence = None if alert_id is None else covering(silences, alert_id, event.device_id, now)
+        if silence is None:
+            yield event
+            continue
+        said = {"id": silence.id, "until": silence.ends_at.isoformat(), "reason": silence.reason}
+        yield attrs.evolve(event, metadata={**event.metadata, "silenced": said})
 
 
 def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Final, NoReturn, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 import typer
 from sqlalchemy import Engine
@@ -27,6 +27,7 @@ from reef_alerts.adapters.coordination import (
     worker_statuses,
 )
 from reef_alerts.adapters.history import SqlHistoryReader
+from reef_alerts.adapters.outbox import has_outbox
 from reef_alerts.adapters.reports import STATES, alert_report
 from reef_alerts.adapters.schema import catalogue
 from reef_alerts.adapters.tables import tables_for
@@ -34,7 +35,6 @@ from reef_alerts.application import RunCycle, WorkerStatistics
 from reef_alerts.application.judging import effective_options
 from reef_alerts.application.preview import (
     Changes,
-    NotFoundError,
     Preview,
     PreviewAlert,
     Previews,
@@ -44,9 +44,7 @@ from reef_alerts.config import (
     DEFAULT_INTERVAL,
     DEFAULT_LIVE_EVERY,
     LIVE_EVERY_RANGE,
-    ConfigError,
     Settings,
-    load_settings,
 )
 from reef_alerts.container import Container, build_container
 from reef_alerts.domain import (
@@ -56,7 +54,13 @@ from reef_alerts.domain import (
     format_duration,
     parse_duration,
 )
-from reef_alerts.entrypoints import charts
+from reef_alerts.entrypoints import charts, notify_cli
+from reef_alerts.entrypoints.cli_support import engine_for as _engine
+from reef_alerts.entrypoints.cli_support import fail as _fail
+from reef_alerts.entrypoints.cli_support import logger as _logging
+from reef_alerts.entrypoints.cli_support import on_database as _on_database
+from reef_alerts.entrypoints.cli_support import settings_or_fail as _settings
+from reef_alerts.entrypoints.delivering import DELIVER_EVERY, DeliveryLoop
 from reef_alerts.entrypoints.demo import DEMO_END, DemoFileInUseError, format_events, run_demo
 from reef_alerts.entrypoints.logging_setup import (
     WORKER_LOGGER,
@@ -113,6 +117,11 @@ rules_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(rules_app, name="rules")
+app.add_typer(notify_cli.channels_app, name="channels")
+app.add_typer(notify_cli.silence_app, name="silence")
+app.command()(notify_cli.deliver)
+app.command()(notify_cli.notifications)
+app.command()(notify_cli.ack)
 
 
 def _version(value: bool) -> None:
@@ -356,6 +365,7 @@ def run(
         live=run_cycle.live if live else None,
         live_every=live_every,
     )
+    delivery = None if single else _delivery(container, settings, log, stop, observers)
     # SIGTERM and SIGINT let the cycle in flight finish, or cancel it if it does not within a
     # second, for --once too, so that the leases are handed back on the way out.
     restore = install_signal_handlers(worker.request_stop)
@@ -370,11 +380,34 @@ def run(
         restore()
         if not single:
             notify_systemd("STOPPING=1", log)
+        if delivery is not None:
+            stop.set()
+            delivery.join(timeout=2 * settings.delivery.timeout.total_seconds())
         if server is not None:
             server.close()
         if coordinator is not None:
             release_leases(coordinator, log, settings)
         engine.dispose()
+
+
+def _delivery(
+    container: Container,
+    settings: Settings,
+    log: logging.Logger,
+    stop: threading.Event,
+    observers: list[CycleObserver],
+) -> DeliveryLoop | None:
+    """Delivery on a thread of its own, where the database has the outbox; said either way."""
+    if not has_outbox(container.adapters.engine()):
+        log.info("Notifications: off until `reef-alerts db upgrade` adds the outbox")
+        return None
+    metrics = [o for o in observers if isinstance(o, WorkerMetrics)]
+    loop = DeliveryLoop(
+        container.use_cases.deliver(), log, stop, secrets=settings.secrets, observers=metrics
+    )
+    log.info("Notifications: delivered every %gs (%s)", DELIVER_EVERY, settings.delivery.describe())
+    loop.start()
+    return loop
 
 
 def _serve_metrics(
@@ -822,31 +855,6 @@ def _number(name: str, word: str, raw: str | None) -> float:
         _fail(f"{name}: {raw!r} is not a number")
 
 
-def _on_database(settings: Settings, action: Callable[[Engine], T]) -> T:
-    """`action` on the database (the rules table, a preview's reads), its failures one line.
-    A database that is not there, or cannot be reached, is said as `db check` says it; no
-    file is made."""
-    engine = _engine(settings)
-    report = schema.check(engine)
-    if not report.connected:
-        engine.dispose()
-        _fail(redact("; ".join(report.problems), settings.secrets))
-    try:
-        return action(engine)
-    except (
-        rule_store.NoRulesTableError,
-        rule_store.NoTrendTablesError,
-        rule_store.UnknownAlertError,
-        NotFoundError,
-        InvalidAlertError,
-    ) as error:
-        _fail(str(error))
-    except Exception as error:  # noqa: BLE001 - one clear line instead of a traceback
-        _fail(describe_error(error, settings.secrets))
-    finally:
-        engine.dispose()
-
-
 @app.command()
 def preview(
     alert_id: Annotated[
@@ -1002,31 +1010,6 @@ def main() -> None:
     app()
 
 
-def _settings() -> Settings:
-    try:
-        return load_settings(os.environ)
-    except ConfigError as error:
-        _fail(f"configuration error: {error}")
-
-
-def _logging(verbose: bool, log_file: Path | None, settings: Settings) -> logging.Logger:
-    try:
-        configure_logging(verbose, log_file, settings.secrets)
-    except OSError as error:
-        _fail(f"cannot open log file {log_file}: {error.strerror or error}")
-    return logging.getLogger(WORKER_LOGGER)
-
-
-def _engine(settings: Settings) -> Engine:
-    container: Container = build_container(settings, logging.getLogger(WORKER_LOGGER))
-    return container.adapters.engine()  # type: ignore[no-any-return]
-
-
 def _print_report(report: schema.SchemaReport, settings: Settings) -> None:
     for line in report.lines():
         typer.echo(redact(line, settings.secrets))
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"reef-alerts: {message}", err=True)
-    raise typer.Exit(code)

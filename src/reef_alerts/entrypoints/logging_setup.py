@@ -103,6 +103,9 @@ def configure_logging(verbose: bool, log_file: Path | None, secrets: Iterable[st
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # Alembic announces every migration context at INFO; the worker's own lines are what matter.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # apprise logs every send, and its errors may quote a channel's URL: the worker says what
+    # failed itself, each channel's secrets masked (adapters/senders.py).
+    logging.getLogger("apprise").setLevel(logging.CRITICAL + 1)
 
 
 def log_file_failure() -> OSError | None:

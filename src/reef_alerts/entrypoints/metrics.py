@@ -17,9 +17,11 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
+from reef_alerts.application.delivery import DeliveryStats
 from reef_alerts.application.outcomes import ALERT_STATES, CycleStats
 
 HEALTHY_INTERVALS = 3
+NOTIFICATION_OUTCOMES = ("sent", "retry", "failed")
 """A worker is healthy while its last successful cycle is younger than this many intervals."""
 
 _KINDS = {
@@ -92,6 +94,13 @@ class WorkerMetrics:
             buckets=_CYCLE_BUCKETS,
             registry=self.registry,
         )
+        self._notifications = Counter(
+            "reef_alerts_notifications",
+            "Notification messages by the outcome of an attempt to send one: sent, retry (it "
+            "failed and will be tried again) or failed (given up on).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self._last_success_gauge = Gauge(
             "reef_alerts_last_successful_cycle_timestamp_seconds",
             "When the last successful cycle committed, in seconds since the epoch; before the "
@@ -103,6 +112,8 @@ class WorkerMetrics:
         for outcome in ("success", "failure"):
             self._cycles.labels(outcome)
             self._live_passes.labels(outcome)
+        for outcome in NOTIFICATION_OUTCOMES:
+            self._notifications.labels(outcome)
         for state in ALERT_STATES:
             self._alerts.labels(state)
         for kind, change in _KINDS.values():
@@ -134,6 +145,14 @@ class WorkerMetrics:
     def live_failed(self, seconds: float) -> None:
         self._live_passes.labels("failure").inc()
         self._live_duration.observe(seconds)
+
+    def delivered(self, stats: DeliveryStats) -> None:
+        """A round of delivery ended with `stats`."""
+        for outcome, count in zip(
+            NOTIFICATION_OUTCOMES, (stats.sent, stats.retried, stats.failed), strict=True
+        ):
+            if count:
+                self._notifications.labels(outcome).inc(count)
 
     def _count_events(self, stats: CycleStats, now: float) -> None:
         for change in stats.changes:

@@ -11,6 +11,7 @@ from typing import Any, Final, NamedTuple, Protocol, Self
 import attrs
 
 from reef_alerts.domain import AlertEvent, Device, Reading, Resolution, TrendOptions, quoted
+from reef_alerts.domain.notices import Silence
 from reef_alerts.ports.coordination import WHOLE, LeaseKeeper, Shard
 from reef_alerts.ports.live import Focus
 
@@ -237,6 +238,11 @@ class SnapshotReader(Protocol):
         """The timestamped readings of each device of `since` taken after its instant there and
         at `until` or before, oldest first, in one statement; a reading whose row cannot be
         decoded is left out. Called between the snapshot's batches, in its transaction."""
+        ...
+
+    def silences(self, now: datetime) -> Sequence[Silence]:
+        """The silences not over at `now` (issue 15): events they cover are marked silenced;
+        none where the storage keeps no notifications. Called before `enabled_alerts`."""
         ...
 
     def enabled_alerts(

@@ -18,7 +18,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    create_own_tables(op.get_bind(), ALERT_TABLES)
+    create_own_tables(op.get_bind(), ALERT_TABLES, plain=())
 
 
 def downgrade() -> None:

@@ -23,7 +23,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    create_own_tables(op.get_bind(), TREND_TABLES)
+    create_own_tables(op.get_bind(), TREND_TABLES, plain=())
 
 
 def downgrade() -> None:

@@ -1,0 +1,328 @@
+"""What a keeper manages of notifications from the CLI and the router (issue 15): channels,
+acknowledgements, silences, per-alert options, and the messages sent or failed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import attrs
+from sqlalchemy import Connection, Engine, func, insert, inspect, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from reef_alerts.adapters.notify_tables import (
+    channels,
+    event_notices,
+    notifications,
+    notify_rules,
+    outbox,
+    silences,
+)
+from reef_alerts.adapters.schema import detect_tables
+from reef_alerts.adapters.senders import check_url, masked
+from reef_alerts.domain.notices import Silence, message_id
+from reef_alerts.ports.notifying import Channel
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+"""A channel's name: what `channels test` and `channels remove` take."""
+
+
+class NotifyAdminError(Exception):
+    """What a keeper asked cannot be done, said in one line."""
+
+
+@attrs.frozen
+class ShownChannel:
+    name: str
+    url: str
+    """Masked."""
+    tags: tuple[str, ...]
+    source: str
+    """"table" or "environment"."""
+
+
+@attrs.frozen
+class ShownMessage:
+    id: str
+    channel: str
+    state: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    title: str | None
+    last_error: str | None
+    events: int
+
+
+@attrs.frozen
+class Acknowledged:
+    event_id: int
+    alert_id: int
+    at: datetime
+    by: str | None
+    note: str | None
+
+
+def _require(connection: Connection) -> None:
+    if outbox.name not in inspect(connection).get_table_names():
+        raise NotifyAdminError(
+            "this database has no notification tables; `reef-alerts db upgrade` adds them"
+        )
+
+
+def add_channel(
+    engine: Engine, name: str, url: str, tags: Sequence[str], now: datetime
+) -> ShownChannel:
+    """Store a channel; raises NotifyAdminError for a taken or bad name, InvalidChannelError
+    for a URL apprise does not take."""
+    if not NAME.fullmatch(name):
+        raise NotifyAdminError(
+            f"{name!r} is not a channel name: letters, digits, '_', '.' and '-', at most 100"
+        )
+    shown = check_url(url)
+    with engine.begin() as connection:
+        _require(connection)
+        try:
+            connection.execute(
+                insert(channels).values(name=name, url=url, tags=list(tags), created_at=now)
+            )
+        except IntegrityError:
+            raise NotifyAdminError(
+                f"a channel named {name} exists; remove it first, or choose another --name"
+            ) from None
+    return ShownChannel(name, shown, tuple(tags), "table")
+
+
+def list_channels(engine: Engine, environment: Sequence[Channel]) -> list[ShownChannel]:
+    with engine.connect() as connection:
+        _require(connection)
+        rows = connection.execute(select(channels).order_by(channels.c.name)).all()
+    return [
+        *(ShownChannel(c.name, masked(c.url), c.tags, "environment") for c in environment),
+        *(ShownChannel(r.name, masked(r.url), tuple(r.tags or ()), "table") for r in rows),
+    ]
+
+
+def find_channel(engine: Engine, name: str, environment: Sequence[Channel]) -> Channel:
+    for channel in environment:
+        if channel.name == name:
+            return channel
+    with engine.connect() as connection:
+        _require(connection)
+        row = connection.execute(select(channels).where(channels.c.name == name)).first()
+    if row is None:
+        raise NotifyAdminError(f"there is no channel {name}; `reef-alerts channels list`")
+    return Channel(row.name, row.url, tuple(row.tags or ()))
+
+
+def remove_channel(engine: Engine, name: str) -> None:
+    with engine.begin() as connection:
+        _require(connection)
+        removed = connection.execute(channels.delete().where(channels.c.name == name)).rowcount
+    if not removed:
+        raise NotifyAdminError(
+            f"there is no channel {name} in the channels table; `reef-alerts channels list`"
+        )
+
+
+def users_channels(engine: Engine, smtp_url: str) -> list[tuple[str, str]]:
+    """A channel (name, URL) for every active user with an email, through `smtp_url`; raises
+    NotifyAdminError where there is no users table (the specification's schema)."""
+    with engine.connect() as connection:
+        tables = detect_tables(connection)
+        users = tables.metadata.tables.get("users")
+        if users is None or "users" not in inspect(connection).get_table_names():
+            raise NotifyAdminError(
+                "this database has no users table (the specification's schema); add each "
+                "keeper's channel with `reef-alerts channels add URL --name NAME`"
+            )
+        rows = connection.execute(
+            select(users.c.username, users.c.email)
+            .where(users.c.email.is_not(None), users.c.email != "")
+            .where(users.c.is_active.is_not(False))
+            .order_by(users.c.id)
+        ).all()
+    joiner = "&" if "?" in smtp_url else "?"
+    return [
+        (f"user-{_slug(row.username)}", f"{smtp_url}{joiner}to={quote(row.email, safe='@')}")
+        for row in rows
+    ]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", text)[:90] or "user"
+
+
+def acknowledge(
+    engine: Engine, event_id: int, now: datetime, by: str | None, note: str | None
+) -> Acknowledged:
+    """Stop the reminders and escalation of open event `event_id`."""
+    with engine.begin() as connection:
+        _require(connection)
+        events = detect_tables(connection).alert_events
+        row = connection.execute(
+            select(events.c.alert_id, events.c.is_resolved).where(events.c.id == event_id)
+        ).first()
+        if row is None:
+            raise NotifyAdminError(f"there is no event {event_id}")
+        if row.is_resolved:
+            raise NotifyAdminError(f"event {event_id} is resolved: there is nothing to stop")
+        values = {"acked_at": now, "acked_by": by, "ack_note": note}
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(event_notices).values(event_id=event_id, **values)
+        connection.execute(
+            statement.on_conflict_do_update(index_elements=[event_notices.c.event_id], set_=values)
+        )
+    return Acknowledged(event_id, row.alert_id, now, by, note)
+
+
+def acknowledgements(engine: Engine) -> dict[int, Acknowledged]:
+    """The open events' acknowledgements, by alert id; none without the tables."""
+    with engine.connect() as connection:
+        if outbox.name not in inspect(connection).get_table_names():
+            return {}
+        events = detect_tables(connection).alert_events
+        rows = connection.execute(
+            select(
+                event_notices.c.event_id,
+                events.c.alert_id,
+                event_notices.c.acked_at,
+                event_notices.c.acked_by,
+                event_notices.c.ack_note,
+            )
+            .join(events, events.c.id == event_notices.c.event_id)
+            .where(event_notices.c.acked_at.is_not(None), events.c.is_resolved.is_not(True))
+        ).all()
+    return {
+        row.alert_id: Acknowledged(
+            row.event_id, row.alert_id, row.acked_at, row.acked_by, row.ack_note
+        )
+        for row in rows
+    }
+
+
+def add_silence(
+    engine: Engine,
+    now: datetime,
+    length: timedelta,
+    *,
+    device_id: int | None = None,
+    alert_id: int | None = None,
+    reason: str | None = None,
+) -> Silence:
+    with engine.begin() as connection:
+        _require(connection)
+        tables = detect_tables(connection)
+        for table, wanted, what in (
+            (tables.devices, device_id, "device"),
+            (tables.alerts, alert_id, "alert"),
+        ):
+            if (
+                wanted is not None
+                and connection.scalar(select(table.c.id).where(table.c.id == wanted)) is None
+            ):
+                raise NotifyAdminError(f"there is no {what} {wanted}")
+        ends = now + length
+        silence_id = connection.execute(
+            insert(silences)
+            .values(
+                device_id=device_id,
+                alert_id=alert_id,
+                starts_at=now,
+                ends_at=ends,
+                reason=reason,
+            )
+            .returning(silences.c.id)
+        ).scalar_one()
+    return Silence(silence_id, device_id, alert_id, now, ends, reason)
+
+
+def list_silences(engine: Engine, now: datetime) -> list[Silence]:
+    with engine.connect() as connection:
+        _require(connection)
+        rows = connection.execute(
+            select(silences).where(silences.c.ends_at > now).order_by(silences.c.id)
+        ).all()
+    return [Silence(r.id, r.device_id, r.alert_id, r.starts_at, r.ends_at, r.reason) for r in rows]
+
+
+def end_silence(engine: Engine, silence_id: int, now: datetime) -> None:
+    with engine.begin() as connection:
+        _require(connection)
+        ended = connection.execute(
+            update(silences)
+            .where(silences.c.id == silence_id, silences.c.ends_at > now)
+            .values(ends_at=now)
+        ).rowcount
+    if not ended:
+        raise NotifyAdminError(f"there is no silence {silence_id} in force")
+
+
+def set_notify_rule(
+    engine: Engine, alert_id: int, changes: Mapping[str, float | None], now: datetime
+) -> dict[str, Any]:
+    """Set an alert's repeat interval and escalation (seconds; None: the default; 0: never);
+    its options as now stored."""
+    with engine.begin() as connection:
+        _require(connection)
+        alerts = detect_tables(connection).alerts
+        if connection.scalar(select(alerts.c.id).where(alerts.c.id == alert_id)) is None:
+            raise NotifyAdminError(f"there is no alert {alert_id}")
+        names = ("repeat_interval_seconds", "escalate_after_seconds")
+        current = connection.execute(
+            select(*(notify_rules.c[n] for n in names)).where(notify_rules.c.alert_id == alert_id)
+        ).first()
+        values = dict(zip(names, current or (None, None), strict=True))
+        values.update(changes)
+        if all(value is None for value in values.values()):
+            connection.execute(notify_rules.delete().where(notify_rules.c.alert_id == alert_id))
+            return values
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(notify_rules).values(alert_id=alert_id, updated_at=now, **values)
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[notify_rules.c.alert_id], set_={**values, "updated_at": now}
+            )
+        )
+    return values
+
+
+def list_messages(engine: Engine, *, failed: bool, limit: int) -> list[ShownMessage]:
+    with engine.connect() as connection:
+        _require(connection)
+        query = select(notifications).order_by(notifications.c.id.desc()).limit(limit)
+        if failed:
+            query = query.where(notifications.c.state == "failed")
+        rows = connection.execute(query).all()
+    return [
+        ShownMessage(
+            message_id(row.id),
+            row.channel,
+            row.state,
+            row.attempts,
+            row.created_at,
+            row.next_attempt_at,
+            row.sent_at,
+            row.title,
+            row.last_error,
+            len(row.item_ids or ()),
+        )
+        for row in rows
+    ]
+
+
+def outbox_waiting(engine: Engine) -> int:
+    """Event changes not yet planned into messages (held ones included)."""
+    with engine.connect() as connection:
+        _require(connection)
+        return (
+            connection.scalar(
+                select(func.count()).select_from(outbox).where(outbox.c.state.in_(("new", "held")))
+            )
+            or 0
+        )

@@ -1,0 +1,510 @@
+"""The notification outbox in SQL (issue 15, ADR 24): planning messages from the rows the cycle
+wrote, claiming them for sending, recording how it went. A constant number of statements per
+round on either database; PostgreSQL's claims skip rows another deliverer has locked."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from reef_alerts.adapters.notify_tables import (
+    channels,
+    event_notices,
+    notifications,
+    notify_rules,
+    outbox,
+    silences,
+)
+from reef_alerts.adapters.schema import detect_tables
+from reef_alerts.adapters.tables import SharedTables
+from reef_alerts.domain import EventKind
+from reef_alerts.domain.notices import Change, DeliveryPolicy, Notice, Silence, covering
+from reef_alerts.ports.notifying import Channel, Claimed, Planned
+
+PLAN_LIMIT = 10_000
+"""The most outbox rows one round plans; the rest wait for the next round."""
+
+
+class NoOutboxError(Exception):
+    """The database has no notification tables: `db upgrade` has not been run since they came."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this database has no notification tables; `reef-alerts db upgrade` adds them"
+        )
+
+
+def has_outbox(engine: Engine) -> bool:
+    """Whether `db upgrade` has made the notification tables here."""
+    with engine.connect() as connection:
+        return outbox.name in inspect(connection).get_table_names()
+
+
+class SqlOutbox:
+    """The Outbox port on the worker's notification tables."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        log: logging.Logger,
+        environment: Sequence[Channel] = (),
+        tables: SharedTables | None = None,
+    ) -> None:
+        """`environment`: the channels REEF_ALERTS_NOTIFY_URLS gives, beside the table's."""
+        self._engine = engine
+        self._log = log
+        self._environment = list(environment)
+        self._tables = tables
+        self._warned_escalation = False
+
+    def channels(self) -> list[Channel]:
+        with self._engine.connect() as connection:
+            return self._channels(connection)
+
+    def plan(self, now: datetime, policy: DeliveryPolicy) -> Planned:
+        with self._engine.begin() as connection:
+            tables = self._shared(connection)
+            found = self._channels(connection)
+            if not found:
+                waiting = connection.scalar(
+                    select(func.count()).select_from(outbox).where(outbox.c.state == "new")
+                )
+                return Planned(waiting=waiting or 0)
+            self._remind(connection, tables, now, policy)
+            return self._plan(connection, tables, found, now, policy)
+
+    def claim(self, now: datetime, until: datetime, limit: int) -> list[Claimed]:
+        with self._engine.begin() as connection:
+            tables = self._shared(connection)
+            rows = connection.execute(
+                select(
+                    notifications.c.id,
+                    notifications.c.channel,
+                    notifications.c.item_ids,
+                    notifications.c.attempts,
+                    notifications.c.created_at,
+                )
+                .where(
+                    notifications.c.state == "pending",
+                    notifications.c.next_attempt_at <= now,
+                    or_(
+                        notifications.c.claimed_until.is_(None),
+                        notifications.c.claimed_until <= now,
+                    ),
+                )
+                .order_by(notifications.c.next_attempt_at, notifications.c.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not rows:
+                return []
+            connection.execute(
+                update(notifications)
+                .where(notifications.c.id.in_([row.id for row in rows]))
+                .values(claimed_until=until, attempts=notifications.c.attempts + 1)
+            )
+            items = {row.id: _ids(row.item_ids) for row in rows}
+            notices = _notices(connection, tables, [i for ids in items.values() for i in ids])
+        return [
+            Claimed(
+                row.id,
+                row.channel,
+                [notices[i] for i in items[row.id] if i in notices],
+                row.attempts + 1,
+                row.created_at,
+            )
+            for row in rows
+        ]
+
+    def sent(self, number: int, now: datetime, title: str) -> None:
+        self._finish(number, state="sent", sent_at=now, title=title, last_error=None)
+
+    def retry(self, number: int, at: datetime, error: str, title: str) -> None:
+        self._finish(number, state="pending", next_attempt_at=at, title=title, last_error=error)
+
+    def fail(self, number: int, now: datetime, error: str, title: str) -> None:
+        self._finish(number, state="failed", title=title, last_error=error)
+
+    def _finish(self, number: int, **values: Any) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(notifications)
+                .where(notifications.c.id == number)
+                .values(claimed_until=None, **values)
+            )
+
+    def _shared(self, connection: Connection) -> SharedTables:
+        if self._tables is None:
+            if outbox.name not in inspect(connection).get_table_names():
+                raise NoOutboxError
+            self._tables = detect_tables(connection)
+        return self._tables
+
+    def _channels(self, connection: Connection) -> list[Channel]:
+        rows = connection.execute(
+            select(channels.c.name, channels.c.url, channels.c.tags).order_by(channels.c.name)
+        ).all()
+        stored = [Channel(row.name, row.url, tuple(row.tags or ())) for row in rows]
+        return [*self._environment, *stored]
+
+    def _remind(
+        self, connection: Connection, tables: SharedTables, now: datetime, policy: DeliveryPolicy
+    ) -> None:
+        """Outbox rows for the reminders and escalations due: open, unacknowledged events
+        whose instant has come."""
+        events = tables.alert_events
+        due = connection.execute(
+            select(
+                event_notices.c.event_id,
+                event_notices.c.remind_at,
+                event_notices.c.escalate_at,
+                events.c.is_resolved,
+                notify_rules.c.repeat_interval_seconds,
+            )
+            .select_from(
+                event_notices.outerjoin(events, events.c.id == event_notices.c.event_id).outerjoin(
+                    notify_rules, notify_rules.c.alert_id == events.c.alert_id
+                )
+            )
+            .where(
+                event_notices.c.acked_at.is_(None),
+                or_(event_notices.c.remind_at <= now, event_notices.c.escalate_at <= now),
+            )
+            .with_for_update(of=event_notices, skip_locked=True)
+        ).all()
+        told: list[dict[str, Any]] = []
+        later: list[dict[str, Any]] = []
+        for row in due:
+            if row.is_resolved is not False:  # resolved, or gone: nothing more to tell
+                later.append({"id": row.event_id, "remind": None, "escalate": None})
+                continue
+            remind, escalate = row.remind_at, row.escalate_at
+            if remind is not None and remind <= now:
+                told.append({"event_id": row.event_id, "change": Change.REMINDER.value})
+                repeat = _seconds(row.repeat_interval_seconds, policy.repeat_interval)
+                remind = None if repeat is None else now + repeat
+            if escalate is not None and escalate <= now:
+                told.append({"event_id": row.event_id, "change": Change.ESCALATION.value})
+                escalate = None
+            later.append({"id": row.event_id, "remind": remind, "escalate": escalate})
+        if told:
+            connection.execute(insert(outbox).values(created_at=now), told)
+        if later:
+            connection.execute(
+                update(event_notices)
+                .where(event_notices.c.event_id == bindparam("id"))
+                .values(remind_at=bindparam("remind"), escalate_at=bindparam("escalate")),
+                later,
+            )
+
+    def _plan(
+        self,
+        connection: Connection,
+        tables: SharedTables,
+        found: list[Channel],
+        now: datetime,
+        policy: DeliveryPolicy,
+    ) -> Planned:
+        events = tables.alert_events
+        rows = connection.execute(
+            select(
+                outbox.c.id,
+                outbox.c.event_id,
+                outbox.c.change,
+                outbox.c.state,
+                events.c.alert_id,
+                events.c.device_id,
+                events.c.triggered_at,
+                events.c.is_resolved,
+                tables.event_kind.label("kind"),
+            )
+            .select_from(outbox.outerjoin(events, events.c.id == outbox.c.event_id))
+            .where(outbox.c.state.in_(("new", "held")))
+            .order_by(outbox.c.id)
+            .limit(PLAN_LIMIT)
+            .with_for_update(of=outbox, skip_locked=True)
+        ).all()
+        if not rows:
+            return Planned()
+        active = _silences(connection, now)
+        silent = _silent_devices(connection, tables, {row.device_id for row in rows})
+        released_resolutions = [
+            row.event_id for row in rows if row.state == "held" and row.change == "resolved"
+        ]
+        told_open = _told_open(connection, released_resolutions)
+        hold: list[int] = []
+        drop: list[int] = []
+        chosen: list[Any] = []
+        for row in rows:
+            change = Change(row.change)
+            if row.alert_id is None:  # the web app deleted the event
+                drop.append(row.id)
+                continue
+            held = covering(active, row.alert_id, row.device_id, now) is not None or (
+                row.kind == EventKind.THRESHOLD.value and row.device_id in silent
+            )
+            if held:
+                if row.state != "held":
+                    hold.append(row.id)
+                continue
+            if row.state == "held" and (
+                (change is not Change.RESOLVED and row.is_resolved)
+                or (change is Change.RESOLVED and row.event_id not in told_open)
+            ):
+                drop.append(row.id)  # the keeper never heard it open, or it is over already
+                continue
+            if change is Change.OPENED:
+                told_open.add(row.event_id)
+            chosen.append(row)
+        planned = self._messages(connection, found, chosen, now, policy)
+        self._remember(connection, [row for row in chosen if row.change == "opened"], now, policy)
+        for state, ids in (("held", hold), ("dropped", drop), ("planned", [r.id for r in chosen])):
+            if ids:
+                connection.execute(update(outbox).where(outbox.c.id.in_(ids)).values(state=state))
+        return Planned(planned[0], planned[1], len(hold), len(drop))
+
+    def _messages(
+        self,
+        connection: Connection,
+        found: list[Channel],
+        chosen: list[Any],
+        now: datetime,
+        policy: DeliveryPolicy,
+    ) -> tuple[int, int]:
+        """One message per channel for the `chosen` rows (escalations to the escalation
+        channels, the rest to the others); the channel's next one beyond its rate limit."""
+        escalations = [c for c in found if c.escalation]
+        others = [c for c in found if not c.escalation]
+        if not escalations and any(r.change == Change.ESCALATION.value for r in chosen):
+            escalations = others
+            if not self._warned_escalation:
+                self._warned_escalation = True
+                self._log.warning(
+                    "No channel is tagged escalation: escalations go to every channel"
+                )
+        made = folded = 0
+        for channel in found:
+            ids = [
+                row.id
+                for row in chosen
+                if (row.change == Change.ESCALATION.value and channel in escalations)
+                or (row.change != Change.ESCALATION.value and channel in others)
+            ]
+            if not ids:
+                continue
+            recent = connection.scalars(
+                select(notifications.c.created_at).where(
+                    notifications.c.channel == channel.name,
+                    notifications.c.created_at > now - timedelta(hours=1),
+                )
+            ).all()
+            slot = policy.next_slot(recent, now)
+            if slot > now:
+                waiting = connection.execute(
+                    select(notifications.c.id, notifications.c.item_ids)
+                    .where(
+                        notifications.c.channel == channel.name,
+                        notifications.c.state == "pending",
+                        notifications.c.attempts == 0,
+                        notifications.c.claimed_until.is_(None),
+                    )
+                    .order_by(notifications.c.id.desc())
+                    .limit(1)
+                    .with_for_update()
+                ).first()
+                if waiting is not None:
+                    connection.execute(
+                        update(notifications)
+                        .where(notifications.c.id == waiting.id)
+                        .values(item_ids=[*_ids(waiting.item_ids), *ids])
+                    )
+                    folded += 1
+                    continue
+            connection.execute(
+                insert(notifications).values(
+                    channel=channel.name,
+                    item_ids=ids,
+                    state="pending",
+                    attempts=0,
+                    created_at=slot,
+                    next_attempt_at=slot,
+                )
+            )
+            made += 1
+        return made, folded
+
+    def _remember(
+        self, connection: Connection, opened: list[Any], now: datetime, policy: DeliveryPolicy
+    ) -> None:
+        """When to remind of and escalate the events told open, by their alerts' options."""
+        if not opened:
+            return
+        options = {
+            row.alert_id: row
+            for row in connection.execute(
+                select(notify_rules).where(
+                    notify_rules.c.alert_id.in_({row.alert_id for row in opened})
+                )
+            )
+        }
+        values = []
+        for row in opened:
+            own = options.get(row.alert_id)
+            repeat = _seconds(
+                None if own is None else own.repeat_interval_seconds, policy.repeat_interval
+            )
+            escalate = _seconds(
+                None if own is None else own.escalate_after_seconds, policy.escalate_after
+            )
+            values.append(
+                {
+                    "event_id": row.event_id,
+                    "remind_at": None if repeat is None else now + repeat,
+                    "escalate_at": None if escalate is None else row.triggered_at + escalate,
+                }
+            )
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        connection.execute(dialect.insert(event_notices).on_conflict_do_nothing(), values)
+
+
+def _seconds(stored: float | None, default: timedelta | None) -> timedelta | None:
+    """An option as stored (NULL: the default; 0: never)."""
+    if stored is None:
+        return default
+    return timedelta(seconds=stored) if stored > 0 else None
+
+
+def _ids(items: Any) -> list[int]:
+    if isinstance(items, str):
+        items = json.loads(items)
+    return [int(item) for item in items]
+
+
+def _silences(connection: Connection, now: datetime) -> list[Silence]:
+    rows = connection.execute(
+        select(silences).where(silences.c.ends_at > now, silences.c.starts_at <= now)
+    ).all()
+    return [
+        Silence(row.id, row.device_id, row.alert_id, row.starts_at, row.ends_at, row.reason)
+        for row in rows
+    ]
+
+
+def _silent_devices(
+    connection: Connection, tables: SharedTables, devices: Iterable[int | None]
+) -> set[int]:
+    """Those of `devices` with an open no-data event."""
+    wanted = [device for device in devices if device is not None]
+    if not wanted:
+        return set()
+    events = tables.alert_events
+    return set(
+        connection.scalars(
+            select(events.c.device_id)
+            .where(
+                events.c.device_id.in_(wanted),
+                tables.open_event_predicate,
+                tables.event_kind == EventKind.NO_DATA.value,
+            )
+            .distinct()
+        )
+    )
+
+
+def _told_open(connection: Connection, event_ids: list[int]) -> set[int]:
+    """Those of the events whose opening a message told."""
+    if not event_ids:
+        return set()
+    return set(
+        connection.scalars(
+            select(outbox.c.event_id).where(
+                outbox.c.event_id.in_(event_ids),
+                outbox.c.change == Change.OPENED.value,
+                outbox.c.state == "planned",
+            )
+        )
+    )
+
+
+def _notices(connection: Connection, tables: SharedTables, ids: list[int]) -> dict[int, Notice]:
+    """The outbox rows `ids` with their events' facts, by row id; rows whose event is gone are
+    left out."""
+    if not ids:
+        return {}
+    events, devices = tables.alert_events, tables.devices
+    rows = connection.execute(
+        select(
+            outbox.c.id.label("item_id"),
+            outbox.c.change,
+            events.c.id.label("event_id"),
+            events.c.alert_id,
+            events.c.device_id,
+            events.c.metric,
+            events.c.operator,
+            events.c.threshold_value,
+            events.c.current_value,
+            events.c.triggered_at,
+            events.c.resolved_at,
+            events.c.resolution_value,
+            events.c.metadata_,
+            devices.c.name.label("device_name"),
+            devices.c.unit,
+        )
+        .select_from(
+            outbox.join(events, events.c.id == outbox.c.event_id).outerjoin(
+                devices, devices.c.id == events.c.device_id
+            )
+        )
+        .where(outbox.c.id.in_(set(ids)))
+    ).all()
+    return {row.item_id: _notice(row) for row in rows}
+
+
+def _notice(row: Any) -> Notice:
+    metadata = row.metadata_
+    if isinstance(metadata, str):
+        try:
+            metadata = json.loads(metadata)
+        except ValueError:
+            metadata = None
+    meta: Mapping[str, Any] = metadata if isinstance(metadata, dict) else {}
+    try:
+        kind = EventKind(meta.get("kind", EventKind.THRESHOLD.value))
+    except ValueError:
+        kind = EventKind.THRESHOLD
+    name = row.device_name or meta.get("device_name") or f"device {row.device_id}"
+    unit = meta.get("unit") if isinstance(meta.get("unit"), str) else row.unit
+    return Notice(
+        item_id=row.item_id,
+        change=Change(row.change),
+        event_id=row.event_id,
+        alert_id=row.alert_id,
+        device_id=row.device_id,
+        device=str(name),
+        kind=kind,
+        metric=str(row.metric),
+        operator=str(row.operator).strip(),
+        threshold=float(row.threshold_value),
+        value=row.current_value,
+        unit=unit if isinstance(unit, str) and unit else None,
+        triggered_at=row.triggered_at,
+        resolved_at=row.resolved_at,
+        resolution_value=row.resolution_value,
+        metadata=dict(meta),
+    )

@@ -1,0 +1,152 @@
+"""Channels through apprise (issue 15): every URL apprise knows, and JSON webhooks (`json://`,
+`jsons://`) posted with an Alertmanager-shaped body, which apprise's own JSON plugin cannot
+send. No secret of a channel's URL reaches an error or a log line."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from typing import Any
+
+import apprise
+from apprise.plugins.custom_json import NotifyJSON
+
+from reef_alerts.domain.notices import Message
+from reef_alerts.ports.notifying import Channel
+from reef_alerts.redaction import printable, redact, url_secrets
+
+WEBHOOK_SCHEMES = ("json", "jsons")
+"""Channels whose messages are Alertmanager webhook bodies, posted by the worker."""
+
+_TOKENS = re.compile(r"[^/:@?&=#,]+")
+_SHORTEST_SECRET = 4
+
+
+class InvalidChannelError(ValueError):
+    """A URL no apprise plugin takes (said without its secrets)."""
+
+
+def check_url(url: str) -> str:
+    """`url` as a channel may have it; its masked form to show. Raises InvalidChannelError."""
+    if _scheme(url) in WEBHOOK_SCHEMES:
+        parts = NotifyJSON.parse_url(url)  # type: ignore[no-untyped-call]
+        if not parts or not parts.get("host"):
+            raise InvalidChannelError(f"{masked(url)} is not a webhook URL (json://host/path)")
+        return masked(url)
+    if apprise.Apprise.instantiate(url) is None:
+        raise InvalidChannelError(
+            f"apprise knows no notification service for {masked(url)}; see "
+            "https://github.com/caronc/apprise/wiki for the URLs it takes"
+        )
+    return masked(url)
+
+
+def masked(url: str) -> str:
+    """`url` as apprise shows it privately (tokens and passwords masked), without the options
+    it adds; one that no plugin takes, with every part that could be a secret masked."""
+    service = apprise.Apprise.instantiate(url)
+    if service is not None:
+        shown = str(service.url(privacy=True))  # type: ignore[no-untyped-call]
+        return shown.split("?")[0]
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/")[0].rsplit("@", 1)[-1]
+    return printable(f"{scheme}://{host.split(':')[0]}/...", 120) if rest else "(no URL)"
+
+
+def secrets_of(url: str) -> set[str]:
+    """Every part of `url` that apprise masks when it shows it, and its passwords: what an error
+    about the channel must not say."""
+    shown = masked(url)
+    found = url_secrets(url)
+    found.update(
+        token
+        for token in _TOKENS.findall(url.partition("://")[2])
+        if len(token) >= _SHORTEST_SECRET and token not in shown
+    )
+    return found
+
+
+class AppriseSender:
+    """The Sender port: apprise for every channel but JSON webhooks, which it posts itself."""
+
+    def send(self, channel: Channel, message: Message, timeout: timedelta) -> str | None:
+        secrets = secrets_of(channel.url)
+        try:
+            if _scheme(channel.url) in WEBHOOK_SCHEMES:
+                error = _post(channel, message, timeout.total_seconds())
+            else:
+                error = _notify(channel, message, timeout.total_seconds())
+        except Exception as failure:  # noqa: BLE001 - a plugin's failure is the message's, not the worker's
+            error = f"{type(failure).__name__}: {failure}"
+        return None if error is None else printable(redact(error, secrets), 300)
+
+
+def _notify(channel: Channel, message: Message, timeout: float) -> str | None:
+    service = apprise.Apprise()
+    if not service.add(channel.url):
+        return f"apprise knows no notification service for {masked(channel.url)}"
+    result = service.notify(
+        body=message.body,
+        title=message.title,
+        body_format=apprise.NotifyFormat.TEXT,
+        timeout=timeout,
+    )
+    if result:
+        return None
+    said = [
+        str(entry.message)
+        for entry in result.logs()
+        if str(getattr(entry, "level", "")).upper() in _PROBLEMS
+    ]
+    if said:
+        return "; ".join(dict.fromkeys(said[-2:]))  # the last two, each once
+    return f"{masked(channel.url)} did not take the message"
+
+
+_PROBLEMS = ("WARNING", "ERROR", "CRITICAL")
+
+
+def _post(channel: Channel, message: Message, timeout: float) -> str | None:
+    parts: dict[str, Any] = NotifyJSON.parse_url(channel.url) or {}  # type: ignore[no-untyped-call]
+    host = parts.get("host")
+    if not host:
+        return f"{masked(channel.url)} is not a webhook URL"
+    scheme = "https" if parts.get("secure") else "http"
+    port = f":{parts['port']}" if parts.get("port") else ""
+    target = f"{scheme}://{host}{port}{parts.get('fullpath') or '/'}"
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "reef-alerts",
+        "X-Reef-Alerts-Message-Id": message.id,
+        **(parts.get("headers") or {}),
+    }
+    if parts.get("user"):
+        token = f"{parts['user']}:{parts.get('password') or ''}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(token).decode()
+    body = json.dumps(message.payload).encode()
+    request = urllib.request.Request(target, data=body, headers=headers, method="POST")  # noqa: S310 - http(s) only, built above
+    where = f"{scheme}://{host}{port}"
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            response.read()
+    except urllib.error.HTTPError as error:
+        return f"{where} answered HTTP {error.code} {error.reason}"
+    except TimeoutError:
+        return f"{where} did not answer within {timeout:g}s"
+    except urllib.error.URLError as error:
+        reason = error.reason
+        if isinstance(reason, TimeoutError | socket.timeout):
+            return f"{where} did not answer within {timeout:g}s"
+        return f"{where} could not be reached ({reason})"
+    except OSError as error:
+        return f"{where} could not be reached ({error})"
+    return None
+
+
+def _scheme(url: str) -> str:
+    return url.partition("://")[0].strip().lower()
