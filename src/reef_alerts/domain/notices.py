@@ -127,6 +127,7 @@ def compose(number: int, notices: Sequence[Notice], receiver: str, now: datetime
     """The message of `notices` to the channel `receiver`: a title that sums them up, a line
     each, and the same as an Alertmanager webhook's body."""
     ident = message_id(number)
+    notices = sorted(notices, key=lambda n: (n.device, n.event_id, n.item_id))
     firing = [notice for notice in notices if notice.firing]
     devices = sorted({notice.device for notice in notices})
     where = devices[0] if len(devices) == 1 else f"{len(devices)} devices"

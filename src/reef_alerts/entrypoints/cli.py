@@ -15,11 +15,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Final, TypeVar
 
+import attrs
 import typer
 from sqlalchemy import Engine
 
 from reef_alerts import __version__, wire
-from reef_alerts.adapters import rule_store, schema
+from reef_alerts.adapters import notify_admin, rule_store, schema
 from reef_alerts.adapters.coordination import (
     MAX_PARTITIONS,
     PartitionCountMismatchError,
@@ -560,7 +561,18 @@ def alerts(
         problem = "; ".join(report.problems) or "no shared tables here"
         _fail(redact(problem, settings.secrets))  # it only reads: no privilege to write needed
     found = alert_report(engine, policy=settings.policy())
+    acknowledged = notify_admin.acknowledgements(engine)
     engine.dispose()
+    if acknowledged:
+        found = attrs.evolve(
+            found,
+            lines=[
+                attrs.evolve(line, reason=_with_ack(line.reason, acknowledged[line.alert_id]))
+                if line.alert_id in acknowledged
+                else line
+                for line in found.lines
+            ],
+        )
     for line in alert_lines(found, state, settings.default_options):
         typer.echo(line)
     if not found.recorded:
@@ -568,6 +580,13 @@ def alerts(
             "note: this database has no status table, so skipped alerts show as unknown; "
             "`reef-alerts db upgrade` adds it"
         )
+
+
+def _with_ack(reason: str, ack: notify_admin.Acknowledged) -> str:
+    who = f" by {ack.by}" if ack.by else ""
+    note = f" ({ack.note})" if ack.note else ""
+    said = f"event {ack.event_id} acknowledged{who} {ack.at:%Y-%m-%d %H:%M} UTC{note}"
+    return printable(f"{reason}; {said}" if reason else said, 300)
 
 
 _DEFAULT_WORD = "default"
