@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from benchmarks.databases import DEFAULT_SERVER_URL, Scratch, scratch_for
 from benchmarks.generate import Summary, generate
 from benchmarks.targets import judge_all
+from reef_alerts.adapters.notify_tables import outbox
 from reef_alerts.adapters.tables import Generation, rules, tables_for, trend_rules
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +46,10 @@ OPTIONS = {"pending_seconds": 300.0, "recovery_margin": 0.2, "no_data_after_seco
 """Every alert's options in the options runs: a 5-minute pending time (so the alerts that would
 open an event wait instead, and their state is written), a margin, and no-data events (so the
 silent devices of the mix open them)."""
+OUTBOX_SUITE = (("postgresql", 100_000, CURRENT), ("sqlite", 100_000, CURRENT))
+"""The sizes at which the suite also times cycles that write the notification outbox (the
+generated databases have it, as `db upgrade` makes them) against the same without it (issue
+15)."""
 TRENDS_SUITE = (("postgresql", 10_000, CURRENT), ("postgresql", 100_000, CURRENT))
 """The sizes at which the suite also times every alert as a trend alert against none (issue 13):
 its 2x target at 10,000, and a report at 100,000."""
@@ -88,6 +93,8 @@ def bench(
         result |= _run_options(scratch, template, summary, args)
     if (scratch.backend, alerts, generation) in args.trend_jobs:
         result |= _run_trends(scratch, template, summary, args)
+    if (scratch.backend, alerts, generation) in args.outbox_jobs:
+        result |= _run_outbox(scratch, template, summary, args)
     if args.skip_reference or alerts > args.reference_limit:
         result |= {"reference_seconds": None, "ratio": None, "events_match": None}
     else:
@@ -198,6 +205,28 @@ def _paired(
         f"{prefix}_peak_rss_mb": max(r["peak_rss_mb"] for r in changed),
         f"{prefix}_stats": changed[0]["stats"],
     }
+
+
+def _run_outbox(
+    scratch: Scratch, template: str, summary: Summary, args: argparse.Namespace
+) -> dict[str, Any]:
+    """reef_alerts writing the notification outbox with its events (the template has it)
+    against the same database without the outbox, side by side; ratio with / without."""
+    with_outbox, without = _side_by_side(
+        scratch, template, summary, _drop_the_outbox, args.copies, args.repeat
+    )
+    return _paired("outbox", without, with_outbox)
+
+
+def _drop_the_outbox(url: str) -> None:
+    """The database as it was before issue 15: the worker writes no outbox where there is
+    none (and reads no silences)."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.begin() as connection:
+            outbox.drop(connection)
+    finally:
+        engine.dispose()
 
 
 def _give_every_alert_options(url: str) -> None:
@@ -436,6 +465,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also time every alert as a trend alert against none, side by side (issue 13)",
     )
     parser.add_argument(
+        "--outbox",
+        action="store_true",
+        help="also time cycles writing the notification outbox against none, side by side "
+        "(issue 15)",
+    )
+    parser.add_argument(
         "--suite",
         action="store_true",
         help="PostgreSQL 1k/10k, and 100k and SQLite 100k on both generations",
@@ -446,6 +481,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.jobs = list(SUITE) if args.suite else [(backend, n, args.generation) for n in sizes]
     args.options_jobs = set(OPTIONS_SUITE if args.suite else args.jobs if args.options else ())
     args.trend_jobs = set(TRENDS_SUITE if args.suite else args.jobs if args.trends else ())
+    args.outbox_jobs = set(OUTBOX_SUITE if args.suite else args.jobs if args.outbox else ())
     if args.force_reference:
         args.reference_limit = sys.maxsize
     return args

@@ -126,10 +126,24 @@ TREND_TARGETS = (
 not do: the later cycles' ratio is reported, not judged)."""
 
 
+OUTBOX_TARGETS = tuple(
+    Target(
+        backend,
+        100_000,
+        "current",
+        "10 % firing: a cycle writing the notification outbox <= 1.2x one without",
+        _paired_within("outbox", 1.2),
+        _observed_paired("outbox"),
+    )
+    for backend in ("postgresql", "sqlite")
+)
+"""Issue 15's."""
+
+
 def judge_all(results: Iterable[Result]) -> dict[str, Any]:
     """Every target's verdict, and whether all the measured ones were met."""
     results = list(results)
-    targets = (*TARGETS, *OPTIONS_TARGETS, *TREND_TARGETS)
+    targets = (*TARGETS, *OPTIONS_TARGETS, *TREND_TARGETS, *OUTBOX_TARGETS)
     verdicts = {target.name: target.judge(results) for target in targets}
     judged = [v for v in verdicts.values() if v != "not measured"]
     all_met = all(v.startswith("met") for v in judged) if judged else None

@@ -19,12 +19,12 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, NullPool, make_url, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from reef_alerts.adapters import rule_store, schema
+from reef_alerts.adapters import notify_admin, rule_store, schema
 from reef_alerts.adapters.database import make_engine
 from reef_alerts.adapters.tables import Generation
 from reef_alerts.domain import RuleOptions
 from reef_alerts.web import make_router
-from reef_alerts.web.models import PreviewOut, StateOut
+from reef_alerts.web.models import AckOut, PreviewOut, StateOut
 
 from .reef import (
     NOW,
@@ -289,6 +289,48 @@ class TestState:
         assert "nitrate" in found.reason
 
 
+class TestAck:
+    def test_an_open_event_is_acknowledged_and_its_reminders_stop(
+        self, engine: Engine, client: TestClient
+    ) -> None:
+        schema.upgrade(engine)
+        add_device(engine, 1, "Display Tank Heater")
+        add_alert(engine, 1, 1, "temperature", ">", 82.0)
+        add_reading(engine, 1, 84.5)
+        run_cycle(engine)
+        event_id = events(engine)[0]["id"]
+
+        response = client.post(
+            f"/api/events/{event_id}/ack", json={"by": "sam", "note": "new heater on its way"}
+        )
+
+        done = answered(response, AckOut)
+        assert (done.event_id, done.alert_id, done.by, done.acknowledged_at) == (
+            event_id,
+            1,
+            "sam",
+            NOW,
+        )
+        assert notify_admin.acknowledgements(engine)[1].note == "new heater on its way"
+
+    def test_a_missing_or_resolved_event_or_a_database_not_upgraded_is_refused(
+        self, engine: Engine, client: TestClient
+    ) -> None:
+        add_device(engine, 1)
+        add_alert(engine, 1, 1, "temperature", ">", 82.0)
+        add_reading(engine, 1, 84.5)
+        run_cycle(engine)
+        assert client.post("/api/events/1/ack").status_code == 503  # no notification tables
+        schema.upgrade(engine)
+        add_reading(engine, 1, 80.0, age=timedelta(seconds=1))
+        run_cycle(engine)
+
+        assert client.post("/api/events/99/ack").status_code == 404
+        resolved = client.post("/api/events/1/ack")
+        assert resolved.status_code == 409
+        assert resolved.json()["detail"] == "event 1 is resolved: there is nothing to stop"
+
+
 class TestAuth:
     @pytest.mark.parametrize(
         ("method", "path"),
@@ -523,6 +565,7 @@ def test_the_openapi_document_has_the_endpoints_with_examples(sqlite_url: str) -
         "/api/alerts/preview",
         "/api/alerts/{alert_id}/preview",
         "/api/alerts/{alert_id}/state",
+        "/api/events/{event_id}/ack",
     } <= set(document["paths"])
     draft = document["components"]["schemas"]["DraftPreviewIn"]
     assert draft["examples"][0]["alert"]["threshold_value"] == 82

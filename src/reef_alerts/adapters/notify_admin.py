@@ -35,6 +35,10 @@ class NotifyAdminError(Exception):
     """What a keeper asked cannot be done, said in one line."""
 
 
+class NoSuchEventError(NotifyAdminError, LookupError):
+    """No event has the id given."""
+
+
 @attrs.frozen
 class ShownChannel:
     name: str
@@ -163,21 +167,30 @@ def acknowledge(
 ) -> Acknowledged:
     """Stop the reminders and escalation of open event `event_id`."""
     with engine.begin() as connection:
-        _require(connection)
-        events = detect_tables(connection).alert_events
-        row = connection.execute(
-            select(events.c.alert_id, events.c.is_resolved).where(events.c.id == event_id)
-        ).first()
-        if row is None:
-            raise NotifyAdminError(f"there is no event {event_id}")
-        if row.is_resolved:
-            raise NotifyAdminError(f"event {event_id} is resolved: there is nothing to stop")
-        values = {"acked_at": now, "acked_by": by, "ack_note": note}
-        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(event_notices).values(event_id=event_id, **values)
-        connection.execute(
-            statement.on_conflict_do_update(index_elements=[event_notices.c.event_id], set_=values)
-        )
+        return acknowledge_on(connection, event_id, now, by, note)
+
+
+def acknowledge_on(
+    connection: Connection, event_id: int, now: datetime, by: str | None, note: str | None
+) -> Acknowledged:
+    """As acknowledge, in the caller's transaction (the web app's session). Raises
+    NoSuchEventError, or NotifyAdminError for a resolved event or a database without the
+    notification tables."""
+    _require(connection)
+    events = detect_tables(connection).alert_events
+    row = connection.execute(
+        select(events.c.alert_id, events.c.is_resolved).where(events.c.id == event_id)
+    ).first()
+    if row is None:
+        raise NoSuchEventError(f"there is no event {event_id}")
+    if row.is_resolved:
+        raise NotifyAdminError(f"event {event_id} is resolved: there is nothing to stop")
+    values = {"acked_at": now, "acked_by": by, "ack_note": note}
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(event_notices).values(event_id=event_id, **values)
+    connection.execute(
+        statement.on_conflict_do_update(index_elements=[event_notices.c.event_id], set_=values)
+    )
     return Acknowledged(event_id, row.alert_id, now, by, note)
 
 

@@ -63,7 +63,7 @@ class Notice:
         since = _when(self.triggered_at)
         match self.kind, self.change:
             case EventKind.NO_DATA, Change.RESOLVED:
-                said = f"RESOLVED {self.device}: readings again ({what} silent event ended)"
+                said = f"RESOLVED {self.device}: reporting again after its silence"
             case EventKind.NO_DATA, _:
                 last = self.metadata.get("last_reading_at")
                 heard = f"since {_when(last)}" if isinstance(last, str) else "ever"

@@ -582,6 +582,21 @@ def alerts(
         )
 
 
+def _notify_line(alert_id: int, stored: dict[str, float | None], settings: Settings) -> str:
+    """An alert's notification options for a person: its own, or the worker's defaults."""
+    policy = settings.delivery
+    said = []
+    for column, what, every, default in (
+        ("repeat_interval_seconds", "reminders", "every", policy.repeat_interval),
+        ("escalate_after_seconds", "escalation", "after", policy.escalate_after),
+    ):
+        seconds = stored.get(column)
+        chosen = default if seconds is None else timedelta(seconds=seconds) or None
+        shown = "never" if chosen is None else f"{every} {format_duration(chosen)}"
+        said.append(f"{what} {shown}{' (default)' if seconds is None else ''}")
+    return f"Alert {alert_id} notifications: {', '.join(said)}"
+
+
 def _with_ack(reason: str, ack: notify_admin.Acknowledged) -> str:
     who = f" by {ack.by}" if ack.by else ""
     note = f" ({ack.note})" if ack.note else ""
@@ -678,6 +693,21 @@ def rules_set(
             "metric's unit per hour, opens a rate event; 'off' or 0 (the default) for none.",
         ),
     ] = None,
+    repeat_interval: Annotated[
+        str | None,
+        typer.Option(
+            help="Notifications: remind of an open, unacknowledged event this often: 1h, 4h; "
+            "'off' for never; 'default' for the worker's (REEF_ALERTS_REPEAT_INTERVAL, 4h).",
+        ),
+    ] = None,
+    escalate_after: Annotated[
+        str | None,
+        typer.Option(
+            help="Notifications: send to the channels tagged escalation once an event is still "
+            "unacknowledged this long after it opened: 30m, 2h; 'off' for never; 'default' for "
+            "the worker's (REEF_ALERTS_ESCALATE_AFTER, off).",
+        ),
+    ] = None,
     smoothing: Annotated[
         str | None,
         typer.Option(
@@ -700,16 +730,31 @@ def rules_set(
         "max_rate_per_hour": _rate_option(max_rate_per_hour),
         "smoothing": _switch_option("--smoothing", smoothing),
     }
+    given_notify = {
+        "repeat_interval_seconds": _seconds_option("--repeat-interval", repeat_interval),
+        "escalate_after_seconds": _seconds_option("--escalate-after", escalate_after),
+    }
     changes = {name: value for name, value in given.items() if value is not _NOT_GIVEN}
     trend_changes = {name: v for name, v in given_trend.items() if v is not _NOT_GIVEN}
-    if not (changes or trend_changes):
+    notify_changes = {name: v for name, v in given_notify.items() if v is not _NOT_GIVEN}
+    if not (changes or trend_changes or notify_changes):
         _fail(
             "give at least one of --pending, --recovery-margin, --no-data-after, "
-            "--trend-window, --min-samples, --forecast-horizon, --max-rate-per-hour and "
-            "--smoothing",
+            "--trend-window, --min-samples, --forecast-horizon, --max-rate-per-hour, "
+            "--smoothing, --repeat-interval and --escalate-after",
             code=2,
         )
     settings = _settings()
+    if notify_changes:
+        stored_notify = _on_database(
+            settings,
+            lambda engine: notify_admin.set_notify_rule(
+                engine, alert_id, notify_changes, datetime.now(UTC)
+            ),
+        )
+        typer.echo(_notify_line(alert_id, stored_notify, settings))
+        if not (changes or trend_changes):
+            return
     found = _on_database(settings, lambda engine: rule_store.rules_of(engine, alert_id))
     stored = found[0].rule or StoredRule(None, None, None)
     stored_trend = found[0].trend or StoredTrend(None, None, None, None, None)

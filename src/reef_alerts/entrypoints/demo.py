@@ -19,15 +19,19 @@ from sqlalchemy.exc import DatabaseError
 
 from reef_alerts.adapters import schema
 from reef_alerts.adapters.database import make_engine
+from reef_alerts.adapters.outbox import SqlOutbox
 from reef_alerts.adapters.reports import alert_report
 from reef_alerts.adapters.rule_store import set_rule
 from reef_alerts.adapters.tables import CURRENT
 from reef_alerts.application import WorkerStatistics
+from reef_alerts.application.delivery import Deliver
 from reef_alerts.config import Settings
 from reef_alerts.container import build_container
 from reef_alerts.domain import EventKind, format_duration
+from reef_alerts.domain.notices import DeliveryPolicy, Message
 from reef_alerts.entrypoints.text import alert_lines, columns
 from reef_alerts.entrypoints.worker import Worker
+from reef_alerts.ports.notifying import Channel
 
 DEMO_MARKER = "reef_alerts_demo"
 """A table only demo databases have, so the demo never overwrites someone's real database."""
@@ -88,6 +92,27 @@ class DemoFileInUseError(Exception):
     """The demo path holds a database the demo did not make."""
 
 
+DEMO_CHANNEL = Channel("keeper's phone", "ntfy://ntfy.sh/reef-alerts-demo")
+"""Where the demo's notifications would go; nothing is sent to it."""
+
+
+class _Shown:
+    """The demo's Sender: each message as the keeper would get it, on the terminal."""
+
+    def __init__(self, echo: Callable[[str], None]) -> None:
+        self._echo = echo
+        self.count = 0
+
+    def send(self, channel: Channel, message: Message, timeout: timedelta) -> str | None:
+        self.count += 1
+        self._echo(f"   notify {channel.name}: {message.title}")
+        lines = message.body.split("\n\nMessage id:")[0].splitlines()
+        if len(lines) > 1:
+            for line in lines:
+                self._echo(f"      {line}")
+        return None
+
+
 class SimulatedClock:
     """The demo's clock: it moves only when the demo moves it."""
 
@@ -120,7 +145,13 @@ def run_demo(path: Path, log: logging.Logger, echo: Callable[[str], None]) -> li
             WorkerStatistics(time.monotonic()),
             threading.Event(),
         )
-        _morning(engine, clock, worker, log, echo)
+        shown = _Shown(echo)
+        quiet = logging.getLogger(f"{log.name}.demo_delivery")
+        quiet.setLevel(logging.WARNING)  # the messages are shown whole instead
+        deliver = Deliver(
+            SqlOutbox(engine, quiet, [DEMO_CHANNEL]), shown, clock, DeliveryPolicy(), quiet
+        )
+        _morning(engine, clock, worker, log, echo, deliver)
         for minute, readings in enumerate(_afternoon()):
             clock.current = START + minute * STEP
             _record(engine, clock.current, readings)
@@ -130,6 +161,7 @@ def run_demo(path: Path, log: logging.Logger, echo: Callable[[str], None]) -> li
                 f"frag heater {readings[6]} °F, quarantine pH {ph}"
             )
             worker.run_once()
+            deliver()
         worker.log_statistics()
         echo("\nAlerts (what `reef-alerts alerts` shows):")
         for line in alert_lines(alert_report(engine, now=clock.current)):
@@ -138,6 +170,11 @@ def run_demo(path: Path, log: logging.Logger, echo: Callable[[str], None]) -> li
         echo("")
         for line in _moral(events):
             echo(line)
+        echo(
+            f"Notifications: {shown.count} messages would have reached {DEMO_CHANNEL.name}, "
+            "each cycle's changes grouped in one (the `notify` lines above); `reef-alerts "
+            "channels add` sends them for real (docs/notifications.md)."
+        )
         return events
     finally:
         engine.dispose()
@@ -271,6 +308,7 @@ def _morning(
     worker: Worker,
     log: logging.Logger,
     echo: Callable[[str], None],
+    deliver: Callable[[], object],
 ) -> None:
     """The morning before the heat wave, a cycle every two minutes: the reef is calm but for the
     frag tank's pH. Its hourly value and every event are told here, at the morning's time; the
@@ -289,6 +327,7 @@ def _morning(
             for change in worker.run_once().changes:
                 said = _MORNING_SAYS[change.change]
                 echo(f"   {at:%H:%M} UTC  alert {change.alert_id} {said}: {change.reason}")
+            deliver()
             at += MORNING_STEP
     finally:
         log.setLevel(level)

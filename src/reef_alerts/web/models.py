@@ -363,5 +363,24 @@ class StateOut(_Out):
     options: StoredOptionsOut | None = Field(description="None: the worker's defaults.")
 
 
+class AckIn(BaseModel):
+    """Who acknowledges an open event, and why (both optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: Annotated[str | None, Field(max_length=100)] = None
+    note: Annotated[str | None, Field(max_length=1000)] = None
+
+
+class AckOut(_Out):
+    """An acknowledged event: its reminders and escalation have stopped."""
+
+    event_id: int
+    alert_id: int
+    acknowledged_at: datetime
+    by: str | None
+    note: str | None
+
+
 class ProblemOut(BaseModel):
     detail: str

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reef_alerts.adapters import notify_admin
 from reef_alerts.adapters.clock import SystemClock
 from reef_alerts.adapters.history import AsyncSqlHistoryReader
 from reef_alerts.adapters.reports import line_of, open_event, open_events_query, report_query
@@ -42,6 +43,8 @@ from reef_alerts.domain.rules import DEFAULT_POLICY
 from reef_alerts.ports import Clock
 from reef_alerts.web.models import (
     LARGEST_ID,
+    AckIn,
+    AckOut,
     DraftPreviewIn,
     OpenEventOut,
     PreviewOut,
@@ -77,6 +80,7 @@ def _digits(raw: object) -> object:
 
 
 AlertId = Annotated[int, Path(ge=1, le=LARGEST_ID), BeforeValidator(_digits)]
+EventId = Annotated[int, Path(ge=1, le=LARGEST_ID), BeforeValidator(_digits)]
 
 
 def make_router(
@@ -188,6 +192,39 @@ def make_router(
             pending_since=line.since if line.state == "pending" else None,
             open_events=[OpenEventOut(**attrs.asdict(open_event(e))) for e in events],
             options=options,
+        )
+
+    @router.post(
+        "/events/{event_id}/ack",
+        response_model=AckOut,
+        responses=_PROBLEMS,
+        summary="Acknowledge an open event: its reminders and escalation stop",
+    )
+    async def acknowledge(event_id: EventId, session: Session, body: AckIn | None = None) -> AckOut:
+        """Record who acknowledged open event `event_id`, and why; the worker sends no more
+        reminders of it, nor its escalation. 404 for no such event, 409 for a resolved one,
+        503 where `reef-alerts db upgrade` has not added the notification tables."""
+        body = body or AckIn()
+        at = now()
+        with _problems(catalogues, session):
+            try:
+                done = await session.run_sync(
+                    lambda s: notify_admin.acknowledge_on(
+                        s.connection(), event_id, at, body.by, body.note
+                    )
+                )
+            except notify_admin.NoSuchEventError as error:
+                raise NotFoundError(str(error)) from None
+            except notify_admin.NotifyAdminError as error:
+                code = 503 if "db upgrade" in str(error) else status.HTTP_409_CONFLICT
+                raise HTTPException(code, str(error)) from None
+            await session.commit()
+        return AckOut(
+            event_id=done.event_id,
+            alert_id=done.alert_id,
+            acknowledged_at=done.at,
+            by=done.by,
+            note=done.note,
         )
 
     return router
