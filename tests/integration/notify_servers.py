@@ -15,8 +15,9 @@ from aiosmtpd.controller import Controller
 
 
 class Webhook:
-    """Records every POST. `mode`: "ok" (200), "error" (500), or "hang" (answers after
-    `hang_seconds`, past the sender's timeout)."""
+    """Records every POST. `mode`: "ok" (200), "error" (500), "hang" (answers after
+    `hang_seconds`, past the sender's timeout), or "redirect" (302 to /elsewhere, which answers
+    any method 200 and is recorded in `redirected`)."""
 
     def __init__(self) -> None:
         self.mode = "ok"
@@ -26,6 +27,8 @@ class Webhook:
         self.message_ids: list[str] = []
         """X-Reef-Alerts-Message-Id of each POST answered 200."""
         self.attempts = 0
+        self.redirected: list[str] = []
+        """The methods of the requests that followed a redirect."""
         self._lock = threading.Lock()
         self._release = threading.Event()
         hook = self
@@ -43,9 +46,19 @@ class Webhook:
                     self.send_response(500, "Internal Server Error")
                     self.end_headers()
                     return
+                if mode == "redirect":
+                    self.send_response(302, "Found")
+                    self.send_header("Location", "/elsewhere")
+                    self.end_headers()
+                    return
                 with hook._lock:
                     hook.received.append(json.loads(body))
                     hook.message_ids.append(self.headers["X-Reef-Alerts-Message-Id"])
+                self.send_response(200)
+                self.end_headers()
+
+            def do_GET(self) -> None:
+                hook.redirected.append("GET")
                 self.send_response(200)
                 self.end_headers()
 

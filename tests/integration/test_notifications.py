@@ -199,6 +199,36 @@ def test_a_webhook_that_hangs_past_the_timeout_is_retried_and_sent_once_it_answe
     assert hook.message_ids == ["reef-alerts-1"]
 
 
+def test_a_webhook_that_redirects_is_an_error_not_a_delivery(sqlite_reef: Engine) -> None:
+    firing_tank(sqlite_reef)
+    clock = FixedClock()
+    cycle(sqlite_reef, clock)
+    with Webhook() as hook:
+        hook.mode = "redirect"
+        add_channel(sqlite_reef, "hook", hook.url.replace("json://", "json://user:pw@"))
+        stats = deliverer(sqlite_reef, clock)()
+
+    [message] = messages(sqlite_reef)
+    assert (stats.retried, message.state, hook.redirected) == (1, "pending", [])
+    assert "answered HTTP 302" in message.last_error
+
+
+def test_a_deliverer_whose_claim_ran_out_marks_nothing(sqlite_reef: Engine) -> None:
+    firing_tank(sqlite_reef)
+    clock = FixedClock()
+    cycle(sqlite_reef, clock)
+    add_channel(sqlite_reef, "hook", refused_url())
+    outbox_port = SqlOutbox(sqlite_reef, LOG)
+    outbox_port.plan(NOW, QUICK)
+    [slow] = outbox_port.claim(NOW, NOW + timedelta(seconds=40), 1)
+    [quick] = outbox_port.claim(NOW + timedelta(minutes=1), NOW + timedelta(minutes=2), 1)
+
+    assert outbox_port.sent(quick, NOW + timedelta(minutes=1), "title")
+    assert not outbox_port.retry(slow, NOW + timedelta(minutes=3), "late", "title")
+    [message] = messages(sqlite_reef)
+    assert (message.state, message.attempts, message.last_error) == ("sent", 2, None)
+
+
 def test_a_webhook_that_refuses_the_connection_is_retried(sqlite_reef: Engine) -> None:
     firing_tank(sqlite_reef)
     clock = FixedClock()
@@ -312,6 +342,61 @@ def test_an_event_that_opened_and_resolved_during_a_silence_is_never_told(
 
     assert hook.received == []
     assert [state for _, _, state in outbox_rows(sqlite_reef)] == ["dropped", "dropped"]
+
+
+def test_the_end_of_an_event_whose_opening_was_never_told_is_not_told_either(
+    sqlite_reef: Engine,
+) -> None:
+    firing_tank(sqlite_reef)
+    clock = FixedClock()
+    silence = notify_admin.add_silence(sqlite_reef, NOW, timedelta(minutes=30), device_id=1)
+    with Webhook() as hook:
+        add_channel(sqlite_reef, "hook", hook.url)
+        deliver = deliverer(sqlite_reef, clock)
+        cycle(sqlite_reef, clock)
+        deliver()  # held
+        notify_admin.end_silence(sqlite_reef, silence.id, clock.current)
+        add_reading(sqlite_reef, 1, 80.0, age=timedelta(seconds=1))
+        cycle(sqlite_reef, clock)  # resolved before the next round
+        deliver()
+
+    assert hook.received == []
+
+
+def test_reminders_do_not_pile_up_while_a_silence_lasts(sqlite_reef: Engine) -> None:
+    firing_tank(sqlite_reef)
+    clock = FixedClock()
+    with Webhook() as hook:
+        add_channel(sqlite_reef, "hook", hook.url)
+        deliver = deliverer(sqlite_reef, clock)
+        cycle(sqlite_reef, clock)
+        deliver()  # told open
+        silence = notify_admin.add_silence(sqlite_reef, NOW, timedelta(hours=9), device_id=1)
+        for _ in range(8):
+            clock.current += timedelta(hours=1)
+            deliver()
+        assert len(hook.received) == 1
+        notify_admin.end_silence(sqlite_reef, silence.id, clock.current)
+        for _ in range(4):
+            clock.current += timedelta(hours=1)
+            deliver()
+
+    assert len(hook.received) == 2
+    [reminder] = hook.received[1]["alerts"]
+    assert reminder["labels"]["change"] == "reminder"
+
+
+def test_with_every_channel_tagged_escalation_the_other_changes_still_reach_them(
+    sqlite_reef: Engine,
+) -> None:
+    firing_tank(sqlite_reef)
+    clock = FixedClock()
+    cycle(sqlite_reef, clock)
+    with Webhook() as boss:
+        add_channel(sqlite_reef, "boss", boss.url, "escalation")
+        deliverer(sqlite_reef, clock)()
+
+    assert [a["labels"]["change"] for a in boss.received[0]["alerts"]] == ["opened"]
 
 
 def test_a_no_data_event_holds_back_the_devices_threshold_notifications(

@@ -68,7 +68,8 @@ def test_channels_are_added_listed_and_removed_with_their_secrets_never_shown(
 
     assert code == 0
     assert "env-1  ntfy://ntfy.sh/reef  [environment]" in listed
-    assert "c2  json://hook:****@127.0.0.1:9/alerts  [table]  tags: critical" in listed
+    # A webhook's path may be its secret (a Home Assistant webhook id): masked too.
+    assert "c2  json://hook:****@127.0.0.1:9/...  [table]  tags: critical" in listed
     assert "(Alertmanager webhook)" in listed
     assert all(SECRET not in out for out in [*outputs, listed])
     assert invoke(["channels", "remove", "c1"], tmp_path, DATABASE_URL=url)[0] == 0
@@ -85,6 +86,7 @@ def test_channels_are_added_listed_and_removed_with_their_secrets_never_shown(
         (["nope://x"], "apprise knows no notification service for nope://x/..."),
         (["ntfy://ntfy.sh/a", "--name", "bad name"], "'bad name' is not a channel name"),
         ([], "give a URL, or --from-users"),
+        (["ntfy://ntfy.sh/a", "--name", "env-1"], "names starting with env- are"),
     ],
 )
 def test_a_channel_apprise_cannot_take_is_refused_in_one_line(

@@ -12,6 +12,7 @@ import pytest
 from reef_alerts.application import RunCycle
 from reef_alerts.application.deadlines import Deadlines
 from reef_alerts.domain import Device, EvaluationPolicy, EventKind, Reading
+from reef_alerts.domain.notices import Silence
 from reef_alerts.ports import CycleRecord, Focus, LeaseLostError, Shard, StoredRule
 from tests.fakes import AlertRow, FakeClock, FakeReadingWatcher, InMemoryStore
 
@@ -292,3 +293,22 @@ def test_status_lines_of_live_passes_beyond_the_limit_are_counted_by_the_next_cy
     assert len([w for w in warnings if " is skipped: " in w]) == 20
     assert len(lines_before_the_cycle) <= 20
     assert warnings[-1].startswith("... and 12 more alerts changed status since the last cycle")
+
+
+def test_an_event_a_silence_covers_says_so_in_its_metadata_and_others_do_not() -> None:
+    reef = Reef()
+    now = reef.clock.now()
+    reef.store.silences = [
+        Silence(4, 1, None, now - timedelta(minutes=1), now + timedelta(minutes=30), "water"),
+        Silence(5, 2, None, now - timedelta(hours=2), now - timedelta(hours=1)),  # over
+    ]
+    reef.read(1, 84.0)
+    reef.read(2, 84.0)
+
+    reef.cycle()
+
+    marks = {e.alert_id: e.metadata.get("silenced") for e in reef.store.open_events()}
+    assert marks == {
+        1: {"id": 4, "until": (now + timedelta(minutes=30)).isoformat(), "reason": "water"},
+        2: None,
+    }

@@ -16,13 +16,17 @@ from reef_alerts.domain import EventKind
 from reef_alerts.domain.notices import (
     Change,
     DeliveryPolicy,
+    Disposal,
     Notice,
     Silence,
     compose,
     covering,
+    disposal,
+    holds,
 )
 from reef_alerts.entrypoints.delivering import DeliveryLoop
 from reef_alerts.entrypoints.metrics import WorkerMetrics
+from reef_alerts.ports.notifying import Channel, recipients
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -272,3 +276,83 @@ def test_the_notification_metrics_count_every_outcome_from_zero() -> None:
         metrics.registry.get_sample_value("reef_alerts_notifications_total", {"outcome": o})
         for o in ("sent", "retry", "failed")
     ] == [3, 2, 1]
+
+
+def _disposal(change: Change = Change.OPENED, **facts: bool) -> Disposal:
+    given = {
+        "gone": False,
+        "held": False,
+        "was_held": False,
+        "resolved": False,
+        "acknowledged": False,
+        "told_open": False,
+        **facts,
+    }
+    return disposal(change, **given)
+
+
+def test_planning_tells_holds_or_drops_each_change_by_what_the_keeper_was_told() -> None:
+    assert _disposal() is Disposal.PLAN
+    assert _disposal(gone=True) is Disposal.DROP
+    assert _disposal(held=True) is Disposal.HOLD
+    assert _disposal(held=True, was_held=True) is Disposal.HOLD
+    # A hold ends: an event still open is told, one over meanwhile is not.
+    assert _disposal(was_held=True) is Disposal.PLAN
+    assert _disposal(was_held=True, resolved=True) is Disposal.DROP
+    # A reminder or escalation held back and acknowledged meanwhile is not sent.
+    assert _disposal(Change.REMINDER, was_held=True, acknowledged=True) is Disposal.DROP
+    assert _disposal(Change.OPENED, was_held=True, acknowledged=True) is Disposal.PLAN
+    # The end of an event is told only to whom its opening was.
+    assert _disposal(Change.RESOLVED, told_open=True, resolved=True) is Disposal.PLAN
+    assert _disposal(Change.RESOLVED, resolved=True) is Disposal.DROP
+
+
+def test_a_silence_or_the_devices_no_data_event_holds_back_threshold_notifications() -> None:
+    silence = Silence(1, 5, None, NOW, NOW + timedelta(hours=1))
+
+    assert holds([silence], set(), 3, 5, EventKind.FORECAST, NOW)
+    assert holds([], {5}, 3, 5, EventKind.THRESHOLD, NOW)
+    assert not holds([], {5}, 3, 5, EventKind.NO_DATA, NOW)
+    assert not holds([silence], {6}, 3, 7, EventKind.THRESHOLD, NOW)
+
+
+def test_escalations_go_to_the_escalation_channels_and_the_rest_to_the_others() -> None:
+    phone, mail = Channel("phone", "ntfy://x/a"), Channel("mail", "mailto://x")
+    boss = Channel("boss", "ntfy://x/b", ("escalation",))
+
+    assert recipients([phone, mail, boss], escalation=True) == [boss]
+    assert recipients([phone, mail, boss], escalation=False) == [phone, mail]
+    # None of its kind: every channel, so that nothing is lost for want of a tag.
+    assert recipients([phone], escalation=True) == [phone]
+    assert recipients([boss], escalation=False) == [boss]
+
+
+def test_a_worker_started_before_db_upgrade_looks_for_the_outbox_every_30s_then_delivers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    there = [False, True]
+    looks: list[float] = []
+    clock = [0.0]
+
+    def ready() -> bool:
+        looks.append(clock[0])
+        return there.pop(0)
+
+    loop = DeliveryLoop(
+        lambda: DeliveryStats(sent=1),
+        logging.getLogger("reef.test"),
+        threading.Event(),
+        ready=ready,
+        monotonic=lambda: clock[0],
+    )
+    with caplog.at_level(logging.INFO):
+        results = []
+        for second in (0.0, 10.0, 29.0, 30.0, 31.0):
+            clock[0] = second
+            results.append(loop.once())
+
+    assert looks == [0.0, 30.0]
+    assert [r is not None for r in results] == [False, False, False, True, True]
+    assert [r.getMessage() for r in caplog.records] == [
+        "Notifications: the outbox is here now; delivering"
+    ]

@@ -60,7 +60,13 @@ def _postgresql_engine(url: str, application_name: str, timeouts: Timeouts | Non
         "keepalives_count": _KEEPALIVE_COUNT,
     }
     return create_engine(
-        url, pool_pre_ping=True, pool_size=2, max_overflow=2, connect_args=connect_args
+        url,
+        pool_pre_ping=True,
+        pool_size=2,
+        max_overflow=2,
+        connect_args=connect_args,
+        # A failed statement's parameters (a channel's URL, a token) never reach an error.
+        hide_parameters=True,
     )
 
 
@@ -73,7 +79,7 @@ def _timeout_options(timeouts: Timeouts | None) -> str:
 
 def _sqlite_engine(url: str, timeouts: Timeouts | None) -> Engine:
     busy = _SQLITE_BUSY_TIMEOUT_S if timeouts is None else timeouts.lock.total_seconds()
-    engine = create_engine(url, connect_args={"timeout": busy})
+    engine = create_engine(url, connect_args={"timeout": busy}, hide_parameters=True)
 
     # pysqlite opens transactions lazily, on the first write, so a cycle's read would not share
     # its writes' transaction. Taking over BEGIN makes the whole cycle one transaction, and

@@ -11,7 +11,6 @@ from urllib.parse import quote
 
 import attrs
 from sqlalchemy import Connection, Engine, func, insert, inspect, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from reef_alerts.adapters.notify_tables import (
@@ -22,6 +21,7 @@ from reef_alerts.adapters.notify_tables import (
     outbox,
     silences,
 )
+from reef_alerts.adapters.outbox import require_outbox, silence_of, upsert
 from reef_alerts.adapters.schema import detect_tables
 from reef_alerts.adapters.senders import check_url, masked
 from reef_alerts.domain.notices import Silence, message_id
@@ -29,6 +29,11 @@ from reef_alerts.ports.notifying import Channel
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 """A channel's name: what `channels test` and `channels remove` take."""
+
+
+ENVIRONMENT_PREFIX = "env-"
+"""REEF_ALERTS_NOTIFY_URLS' channels are env-1, env-2, ...: no stored channel may take their
+names, or it would take their messages."""
 
 
 class NotifyAdminError(Exception):
@@ -72,11 +77,7 @@ class Acknowledged:
     note: str | None
 
 
-def _require(connection: Connection) -> None:
-    if outbox.name not in inspect(connection).get_table_names():
-        raise NotifyAdminError(
-            "this database has no notification tables; `reef-alerts db upgrade` adds them"
-        )
+_require = require_outbox
 
 
 def add_channel(
@@ -87,6 +88,11 @@ def add_channel(
     if not NAME.fullmatch(name):
         raise NotifyAdminError(
             f"{name!r} is not a channel name: letters, digits, '_', '.' and '-', at most 100"
+        )
+    if name.startswith(ENVIRONMENT_PREFIX):
+        raise NotifyAdminError(
+            f"{name}: names starting with {ENVIRONMENT_PREFIX} are REEF_ALERTS_NOTIFY_URLS' "
+            "channels; choose another --name"
         )
     shown = check_url(url)
     with engine.begin() as connection:
@@ -186,15 +192,14 @@ def acknowledge_on(
     if row.is_resolved:
         raise NotifyAdminError(f"event {event_id} is resolved: there is nothing to stop")
     values = {"acked_at": now, "acked_by": by, "ack_note": note}
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(event_notices).values(event_id=event_id, **values)
+    statement = upsert(connection, event_notices).values(event_id=event_id, **values)
     connection.execute(
         statement.on_conflict_do_update(index_elements=[event_notices.c.event_id], set_=values)
     )
     return Acknowledged(event_id, row.alert_id, now, by, note)
 
 
-def acknowledgements(engine: Engine) -> dict[int, Acknowledged]:
+def acknowledgements(engine: Engine) -> dict[int, list[Acknowledged]]:
     """The open events' acknowledgements, by alert id; none without the tables."""
     with engine.connect() as connection:
         if outbox.name not in inspect(connection).get_table_names():
@@ -210,13 +215,14 @@ def acknowledgements(engine: Engine) -> dict[int, Acknowledged]:
             )
             .join(events, events.c.id == event_notices.c.event_id)
             .where(event_notices.c.acked_at.is_not(None), events.c.is_resolved.is_not(True))
+            .order_by(event_notices.c.event_id)
         ).all()
-    return {
-        row.alert_id: Acknowledged(
-            row.event_id, row.alert_id, row.acked_at, row.acked_by, row.ack_note
+    found: dict[int, list[Acknowledged]] = {}
+    for row in rows:
+        found.setdefault(row.alert_id, []).append(
+            Acknowledged(row.event_id, row.alert_id, row.acked_at, row.acked_by, row.ack_note)
         )
-        for row in rows
-    }
+    return found
 
 
 def add_silence(
@@ -261,7 +267,7 @@ def list_silences(engine: Engine, now: datetime) -> list[Silence]:
         rows = connection.execute(
             select(silences).where(silences.c.ends_at > now).order_by(silences.c.id)
         ).all()
-    return [Silence(r.id, r.device_id, r.alert_id, r.starts_at, r.ends_at, r.reason) for r in rows]
+    return [silence_of(row) for row in rows]
 
 
 def end_silence(engine: Engine, silence_id: int, now: datetime) -> None:
@@ -295,8 +301,9 @@ def set_notify_rule(
         if all(value is None for value in values.values()):
             connection.execute(notify_rules.delete().where(notify_rules.c.alert_id == alert_id))
             return values
-        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(notify_rules).values(alert_id=alert_id, updated_at=now, **values)
+        statement = upsert(connection, notify_rules).values(
+            alert_id=alert_id, updated_at=now, **values
+        )
         connection.execute(
             statement.on_conflict_do_update(
                 index_elements=[notify_rules.c.alert_id], set_={**values, "updated_at": now}

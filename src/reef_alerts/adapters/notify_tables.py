@@ -62,6 +62,7 @@ notifications = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("claimed_until", UTCDateTime),
+    Column("claim", String(32)),
     Column("sent_at", UTCDateTime),
     Column("title", Text),
     Column("last_error", Text),
@@ -70,7 +71,8 @@ notifications = Table(
 )
 """One message to one channel; its id is the message's stable id, which every attempt carries.
 `item_ids`: the outbox rows it tells. `state`: `pending` (to send: at `next_attempt_at`,
-unless a deliverer has claimed it until `claimed_until`), `sent` or `failed`."""
+unless a deliverer has claimed it until `claimed_until`; `claim` names that claim, so that only
+its holder marks it), `sent` or `failed`."""
 
 event_notices = Table(
     "reef_alerts_event_notices",

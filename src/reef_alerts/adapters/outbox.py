@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Table,
     bindparam,
     func,
     insert,
@@ -34,11 +36,22 @@ from reef_alerts.adapters.notify_tables import (
 from reef_alerts.adapters.schema import detect_tables
 from reef_alerts.adapters.tables import SharedTables
 from reef_alerts.domain import EventKind
-from reef_alerts.domain.notices import Change, DeliveryPolicy, Notice, Silence, covering
-from reef_alerts.ports.notifying import Channel, Claimed, Planned
+from reef_alerts.domain.notices import (
+    Change,
+    DeliveryPolicy,
+    Disposal,
+    Notice,
+    Silence,
+    disposal,
+    holds,
+)
+from reef_alerts.ports.notifying import Channel, Claimed, Planned, recipients
 
 PLAN_LIMIT = 10_000
-"""The most outbox rows one round plans; the rest wait for the next round."""
+"""The most new outbox rows one round plans, and held ones it looks at again; the rest wait
+for the next round."""
+HELD_RECHECK = timedelta(minutes=5)
+"""How long an escalation due while a hold lasts is put off before it is looked at again."""
 
 
 class NoOutboxError(Exception):
@@ -56,6 +69,22 @@ def has_outbox(engine: Engine) -> bool:
         return outbox.name in inspect(connection).get_table_names()
 
 
+def require_outbox(connection: Connection) -> None:
+    """Raise NoOutboxError where the notification tables are not there."""
+    if outbox.name not in inspect(connection).get_table_names():
+        raise NoOutboxError
+
+
+def upsert(connection: Connection, table: Table) -> Any:
+    """An INSERT of `table` in the connection's dialect, which has ON CONFLICT."""
+    return (postgresql if connection.dialect.name == "postgresql" else sqlite).insert(table)
+
+
+def silence_of(row: Any) -> Silence:
+    """A row of the silences table as the domain's Silence."""
+    return Silence(row.id, row.device_id, row.alert_id, row.starts_at, row.ends_at, row.reason)
+
+
 class SqlOutbox:
     """The Outbox port on the worker's notification tables."""
 
@@ -71,7 +100,6 @@ class SqlOutbox:
         self._log = log
         self._environment = list(environment)
         self._tables = tables
-        self._warned_escalation = False
 
     def channels(self) -> list[Channel]:
         with self._engine.connect() as connection:
@@ -86,10 +114,17 @@ class SqlOutbox:
                     select(func.count()).select_from(outbox).where(outbox.c.state == "new")
                 )
                 return Planned(waiting=waiting or 0)
-            self._remind(connection, tables, now, policy)
-            return self._plan(connection, tables, found, now, policy)
+            active = [
+                silence_of(row)
+                for row in connection.execute(
+                    select(silences).where(silences.c.ends_at > now, silences.c.starts_at <= now)
+                )
+            ]
+            self._remind(connection, tables, active, now, policy)
+            return self._plan(connection, tables, found, active, now, policy)
 
     def claim(self, now: datetime, until: datetime, limit: int) -> list[Claimed]:
+        token = uuid.uuid4().hex
         with self._engine.begin() as connection:
             tables = self._shared(connection)
             rows = connection.execute(
@@ -117,13 +152,14 @@ class SqlOutbox:
             connection.execute(
                 update(notifications)
                 .where(notifications.c.id.in_([row.id for row in rows]))
-                .values(claimed_until=until, attempts=notifications.c.attempts + 1)
+                .values(claimed_until=until, claim=token, attempts=notifications.c.attempts + 1)
             )
             items = {row.id: _ids(row.item_ids) for row in rows}
             notices = _notices(connection, tables, [i for ids in items.values() for i in ids])
         return [
             Claimed(
                 row.id,
+                token,
                 row.channel,
                 [notices[i] for i in items[row.id] if i in notices],
                 row.attempts + 1,
@@ -132,27 +168,29 @@ class SqlOutbox:
             for row in rows
         ]
 
-    def sent(self, number: int, now: datetime, title: str) -> None:
-        self._finish(number, state="sent", sent_at=now, title=title, last_error=None)
+    def sent(self, claimed: Claimed, now: datetime, title: str) -> bool:
+        return self._finish(claimed, state="sent", sent_at=now, title=title, last_error=None)
 
-    def retry(self, number: int, at: datetime, error: str, title: str) -> None:
-        self._finish(number, state="pending", next_attempt_at=at, title=title, last_error=error)
+    def retry(self, claimed: Claimed, at: datetime, error: str, title: str) -> bool:
+        return self._finish(
+            claimed, state="pending", next_attempt_at=at, title=title, last_error=error
+        )
 
-    def fail(self, number: int, now: datetime, error: str, title: str) -> None:
-        self._finish(number, state="failed", title=title, last_error=error)
+    def fail(self, claimed: Claimed, now: datetime, error: str, title: str) -> bool:
+        return self._finish(claimed, state="failed", title=title, last_error=error)
 
-    def _finish(self, number: int, **values: Any) -> None:
+    def _finish(self, claimed: Claimed, **values: Any) -> bool:
         with self._engine.begin() as connection:
-            connection.execute(
+            marked = connection.execute(
                 update(notifications)
-                .where(notifications.c.id == number)
-                .values(claimed_until=None, **values)
-            )
+                .where(notifications.c.id == claimed.number, notifications.c.claim == claimed.token)
+                .values(claimed_until=None, claim=None, **values)
+            ).rowcount
+        return bool(marked)
 
     def _shared(self, connection: Connection) -> SharedTables:
         if self._tables is None:
-            if outbox.name not in inspect(connection).get_table_names():
-                raise NoOutboxError
+            require_outbox(connection)
             self._tables = detect_tables(connection)
         return self._tables
 
@@ -164,17 +202,26 @@ class SqlOutbox:
         return [*self._environment, *stored]
 
     def _remind(
-        self, connection: Connection, tables: SharedTables, now: datetime, policy: DeliveryPolicy
+        self,
+        connection: Connection,
+        tables: SharedTables,
+        active: list[Silence],
+        now: datetime,
+        policy: DeliveryPolicy,
     ) -> None:
         """Outbox rows for the reminders and escalations due: open, unacknowledged events
-        whose instant has come."""
+        whose instant has come. One a hold covers is put off instead: a silenced or silent
+        probe's event is told once, when the hold ends."""
         events = tables.alert_events
         due = connection.execute(
             select(
                 event_notices.c.event_id,
                 event_notices.c.remind_at,
                 event_notices.c.escalate_at,
+                events.c.alert_id,
+                events.c.device_id,
                 events.c.is_resolved,
+                tables.event_kind.label("kind"),
                 notify_rules.c.repeat_interval_seconds,
             )
             .select_from(
@@ -188,96 +235,86 @@ class SqlOutbox:
             )
             .with_for_update(of=event_notices, skip_locked=True)
         ).all()
-        told: list[dict[str, Any]] = []
-        later: list[dict[str, Any]] = []
+        if not due:
+            return
+        silent = _silent_devices(connection, tables, {row.device_id for row in due})
+        new_rows: list[dict[str, Any]] = []
+        instants: list[dict[str, Any]] = []
         for row in due:
             if row.is_resolved is not False:  # resolved, or gone: nothing more to tell
-                later.append({"id": row.event_id, "remind": None, "escalate": None})
+                instants.append({"id": row.event_id, "remind": None, "escalate": None})
                 continue
+            held = holds(active, silent, row.alert_id, row.device_id, _kind(row.kind), now)
             remind, escalate = row.remind_at, row.escalate_at
             if remind is not None and remind <= now:
-                told.append({"event_id": row.event_id, "change": Change.REMINDER.value})
+                if not held:
+                    new_rows.append({"event_id": row.event_id, "change": Change.REMINDER.value})
                 repeat = _seconds(row.repeat_interval_seconds, policy.repeat_interval)
                 remind = None if repeat is None else now + repeat
             if escalate is not None and escalate <= now:
-                told.append({"event_id": row.event_id, "change": Change.ESCALATION.value})
-                escalate = None
-            later.append({"id": row.event_id, "remind": remind, "escalate": escalate})
-        if told:
-            connection.execute(insert(outbox).values(created_at=now), told)
-        if later:
-            connection.execute(
-                update(event_notices)
-                .where(event_notices.c.event_id == bindparam("id"))
-                .values(remind_at=bindparam("remind"), escalate_at=bindparam("escalate")),
-                later,
-            )
+                if held:
+                    escalate = now + HELD_RECHECK
+                else:
+                    new_rows.append({"event_id": row.event_id, "change": Change.ESCALATION.value})
+                    escalate = None
+            instants.append({"id": row.event_id, "remind": remind, "escalate": escalate})
+        if new_rows:
+            connection.execute(insert(outbox).values(created_at=now), new_rows)
+        connection.execute(
+            update(event_notices)
+            .where(event_notices.c.event_id == bindparam("id"))
+            .values(remind_at=bindparam("remind"), escalate_at=bindparam("escalate")),
+            instants,
+        )
 
     def _plan(
         self,
         connection: Connection,
         tables: SharedTables,
         found: list[Channel],
+        active: list[Silence],
         now: datetime,
         policy: DeliveryPolicy,
     ) -> Planned:
-        events = tables.alert_events
-        rows = connection.execute(
-            select(
-                outbox.c.id,
-                outbox.c.event_id,
-                outbox.c.change,
-                outbox.c.state,
-                events.c.alert_id,
-                events.c.device_id,
-                events.c.triggered_at,
-                events.c.is_resolved,
-                tables.event_kind.label("kind"),
-            )
-            .select_from(outbox.outerjoin(events, events.c.id == outbox.c.event_id))
-            .where(outbox.c.state.in_(("new", "held")))
-            .order_by(outbox.c.id)
-            .limit(PLAN_LIMIT)
-            .with_for_update(of=outbox, skip_locked=True)
-        ).all()
+        """Hold, drop or plan the new rows, and look again at the held ones, new ones first so
+        that a long hold never keeps other devices' changes waiting."""
+        rows = [*_claim_rows(connection, tables, "new"), *_claim_rows(connection, tables, "held")]
         if not rows:
             return Planned()
-        active = _silences(connection, now)
         silent = _silent_devices(connection, tables, {row.device_id for row in rows})
-        released_resolutions = [
-            row.event_id for row in rows if row.state == "held" and row.change == "resolved"
-        ]
-        told_open = _told_open(connection, released_resolutions)
-        hold: list[int] = []
-        drop: list[int] = []
+        told_open, acknowledged = _told(connection, {row.event_id for row in rows})
         chosen: list[Any] = []
-        for row in rows:
+        moved: dict[str, list[int]] = {"held": [], "dropped": []}
+        for row in rows:  # in id order: an event's opening before its resolution
             change = Change(row.change)
-            if row.alert_id is None:  # the web app deleted the event
-                drop.append(row.id)
-                continue
-            held = covering(active, row.alert_id, row.device_id, now) is not None or (
-                row.kind == EventKind.THRESHOLD.value and row.device_id in silent
+            gone = row.alert_id is None  # the web app deleted the event
+            verdict = disposal(
+                change,
+                gone=gone,
+                held=not gone
+                and holds(active, silent, row.alert_id, row.device_id, _kind(row.kind), now),
+                was_held=row.state == "held",
+                resolved=bool(row.is_resolved),
+                acknowledged=row.event_id in acknowledged,
+                told_open=row.event_id in told_open,
             )
-            if held:
-                if row.state != "held":
-                    hold.append(row.id)
-                continue
-            if row.state == "held" and (
-                (change is not Change.RESOLVED and row.is_resolved)
-                or (change is Change.RESOLVED and row.event_id not in told_open)
-            ):
-                drop.append(row.id)  # the keeper never heard it open, or it is over already
-                continue
-            if change is Change.OPENED:
-                told_open.add(row.event_id)
-            chosen.append(row)
-        planned = self._messages(connection, found, chosen, now, policy)
+            match verdict:
+                case Disposal.PLAN:
+                    chosen.append(row)
+                    if change is Change.OPENED:
+                        told_open.add(row.event_id)
+                case Disposal.HOLD:
+                    if row.state != "held":
+                        moved["held"].append(row.id)
+                case Disposal.DROP:
+                    moved["dropped"].append(row.id)
+        made, folded = self._messages(connection, found, chosen, now, policy)
         self._remember(connection, [row for row in chosen if row.change == "opened"], now, policy)
-        for state, ids in (("held", hold), ("dropped", drop), ("planned", [r.id for r in chosen])):
+        moved["planned"] = [row.id for row in chosen]
+        for state, ids in moved.items():
             if ids:
                 connection.execute(update(outbox).where(outbox.c.id.in_(ids)).values(state=state))
-        return Planned(planned[0], planned[1], len(hold), len(drop))
+        return Planned(made, folded, len(moved["held"]), len(moved["dropped"]))
 
     def _messages(
         self,
@@ -287,58 +324,28 @@ class SqlOutbox:
         now: datetime,
         policy: DeliveryPolicy,
     ) -> tuple[int, int]:
-        """One message per channel for the `chosen` rows (escalations to the escalation
-        channels, the rest to the others); the channel's next one beyond its rate limit."""
-        escalations = [c for c in found if c.escalation]
-        others = [c for c in found if not c.escalation]
-        if not escalations and any(r.change == Change.ESCALATION.value for r in chosen):
-            escalations = others
-            if not self._warned_escalation:
-                self._warned_escalation = True
-                self._log.warning(
-                    "No channel is tagged escalation: escalations go to every channel"
-                )
+        """One message per channel for the `chosen` rows, each to its recipients; the channel's
+        next one, not yet tried, beyond its rate limit."""
+        wanted: dict[str, list[int]] = {}
+        for row in chosen:
+            escalation = row.change == Change.ESCALATION.value
+            for channel in recipients(found, escalation):
+                wanted.setdefault(channel.name, []).append(row.id)
         made = folded = 0
-        for channel in found:
-            ids = [
-                row.id
-                for row in chosen
-                if (row.change == Change.ESCALATION.value and channel in escalations)
-                or (row.change != Change.ESCALATION.value and channel in others)
-            ]
-            if not ids:
-                continue
+        for name, ids in wanted.items():
             recent = connection.scalars(
                 select(notifications.c.created_at).where(
-                    notifications.c.channel == channel.name,
+                    notifications.c.channel == name,
                     notifications.c.created_at > now - timedelta(hours=1),
                 )
             ).all()
             slot = policy.next_slot(recent, now)
-            if slot > now:
-                waiting = connection.execute(
-                    select(notifications.c.id, notifications.c.item_ids)
-                    .where(
-                        notifications.c.channel == channel.name,
-                        notifications.c.state == "pending",
-                        notifications.c.attempts == 0,
-                        notifications.c.claimed_until.is_(None),
-                    )
-                    .order_by(notifications.c.id.desc())
-                    .limit(1)
-                    .with_for_update()
-                ).first()
-                if waiting is not None:
-                    connection.execute(
-                        update(notifications)
-                        .where(notifications.c.id == waiting.id)
-                        .values(item_ids=[*_ids(waiting.item_ids), *ids])
-                    )
-                    folded += 1
-                    continue
+            if slot > now and self._fold(connection, name, ids):
+                folded += 1
+                continue
             connection.execute(
                 insert(notifications).values(
-                    channel=channel.name,
+                    channel=name,
                     item_ids=ids,
                     state="pending",
                     attempts=0,
@@ -349,8 +356,34 @@ class SqlOutbox:
             made += 1
         return made, folded
 
+    @staticmethod
+    def _fold(connection: Connection, name: str, ids: list[int]) -> bool:
+        """Add `ids` to the channel's newest message not yet tried; False where there is none.
+        A message tried once is never changed: a retry carries what the first attempt did."""
+        waiting = connection.execute(
+            select(notifications.c.id, notifications.c.item_ids)
+            .where(
+                notifications.c.channel == name,
+                notifications.c.state == "pending",
+                notifications.c.attempts == 0,
+                notifications.c.claimed_until.is_(None),
+            )
+            .order_by(notifications.c.id.desc())
+            .limit(1)
+            .with_for_update()
+        ).first()
+        if waiting is None:
+            return False
+        connection.execute(
+            update(notifications)
+            .where(notifications.c.id == waiting.id)
+            .values(item_ids=[*_ids(waiting.item_ids), *ids])
+        )
+        return True
+
+    @staticmethod
     def _remember(
-        self, connection: Connection, opened: list[Any], now: datetime, policy: DeliveryPolicy
+        connection: Connection, opened: list[Any], now: datetime, policy: DeliveryPolicy
     ) -> None:
         """When to remind of and escalate the events told open, by their alerts' options."""
         if not opened:
@@ -379,8 +412,45 @@ class SqlOutbox:
                     "escalate_at": None if escalate is None else row.triggered_at + escalate,
                 }
             )
-        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-        connection.execute(dialect.insert(event_notices).on_conflict_do_nothing(), values)
+        # An acknowledgement made before the opening was told keeps its row.
+        connection.execute(upsert(connection, event_notices).on_conflict_do_nothing(), values)
+
+
+def _claim_rows(connection: Connection, tables: SharedTables, state: str) -> Sequence[Any]:
+    """Up to PLAN_LIMIT outbox rows in `state` with their events, locked for this round (a
+    deliverer planning at the same time skips them)."""
+    events = tables.alert_events
+    return connection.execute(
+        select(
+            outbox.c.id,
+            outbox.c.event_id,
+            outbox.c.change,
+            outbox.c.state,
+            events.c.alert_id,
+            events.c.device_id,
+            events.c.triggered_at,
+            events.c.is_resolved,
+            tables.event_kind.label("kind"),
+        )
+        .select_from(outbox.outerjoin(events, events.c.id == outbox.c.event_id))
+        .where(outbox.c.state == state)
+        .order_by(outbox.c.id)
+        .limit(PLAN_LIMIT)
+        .with_for_update(of=outbox, skip_locked=True)
+    ).all()
+
+
+def _told(connection: Connection, event_ids: set[int]) -> tuple[set[int], set[int]]:
+    """Those of the events a message told open (they have reminders' row), and those
+    acknowledged."""
+    if not event_ids:
+        return set(), set()
+    rows = connection.execute(
+        select(event_notices.c.event_id, event_notices.c.acked_at).where(
+            event_notices.c.event_id.in_(event_ids)
+        )
+    ).all()
+    return {row.event_id for row in rows}, {row.event_id for row in rows if row.acked_at}
 
 
 def _seconds(stored: float | None, default: timedelta | None) -> timedelta | None:
@@ -390,20 +460,17 @@ def _seconds(stored: float | None, default: timedelta | None) -> timedelta | Non
     return timedelta(seconds=stored) if stored > 0 else None
 
 
+def _kind(value: Any) -> EventKind:
+    try:
+        return EventKind(value)
+    except ValueError:
+        return EventKind.THRESHOLD
+
+
 def _ids(items: Any) -> list[int]:
     if isinstance(items, str):
         items = json.loads(items)
     return [int(item) for item in items]
-
-
-def _silences(connection: Connection, now: datetime) -> list[Silence]:
-    rows = connection.execute(
-        select(silences).where(silences.c.ends_at > now, silences.c.starts_at <= now)
-    ).all()
-    return [
-        Silence(row.id, row.device_id, row.alert_id, row.starts_at, row.ends_at, row.reason)
-        for row in rows
-    ]
 
 
 def _silent_devices(
@@ -423,21 +490,6 @@ def _silent_devices(
                 tables.event_kind == EventKind.NO_DATA.value,
             )
             .distinct()
-        )
-    )
-
-
-def _told_open(connection: Connection, event_ids: list[int]) -> set[int]:
-    """Those of the events whose opening a message told."""
-    if not event_ids:
-        return set()
-    return set(
-        connection.scalars(
-            select(outbox.c.event_id).where(
-                outbox.c.event_id.in_(event_ids),
-                outbox.c.change == Change.OPENED.value,
-                outbox.c.state == "planned",
-            )
         )
     )
 
@@ -484,10 +536,6 @@ def _notice(row: Any) -> Notice:
         except ValueError:
             metadata = None
     meta: Mapping[str, Any] = metadata if isinstance(metadata, dict) else {}
-    try:
-        kind = EventKind(meta.get("kind", EventKind.THRESHOLD.value))
-    except ValueError:
-        kind = EventKind.THRESHOLD
     name = row.device_name or meta.get("device_name") or f"device {row.device_id}"
     unit = meta.get("unit") if isinstance(meta.get("unit"), str) else row.unit
     return Notice(
@@ -497,7 +545,7 @@ def _notice(row: Any) -> Notice:
         alert_id=row.alert_id,
         device_id=row.device_id,
         device=str(name),
-        kind=kind,
+        kind=_kind(meta.get("kind", EventKind.THRESHOLD.value)),
         metric=str(row.metric),
         operator=str(row.operator).strip(),
         threshold=float(row.threshold_value),

@@ -7,8 +7,9 @@ from __future__ import annotations
 import base64
 import json
 import re
-import socket
+import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import timedelta
 from typing import Any
@@ -48,13 +49,17 @@ def check_url(url: str) -> str:
 
 def masked(url: str) -> str:
     """`url` as apprise shows it privately (tokens and passwords masked), without the options
-    it adds; one that no plugin takes, with every part that could be a secret masked."""
+    it adds, and for a webhook without its path, which may be its secret (a Home Assistant
+    webhook id); one that no plugin takes, with every part that could be a secret masked."""
     service = apprise.Apprise.instantiate(url)
     if service is not None:
-        shown = str(service.url(privacy=True))  # type: ignore[no-untyped-call]
-        return shown.split("?")[0]
+        shown = str(service.url(privacy=True)).split("?")[0]  # type: ignore[no-untyped-call]
+        if _scheme(url) in WEBHOOK_SCHEMES:
+            scheme, _, rest = shown.partition("://")
+            shown = f"{scheme}://{rest.split('/')[0]}/..."
+        return shown
     scheme, _, rest = url.partition("://")
-    host = rest.split("/")[0].rsplit("@", 1)[-1]
+    host = rest.split("?")[0].split("/")[0].rsplit("@", 1)[-1]
     return printable(f"{scheme}://{host.split(':')[0]}/...", 120) if rest else "(no URL)"
 
 
@@ -112,13 +117,19 @@ _PROBLEMS = ("WARNING", "ERROR", "CRITICAL")
 
 
 def _post(channel: Channel, message: Message, timeout: float) -> str | None:
+    """POST the message's Alertmanager body to the webhook; apprise parses its URL (`+Header`,
+    `-param`, `method=`, `verify=no`, `user:password@` for basic authentication). A redirect is
+    an error: urllib would follow it as a GET without the body, headers and all."""
     parts: dict[str, Any] = NotifyJSON.parse_url(channel.url) or {}  # type: ignore[no-untyped-call]
     host = parts.get("host")
     if not host:
         return f"{masked(channel.url)} is not a webhook URL"
     scheme = "https" if parts.get("secure") else "http"
     port = f":{parts['port']}" if parts.get("port") else ""
-    target = f"{scheme}://{host}{port}{parts.get('fullpath') or '/'}"
+    query = urllib.parse.urlencode(parts.get("params") or {})
+    target = f"{scheme}://{host}{port}{parts.get('fullpath') or '/'}" + (
+        f"?{query}" if query else ""
+    )
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "reef-alerts",
@@ -128,11 +139,18 @@ def _post(channel: Channel, message: Message, timeout: float) -> str | None:
     if parts.get("user"):
         token = f"{parts['user']}:{parts.get('password') or ''}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(token).decode()
+    method = str((parts.get("qsd") or {}).get("method", "post")).upper()
+    if method not in _METHODS:
+        return f"method={method.lower()} is not one a webhook can take ({', '.join(_METHODS)})"
     body = json.dumps(message.payload).encode()
-    request = urllib.request.Request(target, data=body, headers=headers, method="POST")  # noqa: S310 - http(s) only, built above
+    request = urllib.request.Request(target, data=body, headers=headers, method=method)  # noqa: S310 - http(s) only, built above
+    context = None if parts.get("verify", True) else ssl._create_unverified_context()  # noqa: S323 - the channel's verify=no asks for it
+    opener = urllib.request.build_opener(
+        _NoRedirects(), urllib.request.HTTPSHandler(context=context)
+    )
     where = f"{scheme}://{host}{port}"
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with opener.open(request, timeout=timeout) as response:
             response.read()
     except urllib.error.HTTPError as error:
         return f"{where} answered HTTP {error.code} {error.reason}"
@@ -140,12 +158,23 @@ def _post(channel: Channel, message: Message, timeout: float) -> str | None:
         return f"{where} did not answer within {timeout:g}s"
     except urllib.error.URLError as error:
         reason = error.reason
-        if isinstance(reason, TimeoutError | socket.timeout):
+        if isinstance(reason, TimeoutError):
             return f"{where} did not answer within {timeout:g}s"
         return f"{where} could not be reached ({reason})"
     except OSError as error:
         return f"{where} could not be reached ({error})"
     return None
+
+
+_METHODS = ("POST", "PUT", "PATCH")
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A 3xx is the answer, an error: following it would lose the body and hand the headers to
+    another host."""
+
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
 
 
 def _scheme(url: str) -> str:

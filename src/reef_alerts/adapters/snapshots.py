@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from reef_alerts.adapters.background import StatementThread, prefetched
 from reef_alerts.adapters.notify_tables import silences as silence_table
+from reef_alerts.adapters.outbox import silence_of
 from reef_alerts.adapters.rows import (
     ALERT,
     ALERT_DEVICE_ID,
@@ -154,10 +155,7 @@ class SqlSnapshotReader:
             rows = self._processed(statement)
         else:
             rows = self._thread.read(self._processed, statement).result()
-        return [
-            Silence(row.id, row.device_id, row.alert_id, row.starts_at, row.ends_at, row.reason)
-            for row in rows
-        ]
+        return [silence_of(row) for row in rows]
 
     def _processed(self, statement: Executable) -> Sequence[Any]:
         return self._connection.execute(statement).all()

@@ -45,11 +45,12 @@ class Deliver:
         policy: DeliveryPolicy,
         log: logging.Logger,
         *,
-        batch: int = 20,
+        batch: int = 1,
         jitter: Callable[[], float] = random.random,
     ) -> None:
-        """`batch`: messages claimed at a time; `jitter`: a number in [0, 1) for each retry's
-        delay."""
+        """`batch`: messages claimed at a time, each for one send's timeout (plus slack) from
+        the claim, so more than one only where sends are quick; `jitter`: a number in [0, 1)
+        for each retry's delay."""
         self._outbox = outbox
         self._sender = sender
         self._clock = clock
@@ -93,7 +94,7 @@ class Deliver:
         ident = message_id(claimed.number)
         now = self._clock.now()
         if not claimed.notices:
-            self._outbox.sent(claimed.number, now, "(its events are gone)")
+            self._outbox.sent(claimed, now, "(its events are gone)")
             self._log.info("Message %s: its events were deleted; nothing to send", ident)
             return
         message = compose(claimed.number, claimed.notices, claimed.channel, now)
@@ -104,11 +105,11 @@ class Deliver:
             error = self._sender.send(channel, message, self._policy.timeout)
         now = self._clock.now()
         if error is None:
-            self._outbox.sent(claimed.number, now, message.title)
+            kept = self._outbox.sent(claimed, now, message.title)
             stats.sent += 1
             self._log.info("Sent %s to %s: %s", ident, claimed.channel, message.title)
         elif self._policy.gives_up(claimed.created_at, now):
-            self._outbox.fail(claimed.number, now, error, message.title)
+            kept = self._outbox.fail(claimed, now, error, message.title)
             stats.failed += 1
             self._log.error(
                 "Gave up on %s to %s after %d attempts: %s",
@@ -119,7 +120,7 @@ class Deliver:
             )
         else:
             at = self._policy.retry_at(now, claimed.attempts, self._jitter())
-            self._outbox.retry(claimed.number, at, error, message.title)
+            kept = self._outbox.retry(claimed, at, error, message.title)
             stats.retried += 1
             self._log.warning(
                 "Could not send %s to %s (attempt %d): %s; trying again at %s",
@@ -128,4 +129,10 @@ class Deliver:
                 claimed.attempts,
                 error,
                 f"{at:%H:%M:%S} UTC",
+            )
+        if not kept:
+            self._log.warning(
+                "%s: its claim ran out during the send and another deliverer took it over; "
+                "its channel may get it twice (a send that outlasts REEF_ALERTS_NOTIFY_TIMEOUT)",
+                ident,
             )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -189,6 +189,57 @@ def alertmanager(
         "alerts": alerts,
         "messageId": ident,
     }
+
+
+class Disposal(enum.Enum):
+    """What planning does with an outbox row."""
+
+    PLAN = "plan"
+    """Tell it now."""
+    HOLD = "hold"
+    """Hold it back: a silence covers it, or its device's no-data event."""
+    DROP = "drop"
+    """Nothing left to tell: its event is gone, over, acknowledged, or was never told open."""
+
+
+def disposal(
+    change: Change,
+    *,
+    gone: bool,
+    held: bool,
+    was_held: bool,
+    resolved: bool,
+    acknowledged: bool,
+    told_open: bool,
+) -> Disposal:
+    """What to do with an outbox row of `change` whose event is `gone` (deleted), `resolved`,
+    `acknowledged`, `told_open` (a message told it opened), which a silence or a no-data event
+    holds back now (`held`) or did (`was_held`)."""
+    if gone:
+        return Disposal.DROP
+    if held:
+        return Disposal.HOLD
+    if change is Change.RESOLVED:
+        # A keeper never told an event opened needs no word that it is over.
+        return Disposal.PLAN if told_open else Disposal.DROP
+    if was_held and (resolved or (acknowledged and change is not Change.OPENED)):
+        return Disposal.DROP  # over while held back, or someone is on it already
+    return Disposal.PLAN
+
+
+def holds(
+    silences: Iterable[Silence],
+    silent_devices: Collection[int],
+    alert_id: int,
+    device_id: int,
+    kind: EventKind,
+    at: datetime,
+) -> bool:
+    """Whether a silence holds back an alert's notifications at `at`, or, for a threshold
+    event, its device's open no-data event (a dead probe's last value pages nobody)."""
+    if covering(silences, alert_id, device_id, at) is not None:
+        return True
+    return kind is EventKind.THRESHOLD and device_id in silent_devices
 
 
 @attrs.frozen

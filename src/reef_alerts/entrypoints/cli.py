@@ -18,6 +18,7 @@ from typing import Annotated, Any, Final, TypeVar
 import attrs
 import typer
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from reef_alerts import __version__, wire
 from reef_alerts.adapters import notify_admin, rule_store, schema
@@ -397,16 +398,29 @@ def _delivery(
     log: logging.Logger,
     stop: threading.Event,
     observers: list[CycleObserver],
-) -> DeliveryLoop | None:
-    """Delivery on a thread of its own, where the database has the outbox; said either way."""
-    if not has_outbox(container.adapters.engine()):
-        log.info("Notifications: off until `reef-alerts db upgrade` adds the outbox")
-        return None
+) -> DeliveryLoop:
+    """Delivery on a thread of its own, from the start where the database has the outbox, or
+    once `db upgrade` has made it."""
+    engine = container.adapters.engine()
     metrics = [o for o in observers if isinstance(o, WorkerMetrics)]
+    try:
+        ready = has_outbox(engine)
+    except SQLAlchemyError:  # down now: the cycle says so, and delivery looks again later
+        ready = False
     loop = DeliveryLoop(
-        container.use_cases.deliver(), log, stop, secrets=settings.secrets, observers=metrics
+        container.use_cases.deliver(),
+        log,
+        stop,
+        secrets=settings.secrets,
+        observers=metrics,
+        ready=None if ready else lambda: has_outbox(engine),
     )
-    log.info("Notifications: delivered every %gs (%s)", DELIVER_EVERY, settings.delivery.describe())
+    if ready:
+        log.info(
+            "Notifications: delivered every %gs (%s)", DELIVER_EVERY, settings.delivery.describe()
+        )
+    else:
+        log.info("Notifications: off until `reef-alerts db upgrade` adds the outbox")
     loop.start()
     return loop
 
@@ -567,7 +581,7 @@ def alerts(
         found = attrs.evolve(
             found,
             lines=[
-                attrs.evolve(line, reason=_with_ack(line.reason, acknowledged[line.alert_id]))
+                attrs.evolve(line, reason=_with_acks(line.reason, acknowledged[line.alert_id]))
                 if line.alert_id in acknowledged
                 else line
                 for line in found.lines
@@ -597,11 +611,13 @@ def _notify_line(alert_id: int, stored: dict[str, float | None], settings: Setti
     return f"Alert {alert_id} notifications: {', '.join(said)}"
 
 
-def _with_ack(reason: str, ack: notify_admin.Acknowledged) -> str:
-    who = f" by {ack.by}" if ack.by else ""
-    note = f" ({ack.note})" if ack.note else ""
-    said = f"event {ack.event_id} acknowledged{who} {ack.at:%Y-%m-%d %H:%M} UTC{note}"
-    return printable(f"{reason}; {said}" if reason else said, 300)
+def _with_acks(reason: str, acks: list[notify_admin.Acknowledged]) -> str:
+    said = [reason] if reason else []
+    for ack in acks:
+        who = f" by {ack.by}" if ack.by else ""
+        note = f" ({ack.note})" if ack.note else ""
+        said.append(f"event {ack.event_id} acknowledged{who} {ack.at:%Y-%m-%d %H:%M} UTC{note}")
+    return printable("; ".join(said), 300)
 
 
 _DEFAULT_WORD = "default"
@@ -745,16 +761,9 @@ def rules_set(
             code=2,
         )
     settings = _settings()
-    if notify_changes:
-        stored_notify = _on_database(
-            settings,
-            lambda engine: notify_admin.set_notify_rule(
-                engine, alert_id, notify_changes, datetime.now(UTC)
-            ),
-        )
-        typer.echo(_notify_line(alert_id, stored_notify, settings))
-        if not (changes or trend_changes):
-            return
+    if not (changes or trend_changes):
+        _set_notify_options(settings, alert_id, notify_changes)
+        return
     found = _on_database(settings, lambda engine: rule_store.rules_of(engine, alert_id))
     stored = found[0].rule or StoredRule(None, None, None)
     stored_trend = found[0].trend or StoredTrend(None, None, None, None, None)
@@ -794,6 +803,18 @@ def rules_set(
         options = effective_options(now_stored.rule, defaults, now_stored.trend).trend
         for note in trend_notes(options, now_stored.poll_interval):
             typer.echo(f"note: {note}")
+    if notify_changes:  # once the rule options above were taken
+        _set_notify_options(settings, alert_id, notify_changes)
+
+
+def _set_notify_options(
+    settings: Settings, alert_id: int, changes: dict[str, float | None]
+) -> None:
+    stored = _on_database(
+        settings,
+        lambda engine: notify_admin.set_notify_rule(engine, alert_id, changes, datetime.now(UTC)),
+    )
+    typer.echo(_notify_line(alert_id, stored, settings))
 
 
 @rules_app.command("clear")

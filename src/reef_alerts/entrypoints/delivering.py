@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
@@ -14,6 +15,8 @@ from reef_alerts.entrypoints.worker import describe_error
 
 DELIVER_EVERY = 1.0
 """Seconds between two rounds: a message waits half a second for one on average."""
+LOOK_FOR_TABLES_EVERY = 30.0
+"""Seconds between two looks for the notification tables, until `db upgrade` has made them."""
 
 
 class DeliveryObserver(Protocol):
@@ -34,8 +37,16 @@ class DeliveryLoop:
         every: float = DELIVER_EVERY,
         secrets: Iterable[str] = (),
         observers: Sequence[DeliveryObserver] = (),
+        ready: Callable[[], bool] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`ready`: whether there is an outbox to deliver from, asked every
+        LOOK_FOR_TABLES_EVERY seconds until it says so (a worker started before `db upgrade`);
+        None: there is."""
         self._deliver = deliver
+        self._ready = ready
+        self._monotonic = monotonic
+        self._looked: float | None = None
         self._log = log
         self._stop = stop
         self._every = every
@@ -45,8 +56,10 @@ class DeliveryLoop:
         self._thread: threading.Thread | None = None
 
     def once(self) -> DeliveryStats | None:
-        """One round; None when it failed (logged)."""
+        """One round; None when it failed (logged), or there is no outbox yet."""
         try:
+            if not self._has_outbox():
+                return None
             stats = self._deliver()
         except Exception as error:  # noqa: BLE001 - logged, and retried next round
             if not self._failing:
@@ -63,6 +76,20 @@ class DeliveryLoop:
         for observer in self._observers:
             observer.delivered(stats)
         return stats
+
+    def _has_outbox(self) -> bool:
+        if self._ready is None:
+            return True
+        now = self._monotonic()
+        if self._looked is not None and now - self._looked < LOOK_FOR_TABLES_EVERY:
+            return False
+        self._looked = now
+        if not self._ready():
+            return False
+        if self._looked is not None:
+            self._log.info("Notifications: the outbox is here now; delivering")
+        self._ready = None
+        return True
 
     def run(self) -> None:
         """Rounds until stopped."""

@@ -158,7 +158,8 @@ def channels_test(
 def channels_remove(
     name: Annotated[str, typer.Argument(help="The channel to remove.")],
 ) -> None:
-    """Remove a channel of the table; its messages not yet sent fail when they are due."""
+    """Remove a channel of the table; its messages not yet sent are retried, in case it comes
+    back under the same name, until they are given up on."""
     settings = settings_or_fail()
     on_database(settings, lambda engine: notify_admin.remove_channel(engine, name))
     typer.echo(f"Removed channel {name}.")

@@ -30,12 +30,22 @@ class Channel:
         return ESCALATION_TAG in self.tags
 
 
+def recipients(channels: Sequence[Channel], escalation: bool) -> list[Channel]:
+    """The channels an escalation, or any other change, goes to: escalations to the channels
+    tagged `escalation`, the rest to the others; to every channel where none is of its kind,
+    so that nothing is lost for want of a tag."""
+    chosen = [channel for channel in channels if channel.escalation == escalation]
+    return chosen or list(channels)
+
+
 @attrs.frozen
 class Claimed:
     """A message a deliverer has claimed, to send now."""
 
     number: int
     """The message's row id, which its stable id is made of."""
+    token: str
+    """This claim's: a deliverer marks only the messages it still holds."""
     channel: str
     notices: Sequence[Notice]
     """What it tells; empty when its events are gone."""
@@ -79,14 +89,17 @@ class Outbox(Protocol):
         deliverer skips them, and takes them again after `until` if this one died."""
         ...
 
-    def sent(self, number: int, now: datetime, title: str) -> None: ...
-
-    def retry(self, number: int, at: datetime, error: str, title: str) -> None:
-        """Release the claim; try again at `at`."""
+    def sent(self, claimed: Claimed, now: datetime, title: str) -> bool:
+        """Mark it sent; False, marking nothing, when its claim ran out and another deliverer
+        took it over."""
         ...
 
-    def fail(self, number: int, now: datetime, error: str, title: str) -> None:
-        """Give up on the message."""
+    def retry(self, claimed: Claimed, at: datetime, error: str, title: str) -> bool:
+        """Release the claim; try again at `at`. False as for `sent`."""
+        ...
+
+    def fail(self, claimed: Claimed, now: datetime, error: str, title: str) -> bool:
+        """Give up on the message. False as for `sent`."""
         ...
 
 

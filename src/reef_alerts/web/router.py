@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reef_alerts.adapters import notify_admin
 from reef_alerts.adapters.clock import SystemClock
 from reef_alerts.adapters.history import AsyncSqlHistoryReader
+from reef_alerts.adapters.outbox import NoOutboxError
 from reef_alerts.adapters.reports import line_of, open_event, open_events_query, report_query
 from reef_alerts.adapters.rows import UnreadableColumnError
 from reef_alerts.adapters.schema import Catalogue, UnknownGenerationError, catalogue
@@ -215,9 +216,10 @@ def make_router(
                 )
             except notify_admin.NoSuchEventError as error:
                 raise NotFoundError(str(error)) from None
+            except NoOutboxError as error:
+                raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(error)) from None
             except notify_admin.NotifyAdminError as error:
-                code = 503 if "db upgrade" in str(error) else status.HTTP_409_CONFLICT
-                raise HTTPException(code, str(error)) from None
+                raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
             await session.commit()
         return AckOut(
             event_id=done.event_id,
