@@ -172,13 +172,30 @@ def _notify_urls(environ: Mapping[str, str]) -> tuple[str, ...]:
     raw = _get(environ, "REEF_ALERTS_NOTIFY_URLS")
     urls = tuple(raw.split()) if raw else ()
     for url in urls:
-        if "://" not in url:
+        if "://" not in url or _JOINED_URLS.search(url):
+            why = "one has no scheme://" if "://" not in url else "two are joined by a comma"
             raise ConfigError(
                 "REEF_ALERTS_NOTIFY_URLS",
                 "REEF_ALERTS_NOTIFY_URLS must be notification URLs separated by blanks, such as "
-                f"ntfy://ntfy.sh/my-reef; one has no scheme:// ({len(url)} characters)",
+                f"ntfy://ntfy.sh/my-reef mailtos://...; {why} ({len(url)} characters)",
             )
     return urls
+
+
+_JOINED_URLS: Final = re.compile(r",\s*[A-Za-z][A-Za-z0-9+.-]*://")
+"""A comma before a scheme: apprise's list syntax, which one channel a URL cannot be."""
+
+
+SHORTEST_REPEAT: Final = timedelta(minutes=1)
+"""The shortest repeat interval of reminders: shorter, a keeper's phone would ring on and on."""
+
+
+def _repeat_interval(environ: Mapping[str, str]) -> timedelta | None:
+    name = "REEF_ALERTS_REPEAT_INTERVAL"
+    repeat = _duration(environ, name)
+    if repeat is not None and repeat < SHORTEST_REPEAT:
+        raise ConfigError(name, f"{name} must be at least 1m, or off; got {environ[name]!r}")
+    return repeat
 
 
 def _url_secrets(urls: Iterable[str], smtp: str | None) -> tuple[str, ...]:
@@ -201,9 +218,7 @@ def _delivery(environ: Mapping[str, str]) -> DeliveryPolicy:
             most=7 * _A_DAY,
         ),
         per_hour=_whole_number(environ, "REEF_ALERTS_NOTIFY_PER_HOUR", defaults.per_hour),
-        repeat_interval=defaults.repeat_interval
-        if repeat is None
-        else _duration(environ, "REEF_ALERTS_REPEAT_INTERVAL"),
+        repeat_interval=defaults.repeat_interval if repeat is None else _repeat_interval(environ),
         escalate_after=_duration(environ, "REEF_ALERTS_ESCALATE_AFTER"),
         timeout=_seconds(
             environ,

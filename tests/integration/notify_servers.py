@@ -26,6 +26,8 @@ class Webhook:
         """The bodies of the POSTs answered 200, in order."""
         self.message_ids: list[str] = []
         """X-Reef-Alerts-Message-Id of each POST answered 200."""
+        self.authorizations: list[str | None] = []
+        """The Authorization header of each POST answered 200."""
         self.attempts = 0
         self.redirected: list[str] = []
         """The methods of the requests that followed a redirect."""
@@ -54,6 +56,7 @@ class Webhook:
                 with hook._lock:
                     hook.received.append(json.loads(body))
                     hook.message_ids.append(self.headers["X-Reef-Alerts-Message-Id"])
+                    hook.authorizations.append(self.headers["Authorization"])
                 self.send_response(200)
                 self.end_headers()
 

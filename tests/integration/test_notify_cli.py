@@ -3,6 +3,7 @@ SIGKILL in the middle of a send."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import signal
 import time
@@ -83,10 +84,12 @@ def test_channels_are_added_listed_and_removed_with_their_secrets_never_shown(
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        (["nope://x"], "apprise knows no notification service for nope://x/..."),
+        (["nope://x"], "apprise cannot read nope://... as a notification URL"),
         (["ntfy://ntfy.sh/a", "--name", "bad name"], "'bad name' is not a channel name"),
         ([], "give a URL, or --from-users"),
         (["ntfy://ntfy.sh/a", "--name", "env-1"], "names starting with env- are"),
+        (["ntfy.sh/my-reef"], "a channel's URL begins with its service"),
+        ([f"pover://{SECRET}"], "apprise cannot read pover://... as a notification URL"),
     ],
 )
 def test_a_channel_apprise_cannot_take_is_refused_in_one_line(
@@ -97,6 +100,7 @@ def test_a_channel_apprise_cannot_take_is_refused_in_one_line(
     assert code != 0
     assert said in err
     assert len(err.strip().splitlines()) == 1
+    assert SECRET not in err
 
 
 def test_channels_test_sends_to_the_webhook_and_fails_in_one_line_without_the_secret(
@@ -116,6 +120,19 @@ def test_channels_test_sends_to_the_webhook_and_fails_in_one_line_without_the_se
     assert code == 1
     assert "answered HTTP 500" in err
     assert SECRET not in err
+
+
+def test_a_webhook_password_with_special_characters_is_sent_as_written_quoted(
+    reef: tuple[Engine, str], tmp_path: Path
+) -> None:
+    url = reef[1]
+    with Webhook() as hook:
+        quoted = hook.url.replace("json://", "json://bob:p%40ss%23w0rd@")
+        invoke(["channels", "add", quoted, "--name", "hook"], tmp_path, DATABASE_URL=url)
+        code, _, err = invoke(["channels", "test", "hook"], tmp_path, DATABASE_URL=url)
+
+    assert code == 0, err
+    assert hook.authorizations == ["Basic " + base64.b64encode(b"bob:p@ss#w0rd").decode()]
 
 
 def test_from_users_adds_a_mail_channel_for_every_active_user_with_an_email(
@@ -198,8 +215,33 @@ def test_ack_stops_reminders_and_alerts_shows_who_acknowledged(
     )
     code, shown, _ = invoke(["alerts"], tmp_path, DATABASE_URL=url)
     assert "acknowledged by sam" in shown
+    code, out, _ = invoke(["ack", str(event_id)], tmp_path, DATABASE_URL=url)
+    assert (code, out.strip().endswith("already; that stands.")) == (0, True)
+    assert "acknowledged by sam" in out
     code, _, err = invoke(["ack", "999"], tmp_path, DATABASE_URL=url)
     assert (code, err.strip()) == (1, "reef-alerts: there is no event 999")
+
+
+def test_rules_set_stores_an_alerts_notification_options_and_rules_show_lists_them(
+    reef: tuple[Engine, str], tmp_path: Path
+) -> None:
+    url = reef[1]
+    code, out, _ = invoke(
+        ["rules", "set", "1", "--repeat-interval", "1h", "--escalate-after", "30m"],
+        tmp_path,
+        DATABASE_URL=url,
+    )
+    assert (code, out.strip()) == (
+        0,
+        "Alert 1 notifications: reminders every 1h, escalation after 30m",
+    )
+    shown = invoke(["rules", "show"], tmp_path, DATABASE_URL=url)[1]
+    assert "Alert 1 notifications: reminders every 1h, escalation after 30m" in shown
+    assert "No alert has options of its own." not in shown
+    code, _, err = invoke(
+        ["rules", "set", "1", "--repeat-interval", "10s"], tmp_path, DATABASE_URL=url
+    )
+    assert (code, err.strip()) == (2, "reef-alerts: --repeat-interval must be at least 1m, or off")
 
 
 def test_silences_are_added_listed_and_ended(reef: tuple[Engine, str], tmp_path: Path) -> None:

@@ -311,7 +311,7 @@ class TestAck:
             "sam",
             NOW,
         )
-        assert notify_admin.acknowledgements(engine)[1].note == "new heater on its way"
+        assert notify_admin.acknowledgements(engine)[1][0].note == "new heater on its way"
 
     def test_a_missing_or_resolved_event_or_a_database_not_upgraded_is_refused(
         self, engine: Engine, client: TestClient

@@ -383,3 +383,41 @@ def test_an_invalid_default_rule_option_is_an_error_naming_its_variable(
     error = config_error({variable: value})
     assert error.variable == variable
     assert message in str(error)
+
+
+def test_notification_settings_are_read_and_their_passwords_redacted(workdir: Path) -> None:
+    settings = load_settings(
+        {
+            "REEF_ALERTS_NOTIFY_URLS": " ntfy://ntfy.sh/reef \n mailtos://me:Hunter2x@smtp.x.org ",
+            "REEF_ALERTS_REPEAT_INTERVAL": "2h",
+            "REEF_ALERTS_ESCALATE_AFTER": "30m",
+            "REEF_ALERTS_NOTIFY_PER_HOUR": "5",
+        }
+    )
+
+    assert settings.notify_urls == ("ntfy://ntfy.sh/reef", "mailtos://me:Hunter2x@smtp.x.org")
+    assert "Hunter2x" in settings.secrets
+    assert (settings.delivery.repeat_interval, settings.delivery.escalate_after) == (
+        timedelta(hours=2),
+        timedelta(minutes=30),
+    )
+    assert settings.delivery.per_hour == 5
+    assert load_settings({"REEF_ALERTS_REPEAT_INTERVAL": "off"}).delivery.repeat_interval is None
+
+
+@pytest.mark.parametrize(
+    ("environ", "said"),
+    [
+        (
+            {"REEF_ALERTS_NOTIFY_URLS": "ntfy://ntfy.sh/a,mailto://x@y.org"},
+            "two are joined by a comma",
+        ),
+        ({"REEF_ALERTS_NOTIFY_URLS": "ntfy.sh/reef"}, "one has no scheme://"),
+        ({"REEF_ALERTS_REPEAT_INTERVAL": "10s"}, "must be at least 1m, or off"),
+        ({"REEF_ALERTS_NOTIFY_PER_HOUR": "0"}, "must be greater than 0"),
+    ],
+)
+def test_a_notification_setting_it_cannot_use_is_refused_in_one_line(
+    workdir: Path, environ: dict[str, str], said: str
+) -> None:
+    assert said in str(config_error(environ))

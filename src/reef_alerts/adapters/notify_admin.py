@@ -75,6 +75,8 @@ class Acknowledged:
     at: datetime
     by: str | None
     note: str | None
+    earlier: bool = False
+    """It was acknowledged before: this is that acknowledgement, unchanged."""
 
 
 _require = require_outbox
@@ -83,8 +85,9 @@ _require = require_outbox
 def add_channel(
     engine: Engine, name: str, url: str, tags: Sequence[str], now: datetime
 ) -> ShownChannel:
-    """Store a channel; raises NotifyAdminError for a taken or bad name, InvalidChannelError
-    for a URL apprise does not take."""
+    """Store a channel (its tags in lower case); raises NotifyAdminError for a taken or bad
+    name, InvalidChannelError for a URL apprise does not take."""
+    url, tags = url.strip(), [tag.lower() for tag in tags]
     if not NAME.fullmatch(name):
         raise NotifyAdminError(
             f"{name!r} is not a channel name: letters, digits, '_', '.' and '-', at most 100"
@@ -191,6 +194,15 @@ def acknowledge_on(
         raise NoSuchEventError(f"there is no event {event_id}")
     if row.is_resolved:
         raise NotifyAdminError(f"event {event_id} is resolved: there is nothing to stop")
+    earlier = connection.execute(
+        select(event_notices.c.acked_at, event_notices.c.acked_by, event_notices.c.ack_note).where(
+            event_notices.c.event_id == event_id, event_notices.c.acked_at.is_not(None)
+        )
+    ).first()
+    if earlier is not None:  # the first acknowledgement stands: it says who is on it
+        return Acknowledged(
+            event_id, row.alert_id, earlier.acked_at, earlier.acked_by, earlier.ack_note, True
+        )
     values = {"acked_at": now, "acked_by": by, "ack_note": note}
     statement = upsert(connection, event_notices).values(event_id=event_id, **values)
     connection.execute(
@@ -310,6 +322,25 @@ def set_notify_rule(
             )
         )
     return values
+
+
+def notify_rules_of(engine: Engine, alert_id: int | None = None) -> dict[int, dict[str, Any]]:
+    """The alerts' own notification options (seconds; None: the default), by alert id: every
+    alert that has some, or alert `alert_id`'s if it has; none without the tables."""
+    with engine.connect() as connection:
+        if notify_rules.name not in inspect(connection).get_table_names():
+            return {}
+        query = select(notify_rules).order_by(notify_rules.c.alert_id)
+        if alert_id is not None:
+            query = query.where(notify_rules.c.alert_id == alert_id)
+        rows = connection.execute(query).all()
+    return {
+        row.alert_id: {
+            "repeat_interval_seconds": row.repeat_interval_seconds,
+            "escalate_after_seconds": row.escalate_after_seconds,
+        }
+        for row in rows
+    }
 
 
 def list_messages(engine: Engine, *, failed: bool, limit: int) -> list[ShownMessage]:

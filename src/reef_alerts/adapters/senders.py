@@ -41,8 +41,8 @@ def check_url(url: str) -> str:
         return masked(url)
     if apprise.Apprise.instantiate(url) is None:
         raise InvalidChannelError(
-            f"apprise knows no notification service for {masked(url)}; see "
-            "https://github.com/caronc/apprise/wiki for the URLs it takes"
+            f"apprise cannot read {masked(url)} as a notification URL (a typo, a missing "
+            "token?); see https://github.com/caronc/apprise/wiki for the URLs it takes"
         )
     return masked(url)
 
@@ -50,24 +50,25 @@ def check_url(url: str) -> str:
 def masked(url: str) -> str:
     """`url` as apprise shows it privately (tokens and passwords masked), without the options
     it adds, and for a webhook without its path, which may be its secret (a Home Assistant
-    webhook id); one that no plugin takes, with every part that could be a secret masked."""
+    webhook id); one that apprise cannot read, by its scheme alone: any part of it may be a
+    token (a Pushover user key is its host)."""
     service = apprise.Apprise.instantiate(url)
-    if service is not None:
-        shown = str(service.url(privacy=True)).split("?")[0]  # type: ignore[no-untyped-call]
-        if _scheme(url) in WEBHOOK_SCHEMES:
-            scheme, _, rest = shown.partition("://")
-            shown = f"{scheme}://{rest.split('/')[0]}/..."
-        return shown
-    scheme, _, rest = url.partition("://")
-    host = rest.split("?")[0].split("/")[0].rsplit("@", 1)[-1]
-    return printable(f"{scheme}://{host.split(':')[0]}/...", 120) if rest else "(no URL)"
+    if service is None:
+        scheme = _scheme(url)
+        return f"{printable(scheme, 20)}://..." if scheme and "://" in url else "(not a URL)"
+    shown = str(service.url(privacy=True)).split("?")[0]  # type: ignore[no-untyped-call]
+    if _scheme(url) in WEBHOOK_SCHEMES:
+        scheme, _, rest = shown.partition("://")
+        shown = f"{scheme}://{rest.split('/')[0]}/..."
+    return shown
 
 
 def secrets_of(url: str) -> set[str]:
     """Every part of `url` that apprise masks when it shows it, and its passwords: what an error
-    about the channel must not say."""
+    about the channel must not say. Parts shorter than _SHORTEST_SECRET are left: masking every
+    `p` of a message would say more than it hides."""
     shown = masked(url)
-    found = url_secrets(url)
+    found = {secret for secret in url_secrets(url) if len(secret) >= _SHORTEST_SECRET}
     found.update(
         token
         for token in _TOKENS.findall(url.partition("://")[2])
@@ -94,7 +95,7 @@ class AppriseSender:
 def _notify(channel: Channel, message: Message, timeout: float) -> str | None:
     service = apprise.Apprise()
     if not service.add(channel.url):
-        return f"apprise knows no notification service for {masked(channel.url)}"
+        return f"apprise cannot read {masked(channel.url)} as a notification URL"
     result = service.notify(
         body=message.body,
         title=message.title,
@@ -137,7 +138,10 @@ def _post(channel: Channel, message: Message, timeout: float) -> str | None:
         **(parts.get("headers") or {}),
     }
     if parts.get("user"):
-        token = f"{parts['user']}:{parts.get('password') or ''}".encode()
+        user, password = (
+            urllib.parse.unquote(parts.get(key) or "") for key in ("user", "password")
+        )
+        token = f"{user}:{password}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(token).decode()
     method = str((parts.get("qsd") or {}).get("method", "post")).upper()
     if method not in _METHODS:

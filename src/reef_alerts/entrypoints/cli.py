@@ -46,6 +46,7 @@ from reef_alerts.config import (
     DEFAULT_INTERVAL,
     DEFAULT_LIVE_EVERY,
     LIVE_EVERY_RANGE,
+    SHORTEST_REPEAT,
     Settings,
 )
 from reef_alerts.container import Container, build_container
@@ -68,6 +69,7 @@ from reef_alerts.entrypoints.logging_setup import (
     WORKER_LOGGER,
     configure_logging,
     log_file_failure,
+    quiet_apprise,
 )
 from reef_alerts.entrypoints.metrics import (
     MetricsServer,
@@ -641,11 +643,14 @@ def rules_show(
     settings = _settings()
     found = _on_database(settings, lambda engine: rule_store.rules_of(engine, alert_id))
     defaults = settings.default_options
+    notify = _on_database(settings, lambda engine: notify_admin.notify_rules_of(engine, alert_id))
     if found:
         for line in rule_lines(found, defaults):
             typer.echo(line)
-    else:
+    elif not notify:
         typer.echo("No alert has options of its own.")
+    for shown_id, stored_notify in notify.items():
+        typer.echo(_notify_line(shown_id, stored_notify, settings))
     typer.echo(
         f"Defaults (REEF_ALERTS_DEFAULT_* in this environment; the worker's own environment "
         f"decides): {defaults.describe()}"
@@ -753,6 +758,9 @@ def rules_set(
     changes = {name: value for name, value in given.items() if value is not _NOT_GIVEN}
     trend_changes = {name: v for name, v in given_trend.items() if v is not _NOT_GIVEN}
     notify_changes = {name: v for name, v in given_notify.items() if v is not _NOT_GIVEN}
+    repeat = notify_changes.get("repeat_interval_seconds")
+    if repeat and repeat < SHORTEST_REPEAT.total_seconds():
+        _fail("--repeat-interval must be at least 1m, or off", code=2)
     if not (changes or trend_changes or notify_changes):
         _fail(
             "give at least one of --pending, --recovery-margin, --no-data-after, "
@@ -1092,6 +1100,7 @@ def demo(
 
 def main() -> None:
     """The console script."""
+    quiet_apprise()
     app()
 
 

@@ -103,9 +103,14 @@ def configure_logging(verbose: bool, log_file: Path | None, secrets: Iterable[st
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # Alembic announces every migration context at INFO; the worker's own lines are what matter.
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    # apprise logs every send, and its errors may quote a channel's URL: its lines stay with
-    # apprise, which hands them back with each send's result, and the worker says what failed
-    # itself, each channel's secrets masked (adapters/senders.py).
+    quiet_apprise()
+
+
+def quiet_apprise() -> None:
+    """apprise logs every send, and its errors may quote a channel's URL (`Unparseable URL
+    pover://USER_KEY`): its lines stay with apprise, which hands them back with each send's
+    result, and the worker says what failed itself, each channel's secrets masked
+    (adapters/senders.py)."""
     quiet = logging.getLogger("apprise")
     quiet.propagate = False
     if not any(isinstance(h, logging.NullHandler) for h in quiet.handlers):

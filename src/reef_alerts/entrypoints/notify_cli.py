@@ -81,7 +81,7 @@ def channels_add(
 ) -> None:
     """Add a notification channel; its secrets are never shown."""
     settings = settings_or_fail()
-    tags = [t.strip() for t in tag or () if t.strip()]
+    tags = list(dict.fromkeys(t.strip().lower() for t in tag or () if t.strip()))
     if from_users == (url is not None):
         fail("give a URL, or --from-users", code=2)
     if from_users:
@@ -102,7 +102,15 @@ def channels_add(
             typer.echo(f"Added channel {shown.name}: {shown.url}")
         return
     assert url is not None
-    chosen = name or url.partition("://")[0].strip().lower() or "channel"
+    url = url.strip()
+    if "://" not in url:
+        fail(
+            f"a channel's URL begins with its service, such as ntfy://, mailtos:// or json://; "
+            f"{printable(url.split('/')[0].split('@')[-1], 40)!r}... has none"
+        )
+    if name is not None and not name.strip():
+        fail("--name must not be empty", code=2)
+    chosen = name or url.partition("://")[0].strip().lower()
     shown = on_database(
         settings, lambda engine: notify_admin.add_channel(engine, chosen, url, tags, _now())
     )
@@ -142,11 +150,25 @@ def channels_test(
     channel = on_database(settings, lambda e: notify_admin.find_channel(e, name, environment))
     now = _now()
     ident = f"reef-alerts-test-{int(now.timestamp())}"
+    text = f"If you can read this, channel {name} works."
+    payload = alertmanager(ident, [], name, now)
+    payload["status"] = "resolved"
+    payload["alerts"] = [
+        {
+            "status": "resolved",
+            "labels": {"alertname": "reef-alerts test"},
+            "annotations": {"summary": text},
+            "startsAt": now.isoformat(),
+            "endsAt": now.isoformat(),
+            "generatorURL": "",
+            "fingerprint": "reef-alerts-test",
+        }
+    ]
     message = Message(
         ident,
         "[reef] Test message from reef-alerts",
-        f"If you can read this, channel {name} works.\n\nMessage id: {ident}",
-        {**alertmanager(ident, [], name, now), "status": "resolved"},
+        f"{text}\n\nMessage id: {ident}",
+        payload,
     )
     error = AppriseSender().send(channel, message, settings.delivery.timeout)
     if error is not None:
@@ -234,7 +256,8 @@ def notifications(
                 state = "FAILED"
         line = (
             f"{message.id}  {message.channel}  {state}  attempts {message.attempts}  "
-            f"{message.events} changes  {printable(message.title or '(not yet composed)', 120)}"
+            f"{message.events} change{'' if message.events == 1 else 's'}  "
+            f"{printable(message.title or '(not yet composed)', 120)}"
         )
         typer.echo(line)
         if message.last_error and message.state != "sent":
@@ -256,6 +279,12 @@ def ack(
         settings, lambda engine: notify_admin.acknowledge(engine, event_id, _now(), by, note)
     )
     who = f" by {printable(done.by, 100)}" if done.by else ""
+    if done.earlier:
+        typer.echo(
+            f"Event {done.event_id} (alert {done.alert_id}) was acknowledged{who} at "
+            f"{_when(done.at)} already; that stands."
+        )
+        return
     typer.echo(
         f"Event {done.event_id} (alert {done.alert_id}) acknowledged{who}: no more reminders "
         "or escalation."

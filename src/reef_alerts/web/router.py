@@ -203,8 +203,9 @@ def make_router(
     )
     async def acknowledge(event_id: EventId, session: Session, body: AckIn | None = None) -> AckOut:
         """Record who acknowledged open event `event_id`, and why; the worker sends no more
-        reminders of it, nor its escalation. 404 for no such event, 409 for a resolved one,
-        503 where `reef-alerts db upgrade` has not added the notification tables."""
+        reminders of it, nor its escalation. An event acknowledged before keeps its first
+        acknowledgement, which is answered. 404 for no such event, 409 for a resolved one, 503
+        where `reef-alerts db upgrade` has not added the notification tables."""
         body = body or AckIn()
         at = now()
         with _problems(catalogues, session):
