@@ -102,6 +102,12 @@ def test_upgrade_leaves_the_app_tables_of_an_existing_database_as_they_were(
         "reef_alerts_alert_state",
         "reef_alerts_trend_rules",
         "reef_alerts_trend_state",
+        "reef_alerts_channels",
+        "reef_alerts_outbox",
+        "reef_alerts_notifications",
+        "reef_alerts_event_notices",
+        "reef_alerts_silences",
+        "reef_alerts_notify_rules",
     }
     assert schema.check(engine).generation is generation
 
