@@ -20,6 +20,7 @@ from sqlalchemy import Engine, create_engine, insert, select, text
 
 from reef_alerts.adapters import schema
 from reef_alerts.adapters.database import make_engine
+from reef_alerts.adapters.notify_tables import outbox
 from reef_alerts.adapters.tables import CURRENT, partition_leases
 
 from .reef import event_outcome, events, open_alert_ids, run_cycle, seed_fleet
@@ -291,7 +292,8 @@ def test_a_worker_killed_between_its_writes_and_its_commit_leaves_no_partial_cyc
     before = events(engine)
     blocker = create_engine(fleet_url).connect()
     transaction = blocker.begin()
-    # Hold the row of an event the cycle resolves: its INSERTs go through, then its UPDATE waits.
+    # Hold the row of an event the cycle resolves: its INSERTs go through, then its UPDATE (with
+    # its outbox rows, one statement since issue 15) waits.
     blocker.execute(text("SELECT id FROM alert_events WHERE alert_id = 2 FOR UPDATE"))
 
     worker = workers.start("--once")
@@ -307,9 +309,16 @@ def test_a_worker_killed_between_its_writes_and_its_commit_leaves_no_partial_cyc
 
     time.sleep(0.5)  # the server notices the dead client and aborts its transaction
     assert events(engine) == before
+    assert _outbox_changes(engine) == []  # rolled back with the events they tell
     assert run_cycle(engine, _WallClock()).triggered == 100
     assert len(open_alert_ids(engine)) == 100
+    assert _outbox_changes(engine).count("opened") == 100
     engine.dispose()
+
+
+def _outbox_changes(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        return list(connection.scalars(select(outbox.c.change)))
 
 
 def _waiting_update(engine: Engine) -> bool:
@@ -319,7 +328,7 @@ def _waiting_update(engine: Engine) -> bool:
             connection.execute(
                 text(
                     "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reef_alerts' "
-                    "AND wait_event_type = 'Lock' AND query LIKE 'UPDATE alert_events%'"
+                    "AND wait_event_type = 'Lock' AND query LIKE '%UPDATE alert_events%'"
                 )
             ).scalar()
         )
