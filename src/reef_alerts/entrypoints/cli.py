@@ -58,6 +58,7 @@ from reef_alerts.domain import (
     parse_duration,
 )
 from reef_alerts.entrypoints import charts, notify_cli
+from reef_alerts.entrypoints.cli_support import LARGEST_ID
 from reef_alerts.entrypoints.cli_support import engine_for as _engine
 from reef_alerts.entrypoints.cli_support import fail as _fail
 from reef_alerts.entrypoints.cli_support import logger as _logging
@@ -269,12 +270,17 @@ def run(
     """Run the alert worker: evaluate every enabled alert each interval until SIGINT/SIGTERM.
 
     Between cycles, live passes judge at once the alerts of devices with new readings, and
-    those whose pending duration, staleness or no-data limit has come (--no-live: off).
+    those whose pending duration, staleness or no-data limit has come (--no-live: off). Beside
+    them, notifications are delivered every second on a thread of their own (see `reef-alerts
+    channels --help`).
 
     Environment: DATABASE_URL (or POSTGRES_SERVER, POSTGRES_DB, POSTGRES_USER, POSTGRES_PASSWORD,
     POSTGRES_PORT), ENV (development|production), REEF_ALERTS_SQLITE_PATH,
     REEF_ALERTS_MAX_READING_AGE, REEF_ALERTS_CLOCK_SKEW, REEF_ALERTS_TOLERANCE,
-    REEF_ALERTS_STATS_EVERY, REEF_ALERTS_LOCK_TIMEOUT, REEF_ALERTS_STATEMENT_TIMEOUT.
+    REEF_ALERTS_STATS_EVERY, REEF_ALERTS_LOCK_TIMEOUT, REEF_ALERTS_STATEMENT_TIMEOUT,
+    REEF_ALERTS_DEFAULT_*, REEF_ALERTS_NOTIFY_URLS, REEF_ALERTS_REPEAT_INTERVAL,
+    REEF_ALERTS_ESCALATE_AFTER, REEF_ALERTS_NOTIFY_PER_HOUR, REEF_ALERTS_NOTIFY_GIVE_UP_AFTER,
+    REEF_ALERTS_NOTIFY_TIMEOUT.
 
     SIGTERM or SIGINT stops it after the cycle in flight, cancelled if it has not ended within a
     second; a second signal ends it at once.
@@ -624,9 +630,6 @@ def _with_acks(reason: str, acks: list[notify_admin.Acknowledged]) -> str:
 
 _DEFAULT_WORD = "default"
 
-_LARGEST_ID = 2**31 - 1
-"""alerts.id is an INTEGER."""
-
 
 @rules_app.command("show")
 def rules_show(
@@ -635,7 +638,7 @@ def rules_show(
         typer.Argument(
             help="The alert to show; without it, every alert with options of its own.",
             min=1,
-            max=_LARGEST_ID,
+            max=LARGEST_ID,
         ),
     ] = None,
 ) -> None:
@@ -661,7 +664,7 @@ def rules_show(
 @rules_app.command("set")
 def rules_set(
     alert_id: Annotated[
-        int, typer.Argument(help="The alert whose options to set.", min=1, max=_LARGEST_ID)
+        int, typer.Argument(help="The alert whose options to set.", min=1, max=LARGEST_ID)
     ],
     pending: Annotated[
         str | None,
@@ -828,7 +831,7 @@ def _set_notify_options(
 @rules_app.command("clear")
 def rules_clear(
     alert_id: Annotated[
-        int, typer.Argument(help="The alert whose options to remove.", min=1, max=_LARGEST_ID)
+        int, typer.Argument(help="The alert whose options to remove.", min=1, max=LARGEST_ID)
     ],
 ) -> None:
     """Remove an alert's own options: it takes the defaults again."""
@@ -956,12 +959,12 @@ def preview(
             "--alert",
             help="A stored alert to replay (with any options below tried on it).",
             min=1,
-            max=_LARGEST_ID,
+            max=LARGEST_ID,
         ),
     ] = None,
     device_id: Annotated[
         int | None,
-        typer.Option("--device", help="For a draft alert: its device.", min=1, max=_LARGEST_ID),
+        typer.Option("--device", help="For a draft alert: its device.", min=1, max=LARGEST_ID),
     ] = None,
     metric: Annotated[str | None, typer.Option(help="For a draft alert: its metric.")] = None,
     operator: Annotated[

@@ -26,6 +26,9 @@ from reef_alerts.redaction import redact
 
 T = TypeVar("T")
 
+LARGEST_ID = 2**31 - 1
+"""The largest id a command takes: the web app's ids are INTEGER."""
+
 USER_ERRORS = (
     rule_store.NoRulesTableError,
     rule_store.NoTrendTablesError,

@@ -18,7 +18,13 @@ from reef_alerts.adapters.senders import WEBHOOK_SCHEMES, AppriseSender
 from reef_alerts.container import build_container, environment_channels
 from reef_alerts.domain import format_duration, parse_duration
 from reef_alerts.domain.notices import Message, Silence, alertmanager
-from reef_alerts.entrypoints.cli_support import fail, logger, on_database, settings_or_fail
+from reef_alerts.entrypoints.cli_support import (
+    LARGEST_ID,
+    fail,
+    logger,
+    on_database,
+    settings_or_fail,
+)
 from reef_alerts.entrypoints.delivering import DELIVER_EVERY, DeliveryLoop
 from reef_alerts.entrypoints.worker import install_signal_handlers
 from reef_alerts.redaction import printable
@@ -36,8 +42,6 @@ silence_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-
-_LARGEST_ID = 2**31 - 1
 
 
 def _now() -> datetime:
@@ -268,7 +272,7 @@ def notifications(
 
 def ack(
     event_id: Annotated[
-        int, typer.Argument(help="The open event to acknowledge.", min=1, max=_LARGEST_ID)
+        int, typer.Argument(help="The open event to acknowledge.", min=1, max=LARGEST_ID)
     ],
     by: Annotated[str | None, typer.Option(help="Who acknowledges it.")] = None,
     note: Annotated[str | None, typer.Option(help="Why, or what is being done.")] = None,
@@ -295,10 +299,10 @@ def ack(
 def silence_add(
     length: Annotated[str, typer.Option("--for", help="How long: 30m, 2h, 1h30m (at most 7d).")],
     device: Annotated[
-        int | None, typer.Option("--device", min=1, max=_LARGEST_ID, help="A device's alerts.")
+        int | None, typer.Option("--device", min=1, max=LARGEST_ID, help="A device's alerts.")
     ] = None,
     alert: Annotated[
-        int | None, typer.Option("--alert", min=1, max=_LARGEST_ID, help="One alert.")
+        int | None, typer.Option("--alert", min=1, max=LARGEST_ID, help="One alert.")
     ] = None,
     every: Annotated[bool, typer.Option("--all", help="Every alert.")] = False,
     reason: Annotated[str | None, typer.Option(help='Why, e.g. "water change".')] = None,
