@@ -172,7 +172,7 @@ def _notify_urls(environ: Mapping[str, str]) -> tuple[str, ...]:
     raw = _get(environ, "REEF_ALERTS_NOTIFY_URLS")
     urls = tuple(raw.split()) if raw else ()
     for url in urls:
-        if "://" not in url or _JOINED_URLS.search(url):
+        if "://" not in url or _JOINED_URLS.search(raw or "") or url.endswith(","):
             why = "one has no scheme://" if "://" not in url else "two are joined by a comma"
             raise ConfigError(
                 "REEF_ALERTS_NOTIFY_URLS",

@@ -363,6 +363,27 @@ def test_the_end_of_an_event_whose_opening_was_never_told_is_not_told_either(
     assert hook.received == []
 
 
+def test_an_event_acknowledged_while_held_back_is_not_told_when_the_hold_ends(
+    sqlite_reef: Engine,
+) -> None:
+    firing_tank(sqlite_reef)
+    clock = FixedClock()
+    silence = notify_admin.add_silence(sqlite_reef, NOW, timedelta(minutes=30), device_id=1)
+    with Webhook() as hook:
+        add_channel(sqlite_reef, "hook", hook.url)
+        deliver = deliverer(sqlite_reef, clock)
+        cycle(sqlite_reef, clock)
+        deliver()  # held
+        notify_admin.acknowledge(sqlite_reef, events(sqlite_reef)[0]["id"], NOW, "sam", None)
+        add_reading(sqlite_reef, 1, 80.0, age=timedelta(seconds=1))
+        cycle(sqlite_reef, clock)  # resolved while still held
+        notify_admin.end_silence(sqlite_reef, silence.id, clock.current)
+        deliver()
+
+    assert hook.received == []
+    assert [state for _, _, state in outbox_rows(sqlite_reef)] == ["dropped", "dropped"]
+
+
 def test_reminders_do_not_pile_up_while_a_silence_lasts(sqlite_reef: Engine) -> None:
     firing_tank(sqlite_reef)
     clock = FixedClock()

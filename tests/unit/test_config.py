@@ -412,6 +412,10 @@ def test_notification_settings_are_read_and_their_passwords_redacted(workdir: Pa
             {"REEF_ALERTS_NOTIFY_URLS": "ntfy://ntfy.sh/a,mailto://x@y.org"},
             "two are joined by a comma",
         ),
+        (
+            {"REEF_ALERTS_NOTIFY_URLS": "ntfy://ntfy.sh/a, mailto://x@y.org"},
+            "two are joined by a comma",
+        ),
         ({"REEF_ALERTS_NOTIFY_URLS": "ntfy.sh/reef"}, "one has no scheme://"),
         ({"REEF_ALERTS_REPEAT_INTERVAL": "10s"}, "must be at least 1m, or off"),
         ({"REEF_ALERTS_NOTIFY_PER_HOUR": "0"}, "must be greater than 0"),

@@ -251,7 +251,7 @@ def test_a_failing_delivery_round_is_logged_once_until_one_succeeds_again(
     assert results[:2] == [None, None]
     assert results[2] is not None
     assert [r.getMessage() for r in caplog.records] == [
-        "Notification delivery failed: OSError: db down; retrying every 1s",
+        "Notification delivery failed: OSError: db down; retrying",
         "Notification delivery works again",
     ]
     assert (
@@ -299,12 +299,14 @@ def test_planning_tells_holds_or_drops_each_change_by_what_the_keeper_was_told()
     # A hold ends: an event still open is told, one over meanwhile is not.
     assert _disposal(was_held=True) is Disposal.PLAN
     assert _disposal(was_held=True, resolved=True) is Disposal.DROP
-    # A reminder or escalation held back and acknowledged meanwhile is not sent.
+    # Held back and acknowledged meanwhile: someone is on it, nothing is sent.
     assert _disposal(Change.REMINDER, was_held=True, acknowledged=True) is Disposal.DROP
-    assert _disposal(Change.OPENED, was_held=True, acknowledged=True) is Disposal.PLAN
-    # The end of an event is told only to whom its opening was.
+    assert _disposal(Change.OPENED, was_held=True, acknowledged=True) is Disposal.DROP
+    # The end of an event is told only to whom its opening was; while its opening waits
+    # (held, or planned by another deliverer this moment), it waits too.
     assert _disposal(Change.RESOLVED, told_open=True, resolved=True) is Disposal.PLAN
     assert _disposal(Change.RESOLVED, resolved=True) is Disposal.DROP
+    assert _disposal(Change.RESOLVED, resolved=True, opening_pending=True) is Disposal.WAIT
 
 
 def test_a_silence_or_the_devices_no_data_event_holds_back_threshold_notifications() -> None:
@@ -354,5 +356,5 @@ def test_a_worker_started_before_db_upgrade_looks_for_the_outbox_every_30s_then_
     assert looks == [0.0, 30.0]
     assert [r is not None for r in results] == [False, False, False, True, True]
     assert [r.getMessage() for r in caplog.records] == [
-        "Notifications: the outbox is here now; delivering"
+        "Notifications: the outbox is here now; delivering every 1s"
     ]

@@ -194,21 +194,26 @@ def acknowledge_on(
         raise NoSuchEventError(f"there is no event {event_id}")
     if row.is_resolved:
         raise NotifyAdminError(f"event {event_id} is resolved: there is nothing to stop")
-    earlier = connection.execute(
-        select(event_notices.c.acked_at, event_notices.c.acked_by, event_notices.c.ack_note).where(
-            event_notices.c.event_id == event_id, event_notices.c.acked_at.is_not(None)
-        )
-    ).first()
-    if earlier is not None:  # the first acknowledgement stands: it says who is on it
-        return Acknowledged(
-            event_id, row.alert_id, earlier.acked_at, earlier.acked_by, earlier.ack_note, True
-        )
     values = {"acked_at": now, "acked_by": by, "ack_note": note}
     statement = upsert(connection, event_notices).values(event_id=event_id, **values)
+    # Only where none is recorded yet: the first acknowledgement stands, it says who is on it,
+    # even when two arrive at once.
     connection.execute(
-        statement.on_conflict_do_update(index_elements=[event_notices.c.event_id], set_=values)
+        statement.on_conflict_do_update(
+            index_elements=[event_notices.c.event_id],
+            set_=values,
+            where=event_notices.c.acked_at.is_(None),
+        )
     )
-    return Acknowledged(event_id, row.alert_id, now, by, note)
+    kept = connection.execute(
+        select(event_notices.c.acked_at, event_notices.c.acked_by, event_notices.c.ack_note).where(
+            event_notices.c.event_id == event_id
+        )
+    ).one()
+    earlier = (kept.acked_at, kept.acked_by, kept.ack_note) != (now, by, note)
+    return Acknowledged(
+        event_id, row.alert_id, kept.acked_at, kept.acked_by, kept.ack_note, earlier
+    )
 
 
 def acknowledgements(engine: Engine) -> dict[int, list[Acknowledged]]:
@@ -322,6 +327,18 @@ def set_notify_rule(
             )
         )
     return values
+
+
+def clear_notify_rule(engine: Engine, alert_id: int) -> bool:
+    """Remove an alert's own notification options; whether it had any (none without the
+    tables)."""
+    with engine.begin() as connection:
+        if notify_rules.name not in inspect(connection).get_table_names():
+            return False
+        removed = connection.execute(
+            notify_rules.delete().where(notify_rules.c.alert_id == alert_id)
+        ).rowcount
+    return bool(removed)
 
 
 def notify_rules_of(engine: Engine, alert_id: int | None = None) -> dict[int, dict[str, Any]]:

@@ -33,7 +33,8 @@ channels = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 """Where notifications go: an apprise URL each (docs/notifications.md). `tags`: a list of
-strings; a channel tagged `escalation` gets escalations and nothing else."""
+strings; a channel tagged `escalation` gets escalations (and the rest only where no channel is
+untagged)."""
 
 outbox = Table(
     "reef_alerts_outbox",
@@ -78,6 +79,7 @@ event_notices = Table(
     "reef_alerts_event_notices",
     worker_metadata,
     Column("event_id", Integer, primary_key=True, autoincrement=False),
+    Column("told_at", UTCDateTime),
     Column("remind_at", UTCDateTime),
     Column("escalate_at", UTCDateTime),
     Column("acked_at", UTCDateTime),
@@ -86,8 +88,9 @@ event_notices = Table(
     Index("ix_reef_alerts_event_notices_remind_at", "remind_at"),
     Index("ix_reef_alerts_event_notices_escalate_at", "escalate_at"),
 )
-"""What delivery remembers of an open event it told: when to remind, when to escalate (NULL:
-never, or done), and its acknowledgement."""
+"""What delivery remembers of an event: when a message first told it open (NULL: never, for an
+event acknowledged before it was told), when to remind, when to escalate (NULL: never, or
+done), and its acknowledgement."""
 
 silences = Table(
     "reef_alerts_silences",

@@ -51,7 +51,8 @@ PLAN_LIMIT = 10_000
 """The most new outbox rows one round plans, and held ones it looks at again; the rest wait
 for the next round."""
 HELD_RECHECK = timedelta(minutes=5)
-"""How long an escalation due while a hold lasts is put off before it is looked at again."""
+"""How long an escalation due while a hold lasts is put off before it is looked at again; and
+the least time an event told late gets before its escalation."""
 
 
 class NoOutboxError(Exception):
@@ -283,9 +284,16 @@ class SqlOutbox:
             return Planned()
         silent = _silent_devices(connection, tables, {row.device_id for row in rows})
         told_open, acknowledged = _told(connection, {row.event_id for row in rows})
+        # An event's opening before its resolution, whether each is new or held.
+        rows = sorted(rows, key=lambda row: row.id)
+        planned_here = {row.event_id: row.id for row in rows if row.change == Change.OPENED.value}
+        pending = _openings_pending(
+            connection,
+            {r.event_id for r in rows if r.change == Change.RESOLVED.value} - told_open,
+        )
         chosen: list[Any] = []
         moved: dict[str, list[int]] = {"held": [], "dropped": []}
-        for row in rows:  # in id order: an event's opening before its resolution
+        for row in rows:
             change = Change(row.change)
             gone = row.alert_id is None  # the web app deleted the event
             verdict = disposal(
@@ -297,6 +305,8 @@ class SqlOutbox:
                 resolved=bool(row.is_resolved),
                 acknowledged=row.event_id in acknowledged,
                 told_open=row.event_id in told_open,
+                # Held, or locked by another deliverer planning it now: not dropped unseen.
+                opening_pending=row.event_id in pending and planned_here.get(row.event_id) is None,
             )
             match verdict:
                 case Disposal.PLAN:
@@ -308,6 +318,8 @@ class SqlOutbox:
                         moved["held"].append(row.id)
                 case Disposal.DROP:
                     moved["dropped"].append(row.id)
+                case Disposal.WAIT:
+                    pass
         made, folded = self._messages(connection, found, chosen, now, policy)
         self._remember(connection, [row for row in chosen if row.change == "opened"], now, policy)
         moved["planned"] = [row.id for row in chosen]
@@ -408,12 +420,24 @@ class SqlOutbox:
             values.append(
                 {
                     "event_id": row.event_id,
+                    "told_at": now,
                     "remind_at": None if repeat is None else now + repeat,
-                    "escalate_at": None if escalate is None else row.triggered_at + escalate,
+                    # An event told late (held back) gets a while to be acknowledged first.
+                    "escalate_at": None
+                    if escalate is None
+                    else max(row.triggered_at + escalate, now + min(escalate, HELD_RECHECK)),
                 }
             )
-        # An acknowledgement made before the opening was told keeps its row.
-        connection.execute(upsert(connection, event_notices).on_conflict_do_nothing(), values)
+        # An event acknowledged before it was told keeps its acknowledgement, and needs no
+        # reminders: only when it was told is recorded.
+        statement = upsert(connection, event_notices)
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[event_notices.c.event_id],
+                set_={"told_at": statement.excluded.told_at},
+            ),
+            values,
+        )
 
 
 def _claim_rows(connection: Connection, tables: SharedTables, state: str) -> Sequence[Any]:
@@ -441,16 +465,34 @@ def _claim_rows(connection: Connection, tables: SharedTables, state: str) -> Seq
 
 
 def _told(connection: Connection, event_ids: set[int]) -> tuple[set[int], set[int]]:
-    """Those of the events a message told open (they have reminders' row), and those
-    acknowledged."""
+    """Those of the events a message told open, and those acknowledged."""
     if not event_ids:
         return set(), set()
     rows = connection.execute(
-        select(event_notices.c.event_id, event_notices.c.acked_at).where(
+        select(event_notices.c.event_id, event_notices.c.told_at, event_notices.c.acked_at).where(
             event_notices.c.event_id.in_(event_ids)
         )
     ).all()
-    return {row.event_id for row in rows}, {row.event_id for row in rows if row.acked_at}
+    return (
+        {row.event_id for row in rows if row.told_at is not None},
+        {row.event_id for row in rows if row.acked_at is not None},
+    )
+
+
+def _openings_pending(connection: Connection, event_ids: set[int]) -> set[int]:
+    """Those of the events whose opening still waits in the outbox: held, or new (perhaps
+    locked by another deliverer planning it this moment)."""
+    if not event_ids:
+        return set()
+    return set(
+        connection.scalars(
+            select(outbox.c.event_id).where(
+                outbox.c.event_id.in_(event_ids),
+                outbox.c.change == Change.OPENED.value,
+                outbox.c.state.in_(("new", "held")),
+            )
+        )
+    )
 
 
 def _seconds(stored: float | None, default: timedelta | None) -> timedelta | None:

@@ -64,11 +64,11 @@ def masked(url: str) -> str:
 
 
 def secrets_of(url: str) -> set[str]:
-    """Every part of `url` that apprise masks when it shows it, and its passwords: what an error
-    about the channel must not say. Parts shorter than _SHORTEST_SECRET are left: masking every
-    `p` of a message would say more than it hides."""
+    """Every part of `url` that apprise masks when it shows it (those of _SHORTEST_SECRET
+    characters or more: masking every `to` of a message would hide what it says), and its
+    passwords, however short: what an error about the channel must not say."""
     shown = masked(url)
-    found = {secret for secret in url_secrets(url) if len(secret) >= _SHORTEST_SECRET}
+    found = url_secrets(url)
     found.update(
         token
         for token in _TOKENS.findall(url.partition("://")[2])

@@ -198,6 +198,8 @@ class Disposal(enum.Enum):
     """Tell it now."""
     HOLD = "hold"
     """Hold it back: a silence covers it, or its device's no-data event."""
+    WAIT = "wait"
+    """Look again next round: its event's opening is still to be told, or not."""
     DROP = "drop"
     """Nothing left to tell: its event is gone, over, acknowledged, or was never told open."""
 
@@ -211,18 +213,22 @@ def disposal(
     resolved: bool,
     acknowledged: bool,
     told_open: bool,
+    opening_pending: bool = False,
 ) -> Disposal:
     """What to do with an outbox row of `change` whose event is `gone` (deleted), `resolved`,
-    `acknowledged`, `told_open` (a message told it opened), which a silence or a no-data event
-    holds back now (`held`) or did (`was_held`)."""
+    `acknowledged`, `told_open` (a message told it opened) or `opening_pending` (its opening
+    waits in the outbox, held or being planned by another deliverer), which a silence or a
+    no-data event holds back now (`held`) or did (`was_held`)."""
     if gone:
         return Disposal.DROP
     if held:
         return Disposal.HOLD
     if change is Change.RESOLVED:
         # A keeper never told an event opened needs no word that it is over.
-        return Disposal.PLAN if told_open else Disposal.DROP
-    if was_held and (resolved or (acknowledged and change is not Change.OPENED)):
+        if told_open:
+            return Disposal.PLAN
+        return Disposal.WAIT if opening_pending else Disposal.DROP
+    if was_held and (resolved or acknowledged):
         return Disposal.DROP  # over while held back, or someone is on it already
     return Disposal.PLAN
 

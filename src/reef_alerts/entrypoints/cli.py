@@ -412,9 +412,9 @@ def _delivery(
     engine = container.adapters.engine()
     metrics = [o for o in observers if isinstance(o, WorkerMetrics)]
     try:
-        ready = has_outbox(engine)
-    except SQLAlchemyError:  # down now: the cycle says so, and delivery looks again later
-        ready = False
+        ready: bool | None = has_outbox(engine)
+    except SQLAlchemyError:  # down now: the cycle says so, and delivery looks again
+        ready = None
     loop = DeliveryLoop(
         container.use_cases.deliver(),
         log,
@@ -427,7 +427,7 @@ def _delivery(
         log.info(
             "Notifications: delivered every %gs (%s)", DELIVER_EVERY, settings.delivery.describe()
         )
-    else:
+    elif ready is False:
         log.info("Notifications: off until `reef-alerts db upgrade` adds the outbox")
     loop.start()
     return loop
@@ -837,6 +837,7 @@ def rules_clear(
     """Remove an alert's own options: it takes the defaults again."""
     settings = _settings()
     had = _on_database(settings, lambda engine: rule_store.clear_rule(engine, alert_id))
+    had |= _on_database(settings, lambda engine: notify_admin.clear_notify_rule(engine, alert_id))
     defaults = settings.default_options.describe()
     if had:
         typer.echo(f"Alert {alert_id} takes the defaults again: {defaults}")

@@ -65,9 +65,8 @@ class DeliveryLoop:
             if not self._failing:
                 self._failing = True
                 self._log.error(
-                    "Notification delivery failed: %s; retrying every %gs",
+                    "Notification delivery failed: %s; retrying",
                     describe_error(error, self._secrets),
-                    self._every,
                 )
             return None
         if self._failing:
@@ -81,13 +80,17 @@ class DeliveryLoop:
         if self._ready is None:
             return True
         now = self._monotonic()
-        if self._looked is not None and now - self._looked < LOOK_FOR_TABLES_EVERY:
+        first = self._looked is None
+        if not first and now - self._looked < LOOK_FOR_TABLES_EVERY:  # type: ignore[operator]
             return False
         self._looked = now
         if not self._ready():
             return False
-        if self._looked is not None:
-            self._log.info("Notifications: the outbox is here now; delivering")
+        self._log.info(
+            "Notifications: %s; delivering every %gs",
+            "the outbox is there" if first else "the outbox is here now",
+            self._every,
+        )
         self._ready = None
         return True
 

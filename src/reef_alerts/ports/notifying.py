@@ -12,7 +12,7 @@ import attrs
 from reef_alerts.domain.notices import DeliveryPolicy, Message, Notice
 
 ESCALATION_TAG = "escalation"
-"""A channel tagged so gets escalations, and nothing else."""
+"""A channel tagged so gets escalations (and the rest only where no channel is untagged)."""
 
 
 @attrs.frozen
