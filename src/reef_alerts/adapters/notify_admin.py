@@ -79,9 +79,6 @@ class Acknowledged:
     """It was acknowledged before: this is that acknowledgement, unchanged."""
 
 
-_require = require_outbox
-
-
 def add_channel(
     engine: Engine, name: str, url: str, tags: Sequence[str], now: datetime
 ) -> ShownChannel:
@@ -99,7 +96,7 @@ def add_channel(
         )
     shown = check_url(url)
     with engine.begin() as connection:
-        _require(connection)
+        require_outbox(connection)
         try:
             connection.execute(
                 insert(channels).values(name=name, url=url, tags=list(tags), created_at=now)
@@ -113,7 +110,7 @@ def add_channel(
 
 def list_channels(engine: Engine, environment: Sequence[Channel]) -> list[ShownChannel]:
     with engine.connect() as connection:
-        _require(connection)
+        require_outbox(connection)
         rows = connection.execute(select(channels).order_by(channels.c.name)).all()
     return [
         *(ShownChannel(c.name, masked(c.url), c.tags, "environment") for c in environment),
@@ -126,7 +123,7 @@ def find_channel(engine: Engine, name: str, environment: Sequence[Channel]) -> C
         if channel.name == name:
             return channel
     with engine.connect() as connection:
-        _require(connection)
+        require_outbox(connection)
         row = connection.execute(select(channels).where(channels.c.name == name)).first()
     if row is None:
         raise NotifyAdminError(f"there is no channel {name}; `reef-alerts channels list`")
@@ -135,7 +132,7 @@ def find_channel(engine: Engine, name: str, environment: Sequence[Channel]) -> C
 
 def remove_channel(engine: Engine, name: str) -> None:
     with engine.begin() as connection:
-        _require(connection)
+        require_outbox(connection)
         removed = connection.execute(channels.delete().where(channels.c.name == name)).rowcount
     if not removed:
         raise NotifyAdminError(
@@ -185,7 +182,7 @@ def acknowledge_on(
     """As acknowledge, in the caller's transaction (the web app's session). Raises
     NoSuchEventError, or NotifyAdminError for a resolved event or a database without the
     notification tables."""
-    _require(connection)
+    require_outbox(connection)
     events = detect_tables(connection).alert_events
     row = connection.execute(
         select(events.c.alert_id, events.c.is_resolved).where(events.c.id == event_id)
@@ -252,7 +249,7 @@ def add_silence(
     reason: str | None = None,
 ) -> Silence:
     with engine.begin() as connection:
-        _require(connection)
+        require_outbox(connection)
         tables = detect_tables(connection)
         for table, wanted, what in (
             (tables.devices, device_id, "device"),
@@ -280,7 +277,7 @@ def add_silence(
 
 def list_silences(engine: Engine, now: datetime) -> list[Silence]:
     with engine.connect() as connection:
-        _require(connection)
+        require_outbox(connection)
         rows = connection.execute(
             select(silences).where(silences.c.ends_at > now).order_by(silences.c.id)
         ).all()
@@ -289,7 +286,7 @@ def list_silences(engine: Engine, now: datetime) -> list[Silence]:
 
 def end_silence(engine: Engine, silence_id: int, now: datetime) -> None:
     with engine.begin() as connection:
-        _require(connection)
+        require_outbox(connection)
         ended = connection.execute(
             update(silences)
             .where(silences.c.id == silence_id, silences.c.ends_at > now)
@@ -305,7 +302,7 @@ def set_notify_rule(
     """Set an alert's repeat interval and escalation (seconds; None: the default; 0: never);
     its options as now stored."""
     with engine.begin() as connection:
-        _require(connection)
+        require_outbox(connection)
         alerts = detect_tables(connection).alerts
         if connection.scalar(select(alerts.c.id).where(alerts.c.id == alert_id)) is None:
             raise NotifyAdminError(f"there is no alert {alert_id}")
@@ -362,7 +359,7 @@ def notify_rules_of(engine: Engine, alert_id: int | None = None) -> dict[int, di
 
 def list_messages(engine: Engine, *, failed: bool, limit: int) -> list[ShownMessage]:
     with engine.connect() as connection:
-        _require(connection)
+        require_outbox(connection)
         query = select(notifications).order_by(notifications.c.id.desc()).limit(limit)
         if failed:
             query = query.where(notifications.c.state == "failed")
@@ -387,7 +384,7 @@ def list_messages(engine: Engine, *, failed: bool, limit: int) -> list[ShownMess
 def outbox_waiting(engine: Engine) -> int:
     """Event changes not yet planned into messages (held ones included)."""
     with engine.connect() as connection:
-        _require(connection)
+        require_outbox(connection)
         return (
             connection.scalar(
                 select(func.count()).select_from(outbox).where(outbox.c.state.in_(("new", "held")))

@@ -9,7 +9,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, assert_never
 
 from sqlalchemy import (
     Connection,
@@ -319,7 +319,9 @@ class SqlOutbox:
                 case Disposal.DROP:
                     moved["dropped"].append(row.id)
                 case Disposal.WAIT:
-                    pass
+                    pass  # looked at again next round
+                case _:
+                    assert_never(verdict)
         made, folded = self._messages(connection, found, chosen, now, policy)
         self._remember(connection, [row for row in chosen if row.change == "opened"], now, policy)
         moved["planned"] = [row.id for row in chosen]
